@@ -1,0 +1,66 @@
+"""Our own generator format: plain tensors + a JSON config, loaded with `weights_only=True`.
+
+Nothing in the file can execute code, so the app writes this after converting an official
+checkpoint once, and later starts read it quickly and safely.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .networks import Generator, GeneratorConfig
+
+FORMAT = "sam-editor-generator"
+VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A weights file is missing, corrupt, truncated or not of the expected format."""
+
+
+def save_generator(path: str | os.PathLike, G: Generator, meta: dict | None = None) -> None:
+    """Write atomically (temp file + rename) so an interrupted save never leaves half a file."""
+    path = Path(path)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": G.cfg.to_json(),
+        "meta": json.dumps(meta or {}),
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_generator(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[Generator, dict]:
+    """→ (Generator in eval mode, meta dict). Raises CheckpointError with the file name."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: file not found (expected a SAM Editor generator, *.pt)")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated/foreign files
+        raise CheckpointError(f"{path}: not a readable SAM Editor generator file ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a SAM Editor generator (expected format {FORMAT!r})")
+    if payload.get("version", 0) > VERSION:
+        raise CheckpointError(f"{path}: written by a newer SAM Editor (format version {payload['version']})")
+    try:
+        cfg = GeneratorConfig.from_dict(json.loads(payload["config"]))
+        G = Generator(cfg)
+        G.load_state_dict(payload["state_dict"], strict=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: generator weights do not match their config ({exc})") from exc
+    return G.eval().requires_grad_(False), json.loads(payload.get("meta", "{}"))
