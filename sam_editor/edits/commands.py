@@ -1,0 +1,323 @@
+"""`sam-editor edit …`, `sam-editor ganspace …`, `sam-editor edit-presets …` (§3.4 from the CLI).
+
+    sam-editor edit PHI_FILE --generator G.pt --ganspace 3:1.5 --layers 0-5 \\
+        --preset "Car - Autumn" --direction edits/cars/csc_blue.npy:2 --text "a red car" --out edited.png
+
+PHI_FILE is the inverted code φ = {w+, Δf_i, m_i}, as written by the inversion
+(`sam_editor.inversion.phi.Phi.save`, `.pt` or `.npz`); a plain `torch.save`d dict
+{"w_plus": (N, num_ws, w_dim), "delta_f": {i: (N, C_i, H_i, W_i)}, "masks": {i: mask}} (keys i
+or "F<i>"; a mask may be at F_i's size or at the output size (N|1, 1, H_out, W_out)) works too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..gan.networks import Generator
+from . import ganspace as gs
+from .compose import EditStack, ganspace_edit, official_edit, preset_edit, render_edit, text_edit
+from .official import DirectionError, directions_for_generator, load_direction_for
+from .presets import OFFICIAL_CAR_GENERATOR, Preset, all_presets, get_preset, save_user_preset
+
+
+# ---- φ loading ---------------------------------------------------------------------------------
+def _feature_key(k: object) -> int:
+    if isinstance(k, int):
+        return k
+    s = str(k).strip().upper()
+    return int(s[1:]) if s.startswith("F") else int(s)
+
+
+def _as_phi(G: Generator, obj: object) -> tuple[torch.Tensor, dict[int, torch.Tensor], dict[int, torch.Tensor]]:
+    """Normalise an object (dict, or anything with attributes w_plus/delta_f/masks) to
+    (w+ (N, num_ws, w_dim), {i: Δf_i}, {i: m_i at F_i's size})."""
+    get = (lambda n: obj.get(n)) if isinstance(obj, Mapping) else (lambda n: getattr(obj, n, None))
+    w_plus = get("w_plus")
+    if not isinstance(w_plus, torch.Tensor):
+        raise ValueError("φ has no tensor 'w_plus'")
+    if w_plus.ndim == 2:
+        w_plus = w_plus.unsqueeze(0)
+    if tuple(w_plus.shape[1:]) != (G.num_ws, G.w_dim):
+        raise ValueError(f"φ's w+ is {tuple(w_plus.shape)}, the generator needs (N, {G.num_ws}, {G.w_dim})")
+    delta_f = {_feature_key(k): v.float() for k, v in dict(get("delta_f") or {}).items()}
+    masks: dict[int, torch.Tensor] = {}
+    for k, m in dict(get("masks") or {}).items():
+        i = _feature_key(k)
+        m = m.float()
+        while m.ndim < 4:
+            m = m.unsqueeze(0)
+        if tuple(m.shape[-2:]) != G.feature_shape(i)[1:]:
+            m = G.mask_to_feature(m, i)  # given at output size
+        masks[i] = m
+    return w_plus.float(), delta_f, masks
+
+
+def load_phi(
+    G: Generator, path: str | Path, index: int = 0
+) -> tuple[torch.Tensor, dict[int, torch.Tensor], dict[int, torch.Tensor]]:
+    """φ of image `index` from a file → (w+ (1, num_ws, w_dim), {i: Δf_i}, {i: m_i}).
+
+    Reads the inversion's own format (`sam_editor.inversion.phi.Phi`, `.pt`/`.npz`) and, failing
+    that, a plain `torch.save`d dict with keys w_plus / delta_f / masks (see module docstring)."""
+    try:
+        from ..inversion.phi import Phi
+    except ImportError:  # the inversion package is optional for editing
+        Phi = None  # type: ignore[assignment]  # noqa: N806
+    error: Exception | None = None
+    if Phi is not None:
+        try:
+            phi = Phi.load(path)
+            obj: object = phi.select(index) if phi.n > 1 else phi
+            return _as_phi(G, obj)
+        except ValueError as exc:  # not that format (or not matching G): try the plain dict
+            error = exc
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable φ file ({error or exc})") from exc
+    if not isinstance(obj, Mapping) or "w_plus" not in obj:
+        raise ValueError(f"{path}: not a φ file ({error or 'no w_plus'})")
+    w_plus, delta_f, masks = _as_phi(G, obj)
+    sl = slice(index, index + 1)
+    pick = lambda t: t[sl] if t.shape[0] > 1 else t
+    return w_plus[sl], {i: v[sl] for i, v in delta_f.items()}, {i: pick(m) for i, m in masks.items()}
+
+
+# ---- argument parsing ---------------------------------------------------------------------------
+def _split_value(text: str, default: float) -> tuple[str, float]:
+    """'NAME:2.0' → ('NAME', 2.0); 'NAME' → ('NAME', default). Splits at the last colon only
+    when what follows is a number (so Windows paths and names with colons survive)."""
+    head, sep, tail = text.rpartition(":")
+    if sep:
+        try:
+            return head, float(tail)
+        except ValueError:
+            pass
+    return text, default
+
+
+def parse_ganspace_arg(text: str, default_layers: str | None, num_ws: int) -> tuple[int, float, tuple[int, int]]:
+    """'K:S' or 'K:S@A-B' → (k, strength, (start, end))."""
+    spec, _, layers = text.partition("@")
+    k_text, _, s_text = spec.partition(":")
+    try:
+        k, strength = int(k_text), float(s_text) if s_text else 1.0
+    except ValueError:
+        raise ValueError(f"--ganspace {text!r}: expected COMPONENT:STRENGTH[@START-END]") from None
+    return k, strength, gs.parse_layers(layers or default_layers, num_ws)
+
+
+def _progress(done: int, total: int) -> None:
+    """Print PCA progress to stderr: a live line on a terminal, quarters otherwise."""
+    tty = sys.stderr.isatty()
+    step = max(total // (50 if tty else 4), 1)
+    if done == total or done // step != (done - 1) // step:
+        end = "\n" if done == total or not tty else ""
+        print(f"{chr(13) if tty else ''}GANSpace PCA: {done}/{total} samples", end=end, file=sys.stderr, flush=True)
+
+
+def _components(G: Generator, args: argparse.Namespace) -> gs.GanspaceComponents:
+    return gs.load_or_compute(
+        G,
+        weights_path=args.generator,
+        cache_dir=args.ganspace_cache,
+        n_samples=args.n_samples,
+        n_components=args.components,
+        seed=args.pca_seed,
+        on_step=_progress,
+    )
+
+
+def _text_delta_w(G: Generator, phi: tuple, text: str, args: argparse.Namespace) -> torch.Tensor:
+    """δw+ (1, num_ws, w_dim) for a prompt, delegated to `sam_editor.edits.styleclip`: its
+    `text_edit(G, w+, Δf, masks, prompt, clip, …)` (gated latent optimisation) with the CLIP
+    model from `clip_models.load_clip`."""
+    try:
+        styleclip = importlib.import_module("sam_editor.edits.styleclip")
+        clip_models = importlib.import_module("sam_editor.edits.clip_models")
+    except ModuleNotFoundError as exc:
+        raise RuntimeError(f"text edits need StyleCLIP support, which is not available ({exc})") from exc
+    w_plus, delta_f, masks = phi
+    clip = clip_models.load_clip(args.clip)
+    kwargs = {} if args.text_steps is None else {"steps": args.text_steps}
+    result = styleclip.text_edit(G, w_plus[:1], delta_f, masks, text, clip, **kwargs)
+    return result.delta_w.detach()
+
+
+def save_png(img: torch.Tensor, path: str | Path) -> None:
+    """(1, 3, H, W) in [-1, 1] → 8-bit RGB PNG."""
+    import cv2
+
+    arr = ((img[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2BGR)):
+        raise OSError(f"{path}: could not write the image")
+
+
+def _load_G(path: str) -> Generator:
+    from ..gan.native import load_generator
+
+    return load_generator(path)[0]
+
+
+# ---- subcommands ------------------------------------------------------------------------------
+def run_edit(args: argparse.Namespace) -> int:
+    """The `edit` subcommand; user errors (bad files, names, shapes) → message + exit code 2."""
+    from ..gan.native import CheckpointError
+
+    try:
+        return _run_edit(args)
+    except (CheckpointError, DirectionError, KeyError, ValueError, RuntimeError, OSError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"sam-editor edit: error: {msg}", file=sys.stderr)
+        return 2
+
+
+def _run_edit(args: argparse.Namespace) -> int:
+    G = _load_G(args.generator)
+    w_plus, delta_f, masks = load_phi(G, args.phi_file, args.index)
+    # Resolve every spec first, so a typo fails before the (possibly long) PCA.
+    pcs = [parse_ganspace_arg(text, args.layers, G.num_ws) for text in args.ganspace or []]
+    presets = []
+    for text in args.preset or []:
+        name, strength = _split_value(text, float("nan"))
+        preset = get_preset(name, args.user_presets)
+        gs.check_layers(preset.layers, G.num_ws)
+        if preset.generator == OFFICIAL_CAR_GENERATOR and (G.num_ws, G.w_dim) != (16, 512):
+            print(f"warning: preset {preset.name!r} was found for {OFFICIAL_CAR_GENERATOR}; its component "
+                  "index may mean something else for this generator", file=sys.stderr)  # fmt: skip
+        presets.append((preset, None if np.isnan(strength) else strength))
+    directions, official = [], None
+    for text in args.direction or []:
+        target, mult = _split_value(text, 1.0)
+        if Path(target).suffix == ".npy" or Path(target).is_file():
+            directions.append((load_direction_for(G, target), mult))
+            continue
+        official = official if official is not None else directions_for_generator(G, args.generator)
+        if target not in official:
+            raise KeyError(f"no direction {target!r}; found next to the weights: {sorted(official) or 'none'}")
+        directions.append((official[target], mult))
+
+    stack = EditStack()
+    comps = _components(G, args) if (pcs or presets) else None
+    for k, strength, layers in pcs:
+        stack.add(ganspace_edit(G, comps, k, layers, strength))  # type: ignore[arg-type]
+    for preset, strength in presets:
+        stack.add(preset_edit(G, comps, preset, strength))  # type: ignore[arg-type]
+    for d, mult in directions:
+        stack.add(official_edit(d, mult))
+    if args.text:
+        delta = _text_delta_w(G, (w_plus, delta_f, masks), args.text, args)
+        stack.add(text_edit(delta, args.text, args.text_strength))
+    img = render_edit(G, w_plus, delta_f, masks, stack)
+    save_png(img[:1], args.out)
+    print(f"{args.out}: {len(stack.active())} edit(s), changes from style row {stack.earliest_row()}")
+    return 0
+
+
+@torch.no_grad()
+def component_strip(
+    G: Generator,
+    comps: gs.GanspaceComponents,
+    components: list[int],
+    strength: float = 3.0,
+    n_seeds: int = 3,
+    layers: tuple[int, int] | None = None,
+    truncation_psi: float = 0.7,
+) -> np.ndarray:
+    """Visualise components: one row per component, for each seed the images at −s, 0, +s σ_k
+    (GANSpace-style strips) → uint8 RGB grid (rows·H, seeds·3·W, 3)."""
+    gen = torch.Generator().manual_seed(0)
+    w = G.map(torch.randn(n_seeds, G.z_dim, generator=gen).to(G.mapping.w_avg.device), truncation_psi)
+    rows = []
+    for k in components:
+        d = gs.direction_to_delta_w(G, comps, k, layers, strength)
+        imgs = [G.synthesize(w, delta_w=s * d) if s else G.synthesize(w) for s in (-1.0, 0.0, 1.0)]
+        tiles = torch.stack(imgs, dim=1).flatten(0, 1)  # (seeds·3, 3, H, W), seed-major
+        rows.append(torch.cat(list(tiles), dim=2))  # (3, H, seeds·3·W)
+    grid = torch.cat(rows, dim=1)
+    return ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def run_ganspace(args: argparse.Namespace) -> int:
+    G = _load_G(args.generator)
+    comps = _components(G, args)
+    ratio = comps.explained_variance_ratio
+    for k in range(min(args.show, comps.num_components)):
+        print(f"PC{k:<3d} σ = {comps.stdev[k]:.4f}  variance {100 * ratio[k]:.2f} %")
+    if args.strip:
+        layers = gs.parse_layers(args.layers, G.num_ws)
+        ks = list(range(min(args.strip_components, comps.num_components)))
+        grid = component_strip(G, comps, ks, args.strip_strength, args.strip_seeds, layers)
+        save_png(torch.from_numpy(grid).permute(2, 0, 1)[None].float() / 127.5 - 1, args.strip)
+        print(
+            f"{args.strip}: components {ks[0]}-{ks[-1]} at −{args.strip_strength}, 0, +{args.strip_strength} σ, rows {layers[0]}-{layers[1]}"
+        )
+    return 0
+
+
+def run_presets(args: argparse.Namespace) -> int:
+    if args.save:
+        if not args.user_presets:
+            raise SystemExit("--save needs --user-presets DIR")
+        if "@" not in args.save[1] and not args.layers:
+            raise SystemExit("--save needs the style rows: K:S@A-B or --layers A-B")
+        k, strength, layers = parse_ganspace_arg(args.save[1], args.layers, 10**6)
+        path = save_user_preset(Preset(args.save[0], k, layers, strength, source="user"), args.user_presets)
+        print(f"saved {path}")
+        return 0
+    for p in all_presets(args.user_presets):
+        print(
+            f"{p.name:32s} PC{p.component:<3d} rows {p.layers[0]}-{p.layers[1]:<3d} strength {p.strength:+.1f}  ({p.source})"
+        )
+    return 0
+
+
+def _add_pca_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n-samples", type=int, default=gs.PAPER_N_SAMPLES, help="sampled w for the PCA (GANSpace: 10⁶)")
+    p.add_argument("--components", type=int, default=gs.PAPER_N_COMPONENTS, help="components kept (GANSpace: 80)")
+    p.add_argument("--pca-seed", type=int, default=0)
+    p.add_argument("--ganspace-cache", default=None, help="folder of the .npz cache (default: next to the weights)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("edit", help="apply GANSpace / official / text edits to an inverted φ (§3.4)")
+    p.add_argument("phi_file", metavar="PHI_FILE")
+    p.add_argument("--generator", required=True, help="SAM Editor generator (.pt)")
+    p.add_argument("--index", type=int, default=0, help="which image of a multi-image φ file")
+    p.add_argument("--ganspace", action="append", metavar="K:S[@A-B]", help="component K at strength S (σ units)")
+    p.add_argument("--layers", default=None, metavar="A-B", help="style rows for --ganspace (inclusive; default all)")
+    p.add_argument("--preset", action="append", metavar="NAME[:S]", help="named GANSpace preset")
+    p.add_argument("--direction", action="append", metavar="FILE.npy:M", help="δw+ file (or official name) × M")
+    p.add_argument("--text", default=None, help="text edit via StyleCLIP")
+    p.add_argument("--text-strength", type=float, default=1.0, help="multiplier of the optimised text δw+")
+    p.add_argument("--text-steps", type=int, default=None, help="StyleCLIP optimisation steps (default: theirs)")
+    p.add_argument("--clip", default="auto", help="CLIP model for --text (see sam_editor.edits.clip_models)")
+    p.add_argument("--user-presets", default=None, metavar="DIR", help="folder of user presets (JSON)")
+    p.add_argument("--out", required=True, help="output PNG")
+    _add_pca_args(p)
+    p.set_defaults(func=run_edit)
+
+    q = subparsers.add_parser("ganspace", help="compute (or read from cache) the GANSpace PCA of a generator")
+    q.add_argument("--generator", required=True)
+    q.add_argument("--show", type=int, default=10, help="components to print")
+    q.add_argument("--strip", default=None, metavar="OUT.png", help="also write a −s/0/+s strip per component")
+    q.add_argument("--strip-components", type=int, default=5)
+    q.add_argument("--strip-strength", type=float, default=3.0, help="s, in σ units")
+    q.add_argument("--strip-seeds", type=int, default=3)
+    q.add_argument("--layers", default=None, metavar="A-B", help="style rows the strip edits (default all)")
+    _add_pca_args(q)
+    q.set_defaults(func=run_ganspace)
+
+    r = subparsers.add_parser("edit-presets", help="list GANSpace presets, or save a user preset")
+    r.add_argument("--user-presets", default=None, metavar="DIR")
+    r.add_argument("--save", nargs=2, metavar=("NAME", "K:S[@A-B]"), help="save a user preset")
+    r.add_argument("--layers", default=None, metavar="A-B")
+    r.set_defaults(func=run_presets)

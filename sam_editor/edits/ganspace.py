@@ -1,0 +1,311 @@
+"""GANSpace directions (Härkönen et al. 2020), the unsupervised edits of the paper's §3.4.
+
+GANSpace samples many z, maps them to w = M(z), and takes the principal components of the
+W distribution. A *layer-wise edit* moves the style rows start…end of w+ along component k:
+
+    δw+[start : end + 1] = strength · σ_k · v_k,        δw+ elsewhere = 0,
+
+where v_k (w_dim,) is the unit component and σ_k the standard deviation of the samples along it
+(GANSpace expresses strengths in these units). §3.4 then applies δw+ to the inverted w+ with
+the per-segment gating of `Generator.synthesize`.
+
+Facts taken from the GANSpace paper/code: PCA of W (the `style` layer with `use_w`), 10⁶ samples
+(`-n=1000000`), 80 components kept (`-c` default), an incremental estimator (`ipca`), and σ_k =
+√(explained variance). Here the covariance is accumulated batch by batch (float64, shifted sums),
+so 10⁶ × 512 samples are never held at once, then eigen-decomposed once.
+
+Components are computed once per generator and cached next to the weights as `.npz`
+(components, stdev, mean + bookkeeping), keyed by the weights file's sha256 or a given id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..gan.networks import Generator
+
+PAPER_N_SAMPLES = 1_000_000  # GANSpace: PCA on 10⁶ sampled w for StyleGAN/StyleGAN2
+PAPER_N_COMPONENTS = 80  # GANSpace's default number of components kept
+CACHE_VERSION = 1
+
+ProgressFn = Callable[[int, int], None]  # on_step(done_samples, total_samples)
+CancelFn = Callable[[], bool]  # True → stop as soon as possible
+
+
+class GanspaceCancelled(RuntimeError):
+    """The PCA was cancelled through `should_cancel`; nothing was written to the cache."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GanspaceComponents:
+    """Principal directions of W (GANSpace §3 / SAM §3.4).
+
+    components: (K, w_dim) float32, orthonormal rows, sorted by decreasing variance; the sign of
+        each row is fixed so that its largest-magnitude entry is positive (the convention of the
+        incremental PCA GANSpace uses, which keeps preset signs meaningful).
+    stdev: (K,) float32, σ_k = standard deviation of the samples along row k.
+    mean: (w_dim,) float32, mean of the sampled w.
+    """
+
+    components: torch.Tensor
+    stdev: torch.Tensor
+    mean: torch.Tensor
+    n_samples: int
+    key: str = ""
+    seed: int = 0
+    total_variance: float = float("nan")  # trace of the covariance (all w_dim directions)
+
+    @property
+    def num_components(self) -> int:
+        return int(self.components.shape[0])
+
+    @property
+    def w_dim(self) -> int:
+        return int(self.components.shape[1])
+
+    @property
+    def explained_variance_ratio(self) -> torch.Tensor:  # (K,)
+        return self.stdev.double().square().div(self.total_variance).float()
+
+    def save_npz(self, path: str | os.PathLike) -> None:
+        """Write atomically (temp file + rename) so a crash never leaves half a cache file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".tmp.npz", dir=path.parent)
+        os.close(fd)
+        try:
+            np.savez(
+                tmp,
+                components=self.components.numpy().astype(np.float32),
+                stdev=self.stdev.numpy().astype(np.float32),
+                mean=self.mean.numpy().astype(np.float32),
+                n_samples=np.int64(self.n_samples),
+                key=np.str_(self.key),
+                seed=np.int64(self.seed),
+                total_variance=np.float64(self.total_variance),
+                version=np.int64(CACHE_VERSION),
+            )
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    @classmethod
+    def load_npz(cls, path: str | os.PathLike) -> GanspaceComponents:
+        with np.load(Path(path), allow_pickle=False) as d:
+            comps = torch.from_numpy(np.ascontiguousarray(d["components"], dtype=np.float32))
+            stdev = torch.from_numpy(np.ascontiguousarray(d["stdev"], dtype=np.float32))
+            mean = torch.from_numpy(np.ascontiguousarray(d["mean"], dtype=np.float32))
+            if comps.ndim != 2 or stdev.shape != (comps.shape[0],) or mean.shape != (comps.shape[1],):
+                raise ValueError(
+                    f"{path}: inconsistent GANSpace arrays {tuple(comps.shape)}, {tuple(stdev.shape)}, {tuple(mean.shape)}"
+                )
+            return cls(
+                components=comps,
+                stdev=stdev,
+                mean=mean,
+                n_samples=int(d["n_samples"]) if "n_samples" in d else 0,
+                key=str(d["key"]) if "key" in d else "",
+                seed=int(d["seed"]) if "seed" in d else 0,
+                total_variance=float(d["total_variance"]) if "total_variance" in d else float("nan"),
+            )
+
+
+# ---- sampling and PCA ------------------------------------------------------------------------
+@torch.no_grad()
+def iter_w_batches(G: Generator, n_samples: int, batch_size: int = 4096, seed: int = 0) -> Iterator[torch.Tensor]:
+    """Yield w = M(z) for z ~ N(0, I), (B, w_dim) float32 per batch, n_samples in total.
+
+    Deterministic for a given (n_samples, batch_size, seed): tests use it to rebuild the exact
+    samples the PCA saw. No truncation (GANSpace fits the PCA on the untruncated distribution).
+    """
+    if n_samples < 2:
+        raise ValueError("GANSpace needs at least 2 samples")
+    gen = torch.Generator().manual_seed(seed)
+    device = G.mapping.w_avg.device
+    done = 0
+    while done < n_samples:
+        b = min(batch_size, n_samples - done)
+        z = torch.randn(b, G.z_dim, generator=gen).to(device)
+        yield G.mapping(z).float().cpu()
+        done += b
+
+
+def _sign_convention(comps: np.ndarray) -> np.ndarray:
+    """Flip each row so that its largest-|·| entry is positive. comps: (K, D)."""
+    idx = np.argmax(np.abs(comps), axis=1)
+    signs = np.sign(comps[np.arange(comps.shape[0]), idx])
+    signs[signs == 0] = 1
+    return comps * signs[:, None]
+
+
+def compute_components(
+    G: Generator,
+    n_samples: int = PAPER_N_SAMPLES,
+    n_components: int = PAPER_N_COMPONENTS,
+    batch_size: int = 4096,
+    seed: int = 0,
+    on_step: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
+    key: str = "",
+) -> GanspaceComponents:
+    """PCA of W by batched covariance accumulation (GANSpace §3, used by SAM §3.4).
+
+    Memory is O(w_dim²) whatever n_samples is. `on_step(done, total)` is called after every batch
+    (and once with (0, total) before the first); `should_cancel()` is polled between batches and
+    raises `GanspaceCancelled`.
+    """
+    D = G.w_dim
+    n_components = min(n_components, D)
+    shift: torch.Tensor | None = None  # (D,) first-batch mean: keeps the float64 sums well-conditioned
+    s1 = torch.zeros(D, dtype=torch.float64)
+    s2 = torch.zeros(D, D, dtype=torch.float64)
+    done = 0
+    if on_step is not None:
+        on_step(0, n_samples)
+    for w in iter_w_batches(G, n_samples, batch_size, seed):
+        if should_cancel is not None and should_cancel():
+            raise GanspaceCancelled(f"GANSpace PCA cancelled after {done} of {n_samples} samples")
+        x = w.double()
+        if shift is None:
+            shift = x.mean(dim=0)
+        x = x - shift
+        s1 += x.sum(dim=0)
+        s2 += x.T @ x
+        done += w.shape[0]
+        if on_step is not None:
+            on_step(done, n_samples)
+    assert shift is not None
+    mean_shifted = s1 / done
+    cov = (s2 - done * torch.outer(mean_shifted, mean_shifted)) / (done - 1)  # (D, D)
+    cov = 0.5 * (cov + cov.T)
+    evals, evecs = np.linalg.eigh(cov.numpy())  # ascending
+    order = np.argsort(evals)[::-1][:n_components]
+    variances = np.clip(evals[order], 0.0, None)
+    comps = _sign_convention(evecs[:, order].T)  # (K, D)
+    return GanspaceComponents(
+        components=torch.from_numpy(comps.astype(np.float32)),
+        stdev=torch.from_numpy(np.sqrt(variances).astype(np.float32)),
+        mean=(shift + mean_shifted).float(),
+        n_samples=done,
+        key=key,
+        seed=seed,
+        total_variance=float(np.clip(evals, 0.0, None).sum()),
+    )
+
+
+# ---- on-disk cache -----------------------------------------------------------------------------
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_path(
+    weights_path: str | os.PathLike | None,
+    key: str,
+    n_samples: int,
+    n_components: int,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+) -> Path:
+    """`<dir>/<weights stem>.ganspace-<key[:16]>-n<N>-c<K>-s<seed>.npz`; <dir> is `cache_dir` or
+    the weights' folder."""
+    if cache_dir is None and weights_path is None:
+        raise ValueError("give weights_path or cache_dir for the GANSpace cache")
+    folder = Path(cache_dir) if cache_dir is not None else Path(weights_path).parent  # type: ignore[arg-type]
+    stem = Path(weights_path).stem if weights_path is not None else "generator"
+    safe_key = "".join(c if c.isalnum() or c in "-_" else "_" for c in key)[:16]
+    return folder / f"{stem}.ganspace-{safe_key}-n{n_samples}-c{n_components}-s{seed}.npz"
+
+
+def load_or_compute(
+    G: Generator,
+    weights_path: str | os.PathLike | None = None,
+    key: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    n_samples: int = PAPER_N_SAMPLES,
+    n_components: int = PAPER_N_COMPONENTS,
+    batch_size: int = 4096,
+    seed: int = 0,
+    on_step: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
+) -> GanspaceComponents:
+    """The GANSpace components of G, from the cache when a matching file exists.
+
+    The cache key is `key` if given, else the sha256 of `weights_path`. A cached file is used
+    only if its key, n_samples, seed and w_dim match; otherwise it is recomputed and rewritten.
+    """
+    if key is None:
+        if weights_path is None:
+            raise ValueError("give weights_path (hashed) or an explicit key for the GANSpace cache")
+        key = file_sha256(weights_path)
+    n_components = min(n_components, G.w_dim)
+    path = cache_path(weights_path, key, n_samples, n_components, seed, cache_dir)
+    if path.is_file():
+        try:
+            cached = GanspaceComponents.load_npz(path)
+        except (OSError, ValueError, KeyError):
+            cached = None  # unreadable: recompute and overwrite
+        if (
+            cached is not None
+            and cached.key == key
+            and cached.n_samples == n_samples
+            and cached.seed == seed
+            and cached.w_dim == G.w_dim
+            and cached.num_components == n_components
+        ):
+            return cached
+    comps = compute_components(G, n_samples, n_components, batch_size, seed, on_step, should_cancel, key=key)
+    comps.save_npz(path)
+    return comps
+
+
+# ---- directions ---------------------------------------------------------------------------------
+def parse_layers(text: str | None, num_ws: int) -> tuple[int, int]:
+    """'0-5' → (0, 5) inclusive; '7' → (7, 7); None/'' / 'all' → (0, num_ws − 1)."""
+    if text is None or text.strip() in ("", "all"):
+        return (0, num_ws - 1)
+    parts = text.strip().split("-")
+    try:
+        start, end = (int(parts[0]), int(parts[0])) if len(parts) == 1 else (int(parts[0]), int(parts[1]))
+    except (ValueError, IndexError):
+        raise ValueError(f"layer range {text!r}: expected START-END (style rows, inclusive) or a single row") from None
+    check_layers((start, end), num_ws)
+    return (start, end)
+
+
+def check_layers(layers: tuple[int, int], num_ws: int) -> None:
+    start, end = layers
+    if not (0 <= start <= end < num_ws):
+        raise ValueError(f"layer range {start}-{end} is not within the style rows 0-{num_ws - 1}")
+
+
+def direction_to_delta_w(
+    G: Generator,
+    comps: GanspaceComponents,
+    k: int,
+    layers: tuple[int, int] | None = None,
+    strength: float = 1.0,
+) -> torch.Tensor:
+    """δw+ (1, num_ws, w_dim) for component k on style rows layers = (start, end), inclusive
+    (None: every row), with `strength` in units of σ_k — GANSpace's layer-wise edit E(v_k, start–end)."""
+    if not 0 <= k < comps.num_components:
+        raise ValueError(f"component {k} does not exist (0-{comps.num_components - 1} were computed)")
+    if comps.w_dim != G.w_dim:
+        raise ValueError(f"components are {comps.w_dim}-d but the generator's W is {G.w_dim}-d")
+    start, end = layers if layers is not None else (0, G.num_ws - 1)
+    check_layers((start, end), G.num_ws)
+    delta = torch.zeros(1, G.num_ws, G.w_dim)
+    delta[0, start : end + 1] = comps.components[k] * (comps.stdev[k] * float(strength))
+    return delta.to(G.mapping.w_avg.device)
