@@ -10,7 +10,9 @@ Parameter names follow NVIDIA's stylegan2-ada-pytorch (`mapping.fc0.weight`,
     x̂    = g_{10→16}(f_10, w+)
 
 and gated editing is §3.4: a region inverted in F_i takes `w+` up to layer i and
-`w+ + δw+` after it. `Generator.synthesize` is the one forward pass the project uses.
+`w+ + δw+` after it. F_i is a block's conv output; the block's toRGB (style row i+1) counts as
+a later layer, so Δf_i reaches the image through it — also at the last block (F10 of a 128-px
+generator), where the official code's placement (after toRGB) would make Δf_i invisible. `Generator.synthesize` is the one forward pass the project uses.
 """
 
 from __future__ import annotations
@@ -169,22 +171,28 @@ class SynthesisBlock(torch.nn.Module):
         self.num_conv = 1 if self.is_first else 2
         self.feature_index = feature_index_of_block(resolution)
 
-    def forward(
-        self,
-        x: torch.Tensor | None,  # (N, C_in, r/2, r/2) or None for the 4×4 block
-        img: torch.Tensor | None,  # (N, 3, r/2, r/2) skip image or None
-        ws: torch.Tensor,  # (N, num_conv + 1, w_dim)
-        noise_mode: str,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    # A block is split where F_i lives: features = convs(x), then image = skip↑ + toRGB(features).
+    # toRGB consumes style row i+1, so it belongs to the layers *after* F_i (§3.4).
+    def features(self, x: torch.Tensor | None, ws: torch.Tensor, noise_mode: str) -> torch.Tensor:
+        """(N, C_in, r/2, r/2) or None → f_i (N, C, r, r); ws (N, num_conv + 1, w_dim)."""
         if self.is_first:
             x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
-            x = self.conv1(x, ws[:, 0], noise_mode)
-        else:
-            x = self.conv0(x, ws[:, 0], noise_mode)
-            x = self.conv1(x, ws[:, 1], noise_mode)
+            return self.conv1(x, ws[:, 0], noise_mode)
+        x = self.conv0(x, ws[:, 0], noise_mode)
+        return self.conv1(x, ws[:, 1], noise_mode)
+
+    def upsample_skip(self, img: torch.Tensor | None) -> torch.Tensor | None:
+        """The skip image of the earlier blocks, brought to this block's resolution."""
+        return None if img is None else upsample2d(img, self.resample_filter)
+
+    def to_image(self, x: torch.Tensor, skip: torch.Tensor | None, ws: torch.Tensor) -> torch.Tensor:
         y = self.torgb(x, ws[:, self.num_conv])
-        img = y if img is None else upsample2d(img, self.resample_filter) + y
-        return x, img
+        return y if skip is None else skip + y
+
+    def forward(self, x, img, ws, noise_mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """NVIDIA's block: (x, img) → (x, img)."""
+        x = self.features(x, ws, noise_mode)
+        return x, self.to_image(x, self.upsample_skip(img), ws)
 
 
 class SynthesisNetwork(torch.nn.Module):
@@ -212,8 +220,9 @@ class _Entry:
     rows: torch.Tensor
     delta: torch.Tensor | None
     mask: torch.Tensor | None
-    x: torch.Tensor
-    img: torch.Tensor
+    x: torch.Tensor  # f_i (after Δf / paste)
+    skip: torch.Tensor | None  # skip image entering this block's toRGB (after paste)
+    img: torch.Tensor  # skip + toRGB(f_i)
 
 
 def _same(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
@@ -291,20 +300,37 @@ class Generator(torch.nn.Module):
         return img[:, :, top : top + h, left : left + w]
 
     # ---- staged synthesis (eq. 3.3–3.4) ---------------------------------------------------
+    def _blocks(self):
+        return zip(self.synthesis.blocks(), self.synthesis.w_starts)
+
     def g_stage(
         self,
         i: int | None,  # start after F_i (None: from the constant input c)
-        j: int,  # stop after F_j
-        f: torch.Tensor | None,  # f_i (N, C, H, W), None when i is None
-        img: torch.Tensor | None,  # the skip-connection RGB image that accompanies f_i
+        j: int | None,  # stop at F_j (None: run to the output image)
+        f: torch.Tensor | None,  # f_i (N, C, H, W); None when i is None
+        skip: torch.Tensor | None,  # skip-connection RGB image that accompanies f_i (before its toRGB)
         w_plus: torch.Tensor,  # (N, num_ws, w_dim)
         noise_mode: str = "const",
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """g_{i→j}: run the blocks whose features lie after F_i up to and including F_j."""
-        for block, start in zip(self.synthesis.blocks(), self.synthesis.w_starts):
-            if (i is None or block.feature_index > i) and block.feature_index <= j:
-                f, img = block(f, img, w_plus[:, start : start + block.num_conv + 1], noise_mode)
-        return f, img
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """g_{i→j}: → (f_j, skip_j); with j=None → (None, x̂ uncropped).
+
+        The state at F_i is the feature f_i and the skip image entering block i's toRGB; that
+        toRGB (style row i+1) is the first layer *after* F_i, so it runs in the next stage."""
+        img = None
+        started = i is None
+        for block, start in self._blocks():
+            rows = w_plus[:, start : start + block.num_conv + 1]
+            if not started:
+                if block.feature_index == i:
+                    img = block.to_image(f, skip, rows)
+                    started = True
+                continue
+            skip = block.upsample_skip(img)
+            f = block.features(f, rows, noise_mode)
+            if j is not None and block.feature_index == j:
+                return f, skip
+            img = block.to_image(f, skip, rows)
+        return None, img
 
     def synthesize(
         self,
@@ -317,11 +343,13 @@ class Generator(torch.nn.Module):
     ) -> torch.Tensor:
         """x̂ (N, 3, H_out, W_out) in about [-1, 1].
 
-        Without `delta_w` this is the image formation of eq. 3.3–3.4. With `delta_w` it is the
-        gated edit of §3.4: the edited pass runs with `w+ + δw+`, and at every F_i that has a
-        mask the region m_i takes the *unedited* f_i and skip image, so that region is modulated
-        by `w+` up to layer i and by `w+ + δw+` only after it. W+ regions (no mask) get the edit
-        in every layer.
+        Without `delta_w` this is the image formation of eq. 3.3–3.4: f_i = g(f_prev, w+) + m_i ⊙ Δf_i
+        and every later layer (block i's toRGB included) sees f_i. With `delta_w` it is the gated
+        edit of §3.4: the edited pass runs with `w+ + δw+`, and at every F_i that has a mask the
+        region m_i takes the *unedited* f_i and the unedited skip image, so that region is
+        modulated by `w+` up to layer i and by `w+ + δw+` only after it. W+ regions (no mask)
+        get the edit in every layer. (The official code pastes only f_i, after block i's toRGB,
+        so the edited skip image leaks into F_i regions; gating the skip image too fixes that.)
         """
         delta_f = dict(delta_f or {})
         masks = dict(masks or {})
@@ -335,26 +363,28 @@ class Generator(torch.nn.Module):
         rec_x = rec_img = ed_x = ed_img = None
         rec_valid = edit_valid = use_cache
         diverged = False  # edit path differs from the reconstruction path from here on
-        for k, (block, start) in enumerate(zip(self.synthesis.blocks(), self.synthesis.w_starts)):
+        for k, (block, start) in enumerate(self._blocks()):
             i = block.feature_index
             rows = w_plus[:, start : start + block.num_conv + 1]
             dfi, mi = delta_f.get(i), masks.get(i)
-            # Reconstruction path: f_i = g(f_prev, w+) + m_i ⊙ Δf_i.
+            # Reconstruction path: f_i = g(f_prev, w+) + m_i ⊙ Δf_i, then toRGB.
             rec_valid = rec_valid and k < len(cache.rec) and _same(cache.rec[k].rows, rows)
             rec_valid = rec_valid and _same(cache.rec[k].delta, dfi) and _same(cache.rec[k].mask, mi)
             if rec_valid:
-                rec_x, rec_img = cache.rec[k].x, cache.rec[k].img
+                rec_x, rec_skip, rec_img = cache.rec[k].x, cache.rec[k].skip, cache.rec[k].img
             else:
-                rec_x, rec_img = block(rec_x, rec_img, rows, noise_mode)
+                rec_x = block.features(rec_x, rows, noise_mode)
                 if dfi is not None:
                     rec_x = rec_x + mi * dfi
+                rec_skip = block.upsample_skip(rec_img)
+                rec_img = block.to_image(rec_x, rec_skip, rows)
                 if use_cache:
                     del cache.rec[k:]
-                    cache.rec.append(_Entry(rows, dfi, mi, rec_x, rec_img))
+                    cache.rec.append(_Entry(rows, dfi, mi, rec_x, rec_skip, rec_img))
                     cache.computed_blocks.append(("rec", block.resolution))
             if w_edit is None:
                 continue
-            # Edited path, gated: paste the unedited f_i (and skip image) inside m_i.
+            # Edited path, gated: paste the unedited f_i and skip image inside m_i.
             ed_rows = w_edit[:, start : start + block.num_conv + 1]
             diverged = diverged or not torch.equal(ed_rows, rows.expand_as(ed_rows))
             if not diverged:  # identical to the reconstruction so far: share its features
@@ -374,13 +404,16 @@ class Generator(torch.nn.Module):
             if edit_valid:
                 ed_x, ed_img = cache.edit[k].x, cache.edit[k].img
                 continue
-            ed_x, ed_img = block(ed_x, ed_img, ed_rows, noise_mode)
+            ed_x = block.features(ed_x, ed_rows, noise_mode)
+            ed_skip = block.upsample_skip(ed_img)
             if mi is not None:
                 ed_x = torch.lerp(ed_x, rec_x, mi)
-                ed_img = torch.lerp(ed_img, rec_img, mi)
+                if ed_skip is not None:
+                    ed_skip = torch.lerp(ed_skip, rec_skip, mi)
+            ed_img = block.to_image(ed_x, ed_skip, ed_rows)
             if use_cache:
                 del cache.edit[k:]
-                cache.edit.append(_Entry(ed_rows, None, None, ed_x, ed_img))
+                cache.edit.append(_Entry(ed_rows, None, None, ed_x, ed_skip, ed_img))
                 cache.computed_blocks.append(("edit", block.resolution))
         img = rec_img if w_edit is None else ed_img
         return self.crop_output(img)

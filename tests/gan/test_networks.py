@@ -61,11 +61,25 @@ def test_upconv_fast_path_equals_upfirdn_then_conv():
 def test_plain_forward_equals_staged_loop(G, w):
     """x̂ = g_{10→end}(g_{8→10}(…g_{0→4}(c, w+)…)) — eq. 3.3–3.4 with Δf = 0."""
     full = G.synthesize(w)
-    f, img = G.g_stage(None, 4, None, None, w)
-    for i, j in [(4, 6), (6, 8), (8, 10)]:
-        f, img = G.g_stage(i, j, f, img, w)
+    f, skip = G.g_stage(None, 4, None, None, w)
+    for i, j in [(4, 6), (6, 8)]:
+        f, skip = G.g_stage(i, j, f, skip, w)
     assert f.shape[1:] == G.feature_shape(8)  # 64 px generator: F8 is the last block
+    _, img = G.g_stage(8, None, f, skip, w)
     torch.testing.assert_close(img, full, rtol=0, atol=0)
+    # The same chain equals NVIDIA's block-by-block forward.
+    x = img = None
+    for block, start in zip(G.synthesis.blocks(), G.synthesis.w_starts):
+        x, img = block(x, img, w[:, start : start + block.num_conv + 1], "const")
+    torch.testing.assert_close(img, full, rtol=0, atol=0)
+
+
+def test_delta_f_at_last_block_reaches_pixels(G, w):
+    """Δf of the last block (F8 here, F10 of the 128-px demo generator) acts through its toRGB."""
+    m = torch.ones(1, 1, 64, 64)
+    df = torch.randn(2, *G.feature_shape(8))
+    out = G.synthesize(w, delta_f={8: df}, masks={8: G.mask_to_feature(m, 8)})
+    assert (out - G.synthesize(w)).abs().mean() > 1e-2
 
 
 def test_zero_deltas_reproduce_plain_forward(G, w):

@@ -1,0 +1,351 @@
+"""`sam-editor invert …` and `sam-editor eval …` (Table 4.1 of the thesis)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .settings import METHODS
+
+METHOD_TITLES = {
+    "w": "StyleGAN2 (W)",
+    "wplus": "StyleGAN2 (W+)",
+    "gaussian": "Gaussian Prior",
+    "pti": "PTI",
+    "sam": "SAM - optimization (ours)",
+    "f4": "F4 only",
+    "f6": "F6 only",
+    "f8": "F8 only",
+    "f10": "F10 only",
+}
+LATENT_MAP_EXTENSIONS = (".json", ".npy", ".png", ".tif", ".tiff", ".bmp")
+
+
+class CommandError(RuntimeError):
+    """A user-facing problem with the command's inputs."""
+
+
+# ---- shared helpers ------------------------------------------------------------------------
+def load_generator_file(path: str, device: str) -> tuple[Any, str]:
+    """→ (Generator on `device`, generator id = hash of the file). Uses
+    `sam_editor.gan.checkpoints.load_generator_any` when present, else the native loader."""
+    from .losses import file_fingerprint
+
+    try:
+        from ..gan.checkpoints import load_generator_any
+
+        G, _ = load_generator_any(path)
+    except ImportError:
+        from ..gan.native import load_generator
+
+        G, _ = load_generator(path)
+    return G.to(device).eval().requires_grad_(False), f"file-{file_fingerprint(path)}"
+
+
+def load_latent_map_file(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """A latent-map file → uint8 ranks (H, W) at `size`: `.json` (LatentMap.save), `.npy`
+    (rank array 0 = W+ … 4 = F10) or a single-channel image holding ranks 0…4."""
+    from .latent_maps import to_rank_map
+
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise CommandError(f"{path}: no such latent-map file")
+    if suffix == ".json":
+        from ..invertibility.latent_map import LatentMap
+
+        return to_rank_map(LatentMap.load(path), size)
+    if suffix == ".npy":
+        return to_rank_map(np.load(path, allow_pickle=False), size)
+    import cv2
+
+    a = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if a is None or a.ndim != 2:
+        raise CommandError(f"{path}: a latent-map image must be single-channel with ranks 0 (W+) … 4 (F10)")
+    return to_rank_map(a, size)
+
+
+def auto_latent_map(image: torch.Tensor, size: tuple[int, int], args: argparse.Namespace) -> np.ndarray:
+    """Predict a latent map with `sam_editor.invertibility` (needs `--predictor FILE`)."""
+    if not getattr(args, "predictor", None):
+        raise CommandError(
+            "--latent-map auto predicts the map with the invertibility network (§3.1–3.2): pass "
+            "--predictor FILE (a predictor trained with `sam-editor train-invertibility`, or the "
+            "official SAM checkpoint). Without one, use --latent-map FILE (.json from `sam-editor "
+            "latent-map`, .npy/.png ranks 0=W+ … 4=F10) or --latent-map wplus."
+        )
+    try:
+        from ..invertibility.pipeline import latent_map_for_image
+        from ..invertibility.predictor import load_predictor
+        from ..invertibility.segmenters import make_segmenter
+    except ImportError as exc:
+        raise CommandError(f"--latent-map auto needs sam_editor.invertibility, which failed to import ({exc})") from exc
+    from .images import tensor_to_rgb8
+    from .latent_maps import to_rank_map
+
+    predictor = load_predictor(args.predictor)
+    segmenter = make_segmenter(args.segmenter, args.segmenter_weights)
+    lmap = latent_map_for_image(tensor_to_rgb8(image), predictor, segmenter, args.tau, keep_pixels=False)
+    return to_rank_map(lmap, size)
+
+
+def resolve_latent_map(
+    spec: str | None, image: torch.Tensor, size: tuple[int, int], args: argparse.Namespace
+) -> np.ndarray:
+    if spec is None:
+        raise CommandError("method sam needs --latent-map FILE|auto|wplus")
+    if spec.lower() in ("wplus", "w+"):
+        return np.zeros(size, np.uint8)
+    if spec.lower() == "auto":
+        return auto_latent_map(image, size, args)
+    return load_latent_map_file(Path(spec), size)
+
+
+def parse_size(text: str | None) -> Any:
+    """'auto' | 'full' | 'HxW' → settings.optimise_size."""
+    if text is None or text == "auto":
+        return "auto"
+    if text == "full":
+        return None
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--optimise-size expects auto, full or HxW, got {text!r}") from exc
+    return (h, w)
+
+
+def _settings(args: argparse.Namespace):
+    from .settings import InversionSettings
+
+    kw: dict[str, Any] = {"optimise_size": parse_size(args.optimise_size)}
+    if args.steps is not None:
+        kw["steps"] = args.steps
+    return InversionSettings(**kw)
+
+
+def _metrics(perceptual, rec: torch.Tensor, x: torch.Tensor) -> dict[str, Any]:
+    from .images import psnr
+
+    with torch.no_grad():
+        d = float(perceptual.distance(rec.to(x.device), x).mean())
+    return {
+        "psnr": float(psnr(rec.cpu(), x.cpu()).mean()),
+        "lpips": d if perceptual.is_lpips else None,
+        "perceptual": d,
+        "perceptual_metric": perceptual.name,
+    }
+
+
+def _progress(prefix: str):
+    last = [0.0]
+
+    def on_step(step: int, total: int, losses: dict[str, float], _preview) -> None:
+        now = time.perf_counter()
+        if now - last[0] > 2.0 or step + 1 == total:
+            last[0] = now
+            print(f"\r{prefix} step {step + 1}/{total} loss {losses['total']:.4f}", end="", file=sys.stderr, flush=True)
+
+    return on_step
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--generator", required=True, help="generator file (native .pt or an official checkpoint)")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default 1001)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda if available)")
+    p.add_argument("--optimise-size", default="auto", help="auto (official: 256² frame) | full | HxW")
+    p.add_argument("--predictor", default=None, help="invertibility predictor for --latent-map auto")
+    p.add_argument("--segmenter", default="overseg", help="segmenter for --latent-map auto")
+    p.add_argument("--segmenter-weights", default=None)
+    p.add_argument("--tau", type=float, default=0.225, help="invertibility threshold τ for --latent-map auto")
+
+
+# ---- invert --------------------------------------------------------------------------------
+def cmd_invert(args: argparse.Namespace) -> int:
+    from ..perceptual import default_perceptual
+    from ..runtime import default_device
+    from .images import ImageLoadError, load_image, save_png
+    from .optimise import invert
+
+    device = args.device or str(default_device())
+    try:
+        G, gen_id = load_generator_file(args.generator, device)
+        size = G.cfg.output_size
+        x = load_image(args.image, size)[None].to(device)
+        lmap = resolve_latent_map(args.latent_map, x[0], size, args) if args.method == "sam" else None
+    except (CommandError, ImageLoadError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    perceptual = default_perceptual(device)
+    if perceptual.warning:
+        print(f"note: {perceptual.warning}", file=sys.stderr)
+    result = invert(G, x, args.method, lmap, _settings(args), on_step=_progress(args.method), seed=args.seed,
+                    perceptual=perceptual, generator_id=gen_id)  # fmt: skip
+    print(file=sys.stderr)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(args.image).stem
+    save_png(out / f"{stem}_reconstruction.png", result.reconstruction[0])
+    phi_path = result.phi.save(out / f"{stem}_phi.{args.phi_format}")
+    report: dict[str, Any] = {
+        "image": str(args.image),
+        "method": args.method,
+        **_metrics(perceptual, result.reconstruction, x),
+        "seconds": result.seconds,
+        "steps": len(result.losses),
+        "best_step": result.best_step,
+        "cancelled": result.cancelled,
+        "phi": str(phi_path),
+    }
+    if result.generators:
+        from ..gan.native import save_generator
+
+        gpath = out / f"{stem}_pti_generator.pt"
+        save_generator(gpath, result.generators[0], {"pti_of": str(args.image), "base_generator": gen_id})
+        report["pti_generator"] = str(gpath)
+    (out / f"{stem}_metrics.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+# ---- eval (Table 4.1) ---------------------------------------------------------------------
+def format_table(rows: list[dict[str, Any]], metric_name: str) -> str:
+    """Markdown in the form of Table 4.1: Method | LPIPS (↓) | PSNR (↑) | s / image."""
+    head = "LPIPS (↓)" if metric_name == "lpips-vgg" else f"{metric_name} (↓)"
+    lines = [f"| Method | {head} | PSNR (↑) | s / image | images |", "|---|---|---|---|---|"]
+    for r in rows:
+        if r.get("error"):
+            lines.append(f"| {r['title']} | – | – | – | {r['error']} |")
+        else:
+            lines.append(
+                f"| {r['title']} | {r['perceptual']:.3f} | {r['psnr']:.2f} | {r['seconds']:.2f} | {r['images']} |"
+            )
+    return "\n".join(lines)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..perceptual import default_perceptual
+    from ..runtime import default_device
+    from .images import ImageLoadError, list_images, load_image
+    from .optimise import invert
+
+    device = args.device or str(default_device())
+    methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        print(f"error: unknown methods {bad}; choose from {', '.join(METHODS)}", file=sys.stderr)
+        return 2
+    try:
+        G, gen_id = load_generator_file(args.generator, device)
+        paths = list_images(args.folder)[: args.limit or None]
+    except (CommandError, ImageLoadError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not paths:
+        print(f"error: no images in {args.folder}", file=sys.stderr)
+        return 2
+    size = G.cfg.output_size
+    perceptual = default_perceptual(device)
+    if perceptual.warning:
+        print(f"note: {perceptual.warning}", file=sys.stderr)
+    settings = _settings(args)
+    per_image: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for method in methods:
+        scores: list[dict[str, Any]] = []
+        error = None
+        for path in paths:
+            try:
+                x = load_image(path, size)[None].to(device)
+                lmap = None
+                if method == "sam":
+                    spec = args.latent_map
+                    if args.latent_maps:
+                        found = [Path(args.latent_maps) / f"{path.stem}{e}" for e in LATENT_MAP_EXTENSIONS]
+                        found = [f for f in found if f.is_file()]
+                        if not found:
+                            raise CommandError(f"no latent map for {path.name} in {args.latent_maps}")
+                        spec = str(found[0])
+                    lmap = resolve_latent_map(spec or "auto", x[0], size, args)
+            except (CommandError, ImageLoadError, ValueError) as exc:
+                error = str(exc)
+                print(f"error ({method}, {path.name}): {exc}", file=sys.stderr)
+                if method == "sam" and isinstance(exc, CommandError):
+                    break
+                continue
+            res = invert(G, x, method, lmap, settings, on_step=_progress(f"{method} {path.name}"), seed=args.seed,
+                         perceptual=perceptual, generator_id=gen_id)  # fmt: skip
+            print(file=sys.stderr)
+            m = {
+                "image": path.name,
+                "method": method,
+                **_metrics(perceptual, res.reconstruction, x),
+                "seconds": res.seconds,
+            }
+            scores.append(m)
+            per_image.append(m)
+        row: dict[str, Any] = {"method": method, "title": METHOD_TITLES[method], "images": len(scores)}
+        if scores:
+            for k in ("perceptual", "psnr", "seconds"):
+                row[k] = float(np.mean([s[k] for s in scores]))
+            row["lpips"] = row["perceptual"] if perceptual.is_lpips else None
+        else:
+            row["error"] = error or "no images inverted"
+        rows.append(row)
+    table = format_table(rows, perceptual.name)
+    print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "generator": str(args.generator),
+        "generator_id": gen_id,
+        "perceptual_metric": perceptual.name,
+        "settings": settings.to_dict(),
+        "rows": rows,
+        "per_image": per_image,
+    }
+    (out / "eval.json").write_text(json.dumps(summary, indent=2))
+    (out / "eval.md").write_text(table + "\n")
+    return 0 if all(not r.get("error") for r in rows) else 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("invert", help="invert one image into the generator (§3.3)")
+    p.add_argument("image")
+    p.add_argument("--method", default="sam", choices=METHODS)
+    p.add_argument("--latent-map", default=None, help="FILE (.json/.npy/.png) | auto | wplus (method sam)")
+    p.add_argument("--out", default="inversion_out")
+    p.add_argument("--phi-format", default="pt", choices=("pt", "npz"))
+    _add_common(p)
+    p.set_defaults(func=cmd_invert)
+
+    e = subparsers.add_parser("eval", help="compare inversion methods on a folder (Table 4.1)")
+    e.add_argument("folder")
+    e.add_argument("--methods", default="w,wplus,gaussian,pti,sam")
+    e.add_argument("--latent-maps", default=None, help="folder of latent maps named like the images (method sam)")
+    e.add_argument("--latent-map", default=None, help="one map spec for all images: auto | wplus | FILE")
+    e.add_argument("--limit", type=int, default=0, help="use only the first N images")
+    e.add_argument("--out", default="eval_out")
+    _add_common(e)
+    e.set_defaults(func=cmd_eval)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (`python -m sam_editor.inversion.commands …`)."""
+    from ..runtime import init_torch
+
+    init_torch()
+    parser = argparse.ArgumentParser(prog="sam-editor")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

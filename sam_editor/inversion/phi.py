@@ -1,0 +1,155 @@
+"""φ = {w+, Δf_4, Δf_6, Δf_8, Δf_10} (§3.3) with its masks m_i, and its files.
+
+Files hold only tensors/arrays plus JSON metadata, so they load with `torch.load(...,
+weights_only=True)` (`.pt`) or `np.load(..., allow_pickle=False)` (`.npz`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..gan.networks import Generator
+
+FORMAT = "sam-editor-phi"
+VERSION = 1
+
+
+@dataclasses.dataclass
+class Phi:
+    """The latent code of one inversion, for N images.
+
+    w_plus:   (N, num_ws, w_dim)
+    delta_f:  {i: Δf_i (N, C_i, H_i, W_i)} for the feature spaces in use
+    masks:    {i: m_i (N | 1, 1, H_i, W_i)} in [0, 1], the latent map resized to F_i's grid
+    rank_map: (N, H_out, W_out) uint8 latent map (0 = W+ … 4 = F10), or None
+    metadata: method, init ('mean_w' | 'e4e' | …), steps, seed, generator id, settings …
+    """
+
+    w_plus: torch.Tensor
+    delta_f: dict[int, torch.Tensor] = dataclasses.field(default_factory=dict)
+    masks: dict[int, torch.Tensor] = dataclasses.field(default_factory=dict)
+    rank_map: torch.Tensor | None = None
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.w_plus.ndim != 3:
+            raise ValueError(f"w_plus must be (N, num_ws, w_dim), got {tuple(self.w_plus.shape)}")
+        self.delta_f = {int(k): v for k, v in self.delta_f.items()}
+        self.masks = {int(k): v for k, v in self.masks.items()}
+        missing = set(self.delta_f) - set(self.masks)
+        if missing:
+            raise ValueError(f"Δf without masks: {sorted(missing)}")
+
+    @property
+    def n(self) -> int:
+        return self.w_plus.shape[0]
+
+    def render(
+        self, G: Generator, delta_w: torch.Tensor | None = None, noise_mode: str = "const", **kw
+    ) -> torch.Tensor:
+        """x̂ (N, 3, H_out, W_out) through `G.synthesize` (eq. 3.3–3.4; §3.4 with `delta_w`)."""
+        dev = G.mapping.w_avg.device
+        p = self.to(dev)
+        return G.synthesize(p.w_plus, p.delta_f, p.masks, delta_w=delta_w, noise_mode=noise_mode, **kw)
+
+    def to(self, device: torch.device | str) -> Phi:
+        return dataclasses.replace(
+            self,
+            w_plus=self.w_plus.to(device),
+            delta_f={k: v.to(device) for k, v in self.delta_f.items()},
+            masks={k: v.to(device) for k, v in self.masks.items()},
+            rank_map=None if self.rank_map is None else self.rank_map.to(device),
+        )
+
+    def detach(self) -> Phi:
+        return dataclasses.replace(
+            self,
+            w_plus=self.w_plus.detach().clone(),
+            delta_f={k: v.detach().clone() for k, v in self.delta_f.items()},
+            masks={k: v.detach().clone() for k, v in self.masks.items()},
+            rank_map=None if self.rank_map is None else self.rank_map.detach().clone(),
+            metadata=json.loads(json.dumps(self.metadata)),
+        )
+
+    def select(self, index: int) -> Phi:
+        """The φ of image `index` alone (N = 1)."""
+        sl = slice(index, index + 1)
+
+        def pick(t: torch.Tensor) -> torch.Tensor:
+            return t[sl] if t.shape[0] > 1 else t
+
+        return dataclasses.replace(
+            self,
+            w_plus=self.w_plus[sl],
+            delta_f={k: v[sl] for k, v in self.delta_f.items()},
+            masks={k: pick(v) for k, v in self.masks.items()},
+            rank_map=None if self.rank_map is None else self.rank_map[sl],
+            metadata=dict(self.metadata),
+        )
+
+    # ---- files ---------------------------------------------------------------------------
+    def _arrays(self) -> dict[str, torch.Tensor]:
+        out = {"w_plus": self.w_plus.detach().cpu().contiguous()}
+        for k, v in self.delta_f.items():
+            out[f"delta_f/{k}"] = v.detach().cpu().contiguous()
+        for k, v in self.masks.items():
+            out[f"mask/{k}"] = v.detach().cpu().contiguous()
+        if self.rank_map is not None:
+            out["rank_map"] = self.rank_map.detach().cpu().to(torch.uint8).contiguous()
+        return out
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write `.pt` (torch, weights_only-safe) or `.npz` (numpy), atomically."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".pt", ".npz"):
+            raise ValueError(f"{path}: φ files are .pt or .npz")
+        header = json.dumps({"format": FORMAT, "version": VERSION, "metadata": self.metadata})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp" + suffix, dir=path.parent)
+        os.close(fd)
+        try:
+            arrays = self._arrays()
+            if suffix == ".pt":
+                torch.save({"header": header, **arrays}, tmp)
+            else:
+                np.savez(tmp, header=np.array(header), **{k: v.numpy() for k, v in arrays.items()})
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Phi:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such φ file")
+        try:
+            if path.suffix.lower() == ".npz":
+                with np.load(path, allow_pickle=False) as z:
+                    header = str(z["header"])
+                    arrays = {k: torch.from_numpy(z[k].copy()) for k in z.files if k != "header"}
+            else:
+                d = torch.load(path, map_location="cpu", weights_only=True)
+                header = d.pop("header")
+                arrays = d
+            head = json.loads(header)
+        except Exception as exc:
+            raise ValueError(f"{path}: not a readable φ file ({type(exc).__name__}: {exc})") from exc
+        if head.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a SAM Editor φ file")
+        if head.get("version", 0) > VERSION:
+            raise ValueError(f"{path}: written by a newer SAM Editor (φ format {head['version']})")
+        delta_f = {int(k.split("/")[1]): v for k, v in arrays.items() if k.startswith("delta_f/")}
+        masks = {int(k.split("/")[1]): v for k, v in arrays.items() if k.startswith("mask/")}
+        phi = cls(arrays["w_plus"], delta_f, masks, arrays.get("rank_map"), head.get("metadata", {}))
+        return phi.to(map_location)
