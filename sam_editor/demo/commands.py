@@ -22,6 +22,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--batch", type=int, default=16)
     t.set_defaults(func=_train_gan)
 
+    p = dsub.add_parser("train-predictor", help="invert cluttered car-world images in every space, train S_l (§3.1)")
+    p.add_argument("--generator", default=str(REPO_WEIGHTS / "generator.pt"))
+    p.add_argument("--work-dir", default="runs/demo_predictor", help="images and e_l targets (resumable)")
+    p.add_argument("--n-images", type=int, default=200)
+    p.add_argument("--inversion-steps", type=int, default=200, help="optimisation steps per space and image")
+    p.add_argument("--train-steps", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=1000, help="seed of the cluttered images (training uses others than the eval set)")
+    p.add_argument("--photos", nargs="*", default=(), help="photos to cut clutter patches from")
+    p.add_argument("--out", default=str(REPO_WEIGHTS / "invertibility.pt"))
+    p.set_defaults(func=_train_predictor)
+
+    m = dsub.add_parser("manifest", help="hash the bundle files into weights/demo/manifest.json")
+    m.set_defaults(func=_manifest)
+
     s = dsub.add_parser("sample", help="write a grid of generator samples")
     s.add_argument("--generator", default=str(REPO_WEIGHTS / "generator.pt"))
     s.add_argument("--n", type=int, default=16)
@@ -41,6 +55,34 @@ def _train_gan(args: argparse.Namespace) -> int:
         return carworld.to_tensor(images)
 
     train(args.run_dir, reals, kimg=args.kimg, minutes=args.minutes, export_to=args.export, settings=TrainSettings(batch=args.batch))
+    return 0
+
+
+def _train_predictor(args: argparse.Namespace) -> int:
+    init_torch()
+    from ..gan.native import load_generator
+    from ..invertibility.train import train_predictor
+    from ..perceptual import default_perceptual
+    from .train_predictor import build_targets, make_cluttered_images
+
+    G, _ = load_generator(args.generator)
+    perceptual = default_perceptual()
+    work = Path(args.work_dir)
+    images = make_cluttered_images(work / "images", args.n_images, args.seed, G.cfg.resolution, args.photos)
+    report = build_targets(G, images, work / "targets", args.inversion_steps, perceptual)
+    print(report)
+    result = train_predictor(work / "targets", args.out, steps=args.train_steps, input_size=G.cfg.output_size)
+    print(result)
+    return 0
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    from .bundle import bundle_dir, write_manifest
+
+    m = write_manifest()
+    for f in m["files"]:
+        print(f"{f['role']:12s} {f['path']:22s} {f['size'] / 1e6:6.2f} MB  {f['sha256'][:12]}")
+    print(f"wrote {bundle_dir() / 'manifest.json'}")
     return 0
 
 
