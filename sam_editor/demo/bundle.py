@@ -8,10 +8,11 @@ user can check the files and re-create them (`sam-editor demo …`).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from pathlib import Path
+
+from ..weights import sha256_file
 
 BUNDLE_DIR = Path(__file__).resolve().parents[2] / "weights" / "demo"
 MANIFEST = "manifest.json"
@@ -20,17 +21,9 @@ MANIFEST = "manifest.json"
 COMPONENTS: dict[str, tuple[str, str]] = {
     "generator": ("generator.pt", "sam-editor demo train-gan --kimg 150"),
     "predictor": ("invertibility.pt", "sam-editor demo train-predictor"),
-    "clip_model": ("clip/model.pt", "python -m sam_editor.demo.train_clip"),
-    "clip_config": ("clip/config.json", "python -m sam_editor.demo.train_clip"),
+    "clip_model": ("clip/sam-editor-tiny-clip.pt", "python -m sam_editor.demo.train_clip"),
+    "clip_config": ("clip/sam-editor-tiny-clip.json", "python -m sam_editor.demo.train_clip"),
 }
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)

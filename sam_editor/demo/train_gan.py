@@ -15,7 +15,6 @@ import json
 import math
 import os
 import signal
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..gan.discriminator import Discriminator
-from ..gan.native import save_generator
+from ..gan.native import atomic_torch_save, save_generator
 from ..gan.networks import Generator, GeneratorConfig
 
 DEMO_G = GeneratorConfig(resolution=128, z_dim=128, w_dim=128, mapping_layers=4, channel_base=2048, channel_max=64)
@@ -42,18 +41,6 @@ class TrainSettings:
     ema_rampup: float = 0.05
     checkpoint_minutes: float = 5.0
     seed: int = 0
-
-
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class GanTrainer:
@@ -122,9 +109,9 @@ class GanTrainer:
         ema_nimg = min(self.s.ema_kimg * 1000, self.nimg * self.s.ema_rampup)
         beta = 0.5 ** (n / max(ema_nimg, 1e-8))
         with torch.no_grad():
-            for p_ema, p in zip(self.G_ema.parameters(), G.parameters()):
+            for p_ema, p in zip(self.G_ema.parameters(), G.parameters(), strict=True):
                 p_ema.lerp_(p, 1 - beta)
-            for b_ema, b in zip(self.G_ema.buffers(), G.buffers()):
+            for b_ema, b in zip(self.G_ema.buffers(), G.buffers(), strict=True):
                 b_ema.copy_(b)
         return {"loss_g": loss_g.item(), "loss_d": loss_d.item(), "r1": r1.item()}
 
@@ -197,7 +184,7 @@ def train(
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def checkpoint() -> None:
-        _atomic_save(trainer.state(), state_path)
+        atomic_torch_save(trainer.state(), state_path)
         if export_to is not None:
             save_generator(export_to, trainer.G_ema, {"trained_kimg": round(trainer.nimg / 1000, 2), "domain": "carworld"})
         cv2.imwrite(str(run_dir / "samples.png"), cv2.cvtColor(sample_grid(trainer.G_ema), cv2.COLOR_RGB2BGR))

@@ -21,7 +21,6 @@ Components are computed once per generator and cached next to the weights as `.n
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 
 from ..gan.networks import Generator
+from ..weights import sha256_file
 
 PAPER_N_SAMPLES = 1_000_000  # GANSpace: PCA on 10⁶ sampled w for StyleGAN/StyleGAN2
 PAPER_N_COMPONENTS = 80  # GANSpace's default number of components kept
@@ -203,14 +203,6 @@ def compute_components(
 
 
 # ---- on-disk cache -----------------------------------------------------------------------------
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cache_path(
     weights_path: str | os.PathLike | None,
     key: str,
@@ -249,7 +241,7 @@ def load_or_compute(
     if key is None:
         if weights_path is None:
             raise ValueError("give weights_path (hashed) or an explicit key for the GANSpace cache")
-        key = file_sha256(weights_path)
+        key = sha256_file(weights_path)
     n_components = min(n_components, G.w_dim)
     path = cache_path(weights_path, key, n_samples, n_components, seed, cache_dir)
     if path.is_file():

@@ -33,11 +33,17 @@ def save_generator(path: str | os.PathLike, G: Generator, meta: dict | None = No
         "meta": json.dumps(meta or {}),
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()},
     }
+    atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """torch.save to a temp file in the same folder, then rename over `path`."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        torch.save(payload, tmp)
+        torch.save(obj, tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -76,7 +76,7 @@ class GeneratorConfig:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "GeneratorConfig":
+    def from_dict(cls, d: Mapping) -> GeneratorConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -301,7 +301,7 @@ class Generator(torch.nn.Module):
 
     # ---- staged synthesis (eq. 3.3–3.4) ---------------------------------------------------
     def _blocks(self):
-        return zip(self.synthesis.blocks(), self.synthesis.w_starts)
+        return zip(self.synthesis.blocks(), self.synthesis.w_starts, strict=True)
 
     def g_stage(
         self,

@@ -66,7 +66,7 @@ def test_cache_is_keyed_by_weights_and_reused(tiny_G, tmp_path):
     assert len(calls) == 3
     files = sorted(p.name for p in tmp_path.glob("*.npz"))
     assert len(files) == 1 and files[0].startswith("tiny.ganspace-")
-    assert a.key == gs.file_sha256(weights)
+    assert a.key == gs.sha256_file(weights)
     calls.clear()
     b = gs.load_or_compute(tiny_G, weights_path=weights, n_samples=800, n_components=8, batch_size=400, on_step=count)
     assert calls == []  # read from the cache, nothing sampled

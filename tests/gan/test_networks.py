@@ -69,7 +69,7 @@ def test_plain_forward_equals_staged_loop(G, w):
     torch.testing.assert_close(img, full, rtol=0, atol=0)
     # The same chain equals NVIDIA's block-by-block forward.
     x = img = None
-    for block, start in zip(G.synthesis.blocks(), G.synthesis.w_starts):
+    for block, start in zip(G.synthesis.blocks(), G.synthesis.w_starts, strict=True):
         x, img = block(x, img, w[:, start : start + block.num_conv + 1], "const")
     torch.testing.assert_close(img, full, rtol=0, atol=0)
 
