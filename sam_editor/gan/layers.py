@@ -36,14 +36,14 @@ class LayerSpace(enum.Enum):
         return self is not LayerSpace.W_PLUS
 
     @classmethod
-    def from_index(cls, index: int) -> "LayerSpace":
+    def from_index(cls, index: int) -> LayerSpace:
         for space in cls:
             if space.index == index:
                 return space
         raise ValueError(f"no latent space with feature index {index}")
 
     @classmethod
-    def parse(cls, text: str) -> "LayerSpace":
+    def parse(cls, text: str) -> LayerSpace:
         """'W+', 'wplus', 'f6', 'F10' → LayerSpace."""
         t = text.strip().upper().replace("PLUS", "+")
         for space in cls:

@@ -1,0 +1,120 @@
+"""Re-take the screenshots in this folder from the real app (X11, e.g. under Xvfb):
+
+    Xvfb :99 -screen 0 1600x1000x24 &
+    DISPLAY=:99 QT_QPA_PLATFORM=xcb python docs/screenshots/take.py [--weights-dir DIR]
+
+Drives the window like a user — opens a sample, inspects a segment, forces the clutter into a
+late feature space, inverts, moves GANSpace sliders, shows where edits act, drops a broken
+file — and grabs the screen with ImageMagick's `import` after each step (small 8-bit PNGs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QTimer
+
+from sam_editor.gan.layers import LayerSpace
+from sam_editor.runtime import init_torch
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--weights-dir", type=Path, default=None, help="folder with demo/ (default: the app's own search)")
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--sample", default="car_fence.png")
+    ap.add_argument("--out", type=Path, default=HERE)
+    args = ap.parse_args()
+    init_torch()
+    from sam_editor.gui.app import create_app
+    from sam_editor.gui.main_window import MainWindow
+    from sam_editor.session import SAMPLES_DIR
+
+    app = create_app([])
+    MainWindow.confirm_unsaved = False
+    settings = QSettings(str(Path(tempfile.mkdtemp()) / "take.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, weights_dirs=[args.weights_dir] if args.weights_dir else None)
+    w.resize(1560, 950)
+    w.move(20, 20)
+    w.show()
+    e, s = w.editor, w.session
+
+    def shot(name: str) -> None:
+        for _ in range(5):
+            app.processEvents()
+            time.sleep(0.1)
+        raw = args.out / f".{name}.png"
+        subprocess.run(["import", "-window", "root", "-crop", "1600x1000+0+0", str(raw)], check=True)
+        subprocess.run(["convert", str(raw), "-resize", "1100x", "-colors", "200", f"PNG8:{args.out / name}.png"], check=True)
+        raw.unlink()
+        print("wrote", args.out / f"{name}.png", flush=True)
+
+    def later(ms: int, fn) -> None:  # noqa: ANN001
+        QTimer.singleShot(ms, fn)
+
+    def start() -> None:
+        if s.bundle is None or s.ganspace is None:
+            return later(300, start)
+        w.open_path(SAMPLES_DIR / args.sample)
+
+    def on_map() -> None:
+        if s.bundle.predictor is None:  # no predictor: put the clutter (fence, lamp post) in late spaces by hand
+            h, wd = s.frame_size
+            fence = s.segments_in([(h * 0.85, wd * x) for x in (0.35, 0.5, 0.65, 0.8, 0.95)])
+            e.select(fence)
+            e.override(LayerSpace.F8)
+            pole = s.segment_at(h * 0.45, wd * 0.8)
+            if pole is not None and pole not in fence:
+                e.select([pole])
+                e.override(LayerSpace.F10)
+        e.select([])
+        e.on_hover(s.frame_size[0] * 0.55, s.frame_size[1] * 0.3)
+        shot("1-invertibility-map")
+        w.inversion_panel.steps.setValue(args.steps)
+        e.start_inversion("sam", args.steps)
+
+    previews: list[int] = []
+
+    def on_preview(step: int) -> None:
+        previews.append(step)
+        if len(previews) == 8:
+            shot("2-inverting")
+
+    def on_inverted(_inv) -> None:  # noqa: ANN001
+        e.on_component(0, 2.5, (0, 5), True)
+        e.on_component(3, -3.0, (6, 8), True)  # rows ≤ 8: regions in F8/F10 keep their look
+        later(2500, edited)
+
+    def edited() -> None:
+        shot("3-edited")
+        w.set_view("edited")
+        e.set_reach(True)
+        later(1200, reach)
+
+    def reach() -> None:
+        shot("4-where-edits-act")
+        e.set_reach(False)
+        w.set_view("side")
+        bad = args.out / ".broken.png"
+        bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+        w.open_path(bad)
+        bad.unlink()
+        later(500, lambda: (shot("5-bad-file-message"), app.quit()))
+
+    e.mapReady.connect(on_map)
+    e.previewShown.connect(on_preview)
+    e.inversionFinished.connect(on_inverted)
+    later(500, start)
+    later(900_000, app.quit)
+    app.exec()
+    w.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,328 @@
+"""The "Edit" panel: GANSpace component sliders with layer ranges, named presets, a StyleCLIP
+text prompt, and the list of active edits with their strengths."""
+
+from __future__ import annotations
+
+import qtawesome as qta
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QLabeledDoubleSlider, QRangeSlider
+
+from sam_editor.session import EditSpec
+
+STRENGTH_RANGE = (-6.0, 6.0)  # σ units
+
+
+def _slider(lo: float, hi: float, decimals: int = 1) -> QLabeledDoubleSlider:
+    s = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+    s.setRange(lo, hi)
+    s.setDecimals(decimals)
+    s.setSingleStep(0.1)
+    s.setValue(0.0)
+    return s
+
+
+class ComponentRow(QWidget):
+    """One GANSpace principal component: strength (σ) and the style rows it moves."""
+
+    changed = Signal(int, float, tuple, bool)  # component, strength, (start, end), final
+
+    def __init__(self, component: int, variance: float, num_ws: int, layers: tuple[int, int], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.component = component
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 2, 0, 2)
+        grid.setVerticalSpacing(0)
+        name = QLabel(f"<b>PC {component}</b>")
+        name.setToolTip(f"Principal component {component} of W: {variance * 100:.1f} % of the variance")
+        self.strength = _slider(*STRENGTH_RANGE)
+        self.strength.setToolTip("Strength in standard deviations along the component")
+        self.layers = QRangeSlider(Qt.Orientation.Horizontal)
+        self.layers.setRange(0, num_ws - 1)
+        self.layers.setValue(layers)
+        self.layers.setToolTip("Style rows the edit moves (early rows: shape and pose, late rows: colour and texture)")
+        self.rows_label = QLabel()
+        self.rows_label.setObjectName("hint")
+        self.rows_label.setMinimumWidth(52)
+        self._show_rows(layers)
+        grid.addWidget(name, 0, 0)
+        grid.addWidget(self.strength, 0, 1, 1, 2)
+        grid.addWidget(self.rows_label, 1, 0)
+        grid.addWidget(self.layers, 1, 1, 1, 2)
+        grid.setColumnStretch(1, 1)
+        self.strength.valueChanged.connect(lambda _v: self._emit(False))
+        self.strength._slider.sliderReleased.connect(lambda: self._emit(True))
+        self.layers.valueChanged.connect(self._layers_moved)
+        self.layers.sliderReleased.connect(lambda: self._emit(True))
+
+    def _show_rows(self, layers: tuple[int, int]) -> None:
+        self.rows_label.setText(f"rows {layers[0]}–{layers[1]}")
+
+    def _layers_moved(self, value: tuple[int, int]) -> None:
+        self._show_rows(tuple(int(v) for v in value))  # type: ignore[arg-type]
+        self._emit(False)
+
+    def current_layers(self) -> tuple[int, int]:
+        a, b = self.layers.value()
+        return (int(a), int(b))
+
+    def _emit(self, final: bool) -> None:
+        self.changed.emit(self.component, float(self.strength.value()), self.current_layers(), final)
+
+    def set_state(self, strength: float, layers: tuple[int, int]) -> None:
+        for w in (self.strength, self.layers):
+            w.blockSignals(True)
+        self.strength.setValue(strength)
+        self.layers.setValue(layers)
+        self._show_rows(layers)
+        for w in (self.strength, self.layers):
+            w.blockSignals(False)
+
+
+class EditRow(QWidget):
+    """One active edit: name, strength, the style rows it may touch, remove."""
+
+    strengthChanged = Signal(int, float, bool)  # index, strength, final
+    layersChanged = Signal(int, tuple, bool)  # index, (start, end), final
+    removeRequested = Signal(int)
+
+    def __init__(self, index: int, edit: EditSpec, num_ws: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.index = index
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 2, 0, 2)
+        grid.setVerticalSpacing(0)
+        icon = {"styleclip": "mdi6.format-text", "direction": "mdi6.arrow-top-right"}.get(edit.kind, "mdi6.tune-variant")
+        label = QLabel()
+        label.setPixmap(qta.icon(icon, color="#aab").pixmap(14, 14))
+        name = QLabel(edit.name)
+        name.setToolTip(f"{edit.name} ({edit.kind})")
+        name.setMinimumWidth(60)
+        name.setMaximumWidth(110)
+        lo, hi = STRENGTH_RANGE if edit.kind == "ganspace" else (-3.0, 3.0)
+        lo, hi = min(lo, edit.strength), max(hi, edit.strength)
+        self.strength = _slider(lo, hi)
+        self.strength.setValue(edit.strength)
+        self.strength.valueChanged.connect(lambda v: self.strengthChanged.emit(self.index, float(v), False))
+        self.strength._slider.sliderReleased.connect(lambda: self.strengthChanged.emit(self.index, float(self.strength.value()), True))
+        self.layers = QRangeSlider(Qt.Orientation.Horizontal)
+        self.layers.setRange(0, num_ws - 1)
+        self.layers.setValue(edit.layers)
+        self.layers.setToolTip("Style rows this edit may change")
+        self.layers.valueChanged.connect(lambda v: self._layers(v, False))
+        self.layers.sliderReleased.connect(lambda: self._layers(self.layers.value(), True))
+        self.rows_label = QLabel(f"rows {edit.layers[0]}–{edit.layers[1]}")
+        self.rows_label.setObjectName("hint")
+        remove = QToolButton()
+        remove.setIcon(qta.icon("mdi6.close"))
+        remove.setAutoRaise(True)
+        remove.setToolTip("Remove this edit")
+        remove.clicked.connect(lambda: self.removeRequested.emit(self.index))
+        grid.addWidget(label, 0, 0)
+        grid.addWidget(name, 0, 1)
+        grid.addWidget(self.strength, 0, 2)
+        grid.addWidget(remove, 0, 3)
+        grid.addWidget(self.rows_label, 1, 1)
+        grid.addWidget(self.layers, 1, 2)
+        grid.setColumnStretch(2, 1)
+
+    def _layers(self, value: tuple, final: bool) -> None:
+        a, b = (int(v) for v in value)
+        self.rows_label.setText(f"rows {a}–{b}")
+        self.layersChanged.emit(self.index, (a, b), final)
+
+    def set_state(self, strength: float, layers: tuple[int, int]) -> None:
+        for w in (self.strength, self.layers):
+            w.blockSignals(True)
+        self.strength.setValue(strength)
+        self.layers.setValue(layers)
+        self.rows_label.setText(f"rows {layers[0]}–{layers[1]}")
+        for w in (self.strength, self.layers):
+            w.blockSignals(False)
+
+
+class EditPanel(QWidget):
+    componentChanged = Signal(int, float, tuple, bool)
+    presetRequested = Signal(int)  # index into the preset list given to set_presets
+    editStrengthChanged = Signal(int, float, bool)
+    editLayersChanged = Signal(int, tuple, bool)
+    editRemoved = Signal(int)
+    resetRequested = Signal()
+    reachToggled = Signal(bool)
+    textRequested = Signal(str, float, int)  # prompt, strength, steps
+    textCancelRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setSpacing(10)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        gs = QWidget()
+        gl = QVBoxLayout(gs)
+        gl.setContentsMargins(4, 8, 4, 4)
+        self.ganspace_status = QLabel("Invert an image to edit it")
+        self.ganspace_status.setObjectName("hint")
+        self.ganspace_status.setWordWrap(True)
+        gl.addWidget(self.ganspace_status)
+        presets = QHBoxLayout()
+        self.presets = QComboBox()
+        self.presets.setToolTip("Named edits (component, rows, strength)")
+        self.add_preset = QPushButton(qta.icon("mdi6.plus"), "Add")
+        self.add_preset.clicked.connect(lambda: self.presetRequested.emit(self.presets.currentIndex()))
+        presets.addWidget(self.presets, 1)
+        presets.addWidget(self.add_preset)
+        gl.addLayout(presets)
+        self.component_box = QVBoxLayout()
+        self.component_box.setSpacing(4)
+        gl.addLayout(self.component_box)
+        self.components: dict[int, ComponentRow] = {}
+        gl.addStretch(1)
+        self.tabs.addTab(gs, qta.icon("mdi6.tune-variant"), "GANSpace")
+
+        tx = QWidget()
+        tl = QGridLayout(tx)
+        tl.setContentsMargins(4, 8, 4, 4)
+        self.text = QLineEdit()
+        self.text.setPlaceholderText("e.g. a red car")
+        self.text.returnPressed.connect(self._run_text)
+        self.text_strength = QDoubleSpinBox()
+        self.text_strength.setRange(-3.0, 3.0)
+        self.text_strength.setSingleStep(0.1)
+        self.text_strength.setValue(1.0)
+        self.text_strength.setToolTip("Strength of the text edit")
+        self.text_steps = QSpinBox()
+        self.text_steps.setRange(1, 1000)
+        self.text_steps.setValue(100)
+        self.text_steps.setSingleStep(25)
+        self.text_steps.setSuffix(" steps")
+        self.text_steps.setToolTip("Optimisation steps (StyleCLIP uses 300)")
+        self.run_text = QPushButton(qta.icon("mdi6.creation"), "Run")
+        self.run_text.clicked.connect(self._run_text)
+        self.cancel_text = QToolButton()
+        self.cancel_text.setIcon(qta.icon("mdi6.stop"))
+        self.cancel_text.setToolTip("Cancel the text edit")
+        self.cancel_text.clicked.connect(self.textCancelRequested)
+        self.text_progress = QProgressBar()
+        self.text_progress.setMaximumHeight(12)
+        self.text_progress.setTextVisible(False)
+        self.text_status = QLabel("")
+        self.text_status.setObjectName("hint")
+        self.text_status.setWordWrap(True)
+        tl.addWidget(self.text, 0, 0, 1, 3)
+        tl.addWidget(QLabel("Strength"), 1, 0)
+        tl.addWidget(self.text_strength, 1, 1, 1, 2)
+        tl.addWidget(QLabel("Length"), 2, 0)
+        tl.addWidget(self.text_steps, 2, 1)
+        tl.addWidget(self.run_text, 2, 2)
+        tl.addWidget(self.text_progress, 3, 0, 1, 2)
+        tl.addWidget(self.cancel_text, 3, 2)
+        tl.addWidget(self.text_status, 4, 0, 1, 3)
+        tl.setRowStretch(5, 1)
+        tl.setColumnStretch(1, 1)
+        self.tabs.addTab(tx, qta.icon("mdi6.format-text"), "Text (StyleCLIP)")
+        layout.addWidget(self.tabs, 1)
+
+        ac = QGroupBox("Active edits")
+        al = QVBoxLayout(ac)
+        self.edit_rows_box = QVBoxLayout()
+        self.edit_rows_box.setSpacing(2)
+        al.addLayout(self.edit_rows_box)
+        self.no_edits = QLabel("No edits yet: move a slider or add a preset")
+        self.no_edits.setObjectName("hint")
+        al.addWidget(self.no_edits)
+        bottom = QHBoxLayout()
+        self.reach = QCheckBox("Show where edits act")
+        self.reach.setToolTip("Hatch the pixels the gating of §3.4 keeps unchanged")
+        self.reach.toggled.connect(self.reachToggled)
+        self.reset = QPushButton(qta.icon("mdi6.restore"), "Reset all")
+        self.reset.clicked.connect(self.resetRequested)
+        bottom.addWidget(self.reach, 1)
+        bottom.addWidget(self.reset)
+        al.addLayout(bottom)
+        layout.addWidget(ac)
+        self.rows: list[EditRow] = []
+        self.num_ws = 1
+        self._signature: list[tuple] = []
+        self.set_text_running(False)
+        self.set_enabled(False)
+
+    # ---- setup ------------------------------------------------------------------------------
+    def set_components(self, variances: list[float], num_ws: int) -> None:
+        """Top-k components, strongest first."""
+        self.num_ws = num_ws
+        for row in self.components.values():
+            row.deleteLater()
+        self.components = {}
+        for k, var in enumerate(variances):
+            row = ComponentRow(k, var, num_ws, (0, num_ws - 1))
+            row.changed.connect(self.componentChanged)
+            self.component_box.addWidget(row)
+            self.components[k] = row
+
+    def set_presets(self, names: list[str]) -> None:
+        self.presets.clear()
+        self.presets.addItems(names)
+        self.presets.setEnabled(bool(names))
+        self.add_preset.setEnabled(bool(names) and self.isEnabled())
+        if not names:
+            self.presets.addItem("(no presets for this generator)")
+
+    def set_enabled(self, enabled: bool) -> None:
+        for w in (*self.components.values(), self.add_preset, self.reset, self.run_text, self.text, self.reach):
+            w.setEnabled(enabled)
+        self.add_preset.setEnabled(enabled and self.presets.isEnabled())
+
+    def _run_text(self) -> None:
+        if self.text.text().strip() and self.run_text.isEnabled():
+            self.textRequested.emit(self.text.text().strip(), float(self.text_strength.value()), self.text_steps.value())
+
+    def set_text_running(self, running: bool) -> None:
+        self.cancel_text.setEnabled(running)
+        self.text_progress.setVisible(running)
+        self.cancel_text.setVisible(running)
+        self.run_text.setEnabled(not running and self.text.isEnabled())
+
+    # ---- updates from the session ----------------------------------------------------------
+    def show_edits(self, edits: list[EditSpec]) -> None:
+        """Sync the sliders and the active list; rows are rebuilt only when the list's shape
+        changed, so a slider being dragged is never destroyed under the pointer."""
+        by_component = {e.component: e for e in edits if e.kind == "ganspace" and e.name == f"PC {e.component}"}
+        for k, row in self.components.items():
+            e = by_component.get(k)
+            row.set_state(e.strength if e else 0.0, e.layers if e else row.current_layers())
+        signature = [(e.kind, e.name, e.key) for e in edits]
+        if signature != self._signature:
+            for row in self.rows:
+                row.deleteLater()
+            self.rows = []
+            for i, e in enumerate(edits):
+                row = EditRow(i, e, self.num_ws)
+                row.strengthChanged.connect(self.editStrengthChanged)
+                row.layersChanged.connect(self.editLayersChanged)
+                row.removeRequested.connect(self.editRemoved)
+                self.edit_rows_box.addWidget(row)
+                self.rows.append(row)
+            self._signature = signature
+        else:
+            for row, e in zip(self.rows, edits, strict=True):
+                row.set_state(e.strength, e.layers)
+        self.no_edits.setVisible(not edits)

@@ -1,0 +1,493 @@
+"""The editor's logic: listens to the session, drives the panels and the canvas, runs the jobs
+(latent map, inversion, GANSpace, StyleCLIP) on workers and coalesces renders."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QObject, QPointF, Qt, Signal, Slot
+from PySide6.QtGui import QUndoStack
+from PySide6.QtWidgets import QMenu
+
+from sam_editor.gan.layers import LayerSpace
+from sam_editor.session import (
+    EditSpec,
+    Inversion,
+    InversionProgress,
+    Session,
+    compute_ganspace,
+    predict_latent_map,
+    run_inversion,
+    run_styleclip,
+)
+
+from .commands import SetEdits, SetOverrides, SetTau, close_merging
+from .workers import Jobs, JobWorker, RenderWorker, torch_threads_for
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+SPACES = tuple(LayerSpace)
+TOP_K = 8  # GANSpace components shown as sliders
+
+
+class Editor(QObject):
+    """Signals are for the status bar and for tests that wait on the real events."""
+
+    mapReady = Signal()
+    previewShown = Signal(int)  # step
+    inversionFinished = Signal(object)  # Inversion
+    rendered = Signal(float)  # seconds from request to repaint
+    ganspaceReady = Signal()
+    problem = Signal(str)
+
+    def __init__(self, window: MainWindow, session: Session, undo: QUndoStack) -> None:
+        super().__init__(window)
+        self.w = window
+        self.session = session
+        self.undo = undo
+        self.jobs = Jobs(self)
+        self.renderer = RenderWorker()
+        self.renderer.rendered.connect(self._on_rendered)
+        self.renderer.failed.connect(self._on_render_failed)
+        self._render_id = 0
+        self._render_t0: dict[int, float] = {}  # request id → time of the change that asked for it
+        self._shown_id = 0
+        self.last_render_latency: float | None = None
+        self.hover: int | None = None
+        self.selection: list[int] = []
+        self.show_reach = False
+        self.inverting = False
+        self.presets: list = []
+        self._text_job: tuple[str, float] = ("", 1.0)
+        session.events.connect(self._on_session_event)
+
+    # ---- session events ---------------------------------------------------------------------
+    def _on_session_event(self, name: str) -> None:
+        getattr(self, f"_refresh_{name}", lambda: None)()
+        self.w.update_actions()
+
+    def _refresh_bundle(self) -> None:
+        self.w.show_bundle()
+        self.session.ganspace = None
+        self.start_ganspace()
+
+    def _refresh_image(self) -> None:
+        s = self.session
+        self._shown_id = self._render_id  # renders still in flight belong to the previous state
+        for name in ("inversion", "styleclip", "latent_map"):
+            self.jobs.cancel(name)
+        c = self.w.canvas
+        h, w = s.frame_size
+        c.set_frame(h, w)
+        c.set_image("source", s.display_source())
+        c.set_image("reconstruction", None if s.inversion is None else s.inversion.reconstruction)
+        c.set_image("edited", s.result_image("edited"))
+        self.hover, self.selection = None, []
+        self.w.set_view("source" if s.inversion is None else "side")
+        c.fit()
+        self._refresh_latent_map()
+        self._refresh_edits()
+        if s.latent_map is None:
+            self.start_latent_map()
+        else:
+            self.mapReady.emit()
+
+    def _refresh_latent_map(self) -> None:
+        s = self.session
+        lm = s.latent_map
+        panel = self.w.map_panel
+        panel.set_tau(s.tau)
+        panel.legend.set_coverage(None if lm is None else lm.coverage())
+        panel.set_overrides(0 if lm is None else len(lm.overrides))
+        panel.set_stale(s.map_changed_since_inversion)
+        panel.set_selection_enabled(bool(self.selection), s.available_spaces())
+        self._show_segment()
+        self.update_overlay()
+
+    def _refresh_inversion(self) -> None:
+        s = self.session
+        self._shown_id = self._render_id
+        assert s.inversion is not None
+        self.w.canvas.set_image("reconstruction", s.inversion.reconstruction)
+        self.w.canvas.set_image("edited", s.result_image("edited"))
+        self.w.map_panel.set_stale(s.map_changed_since_inversion)
+        self.w.edit_panel.set_enabled(s.ganspace is not None)
+        self.update_reach()
+        self.request_render()
+
+    def _refresh_edits(self) -> None:
+        s = self.session
+        self.w.edit_panel.show_edits(s.edits)
+        self.w.edit_panel.set_enabled(s.inversion is not None and s.ganspace is not None)
+        self.update_reach()
+        self.request_render()
+
+    def _refresh_render(self) -> None:
+        self.w.canvas.set_image("edited", self.session.edited)
+
+    def _refresh_project(self) -> None:
+        self.w.update_title()
+
+    # ---- latent map -------------------------------------------------------------------------
+    def start_latent_map(self) -> None:
+        s = self.session
+        if s.bundle is None or s.work is None:
+            return
+        fn = functools.partial(predict_latent_map, s.bundle, s.work.copy(), s.tau)
+        worker = JobWorker("latent_map", fn, token=s.image_token, threads=torch_threads_for(s.bundle.G))
+        worker.finished.connect(self._on_latent_map)
+        worker.failed.connect(self._on_failed)
+        self.w.status("Predicting the invertibility map…")
+        self.jobs.start(worker)
+
+    def _stale(self) -> bool:
+        """True in a job's slot when the job was started for a photo that has since been replaced."""
+        worker = self.sender()
+        return isinstance(worker, JobWorker) and worker.token != self.session.image_token
+
+    @Slot(object)
+    def _on_latent_map(self, latent_map) -> None:  # noqa: ANN001
+        s = self.session
+        if self._stale() or s.work is None or latent_map.shape != s.work.shape[:2]:
+            return  # a newer image replaced the one this map was for
+        s.apply_latent_map(latent_map)
+        n = latent_map.num_segments
+        self.w.status(f"Invertibility map: {n} segment{'s' * (n != 1)}", 4000)
+        self.mapReady.emit()
+
+    def update_overlay(self) -> None:
+        panel = self.w.map_panel
+        highlight = self.selection[0] if len(self.selection) == 1 else self.hover
+        rgba = self.session.overlay_rgba(highlight=highlight, selection=self.selection)
+        self.w.canvas.set_overlay(rgba, panel.opacity.value() / 100, panel.show_overlay.isChecked())
+        self.w.actions.toggle_overlay.setChecked(panel.show_overlay.isChecked())
+
+    def on_tau(self, tau: float) -> None:
+        if self.session.latent_map is not None and abs(tau - self.session.tau) > 1e-9:
+            self.undo.push(SetTau(self.session, self.session.tau, tau))
+
+    def on_tau_released(self) -> None:
+        close_merging(self.undo)
+
+    def on_hover(self, y: float, x: float) -> None:
+        seg = self.session.segment_at(y, x)
+        if seg != self.hover:
+            self.hover = seg
+            self._show_segment()
+            if not self.selection:
+                self.update_overlay()
+
+    def on_leave(self) -> None:
+        if self.hover is not None:
+            self.hover = None
+            self._show_segment()
+            self.update_overlay()
+
+    def _show_segment(self) -> None:
+        s = self.session
+        seg = self.hover if self.hover is not None else (self.selection[0] if self.selection else None)
+        info = None if seg is None or s.latent_map is None else s.segment_info(seg)
+        predicted = s.bundle is None or s.bundle.predictor is not None
+        self.w.map_panel.set_segment(info, s.tau, len(self.selection), predicted)
+
+    def on_click(self, y: float, x: float, global_pos: QPointF) -> None:
+        seg = self.session.segment_at(y, x)
+        self.select([] if seg is None else [seg], global_pos)
+
+    def on_brush(self, points: list, global_pos: QPointF) -> None:
+        self.select(self.session.segments_in(points), global_pos)
+
+    def select(self, segments: list[int], global_pos: QPointF | None = None) -> None:
+        self.selection = segments
+        self.w.map_panel.set_selection_enabled(bool(segments), self.session.available_spaces())
+        self._show_segment()
+        self.update_overlay()
+        if segments and global_pos is not None:
+            self._space_menu(global_pos)
+
+    def _space_menu(self, global_pos: QPointF) -> None:
+        lm = self.session.latent_map
+        menu = QMenu(self.w)
+        current = {lm.space_of_segment(k) for k in self.selection} if lm else set()
+        n = len(self.selection)
+        menu.addSection(f"Segment {self.selection[0]}" if n == 1 else f"{n} segments")
+        available = self.session.available_spaces()
+        for i, space in enumerate(SPACES):
+            a = menu.addAction(f"{space.value}\t{i + 1}")
+            a.setEnabled(space in available)
+            a.setCheckable(True)
+            a.setChecked(current == {space})
+            a.triggered.connect(functools.partial(self.override, space))
+        menu.addSeparator()
+        menu.addAction("Automatic (τ rule)\t0").triggered.connect(functools.partial(self.override, None))
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(global_pos.toPoint())
+        self._menu = menu
+
+    def override(self, space: LayerSpace | None, *_: object) -> None:
+        """Put the selected segments in `space` (None: back to automatic) — one undo step."""
+        lm = self.session.latent_map
+        if lm is None or not self.selection or (space is not None and space not in self.session.available_spaces()):
+            return
+        changes = {k: space for k in self.selection if (lm.overrides.get(k) != space)}
+        if changes:
+            self.undo.push(SetOverrides(self.session, changes))
+
+    def reset_overrides(self) -> None:
+        lm = self.session.latent_map
+        if lm is not None and lm.overrides:
+            self.undo.push(SetOverrides(self.session, {k: None for k in lm.overrides}))
+
+    # ---- inversion --------------------------------------------------------------------------
+    def start_inversion(self, method: str, steps: int) -> None:
+        s = self.session
+        if s.bundle is None or s.work is None or (method == "sam" and s.latent_map is None) or self.inverting:
+            return
+        lm = None if s.latent_map is None else s.latent_map.with_tau(s.tau)
+        fn = functools.partial(run_inversion, s.bundle, s.work.copy(), lm, method, steps)
+        worker = JobWorker("inversion", fn, token=s.image_token, threads=torch_threads_for(s.bundle.G))
+        worker.progress.connect(self._on_inversion_progress)
+        worker.finished.connect(self._on_inversion)
+        worker.failed.connect(self._on_inversion_failed)
+        self.inverting = True
+        self.w.inversion_panel.set_running(True)
+        self.w.set_view("side")
+        self.w.status(f"Inverting ({method}, {steps} steps)…")
+        self.jobs.start(worker)
+        self.w.update_actions()
+
+    def cancel(self) -> None:
+        self.jobs.cancel("inversion")
+        self.jobs.cancel("styleclip")
+        self.jobs.cancel("latent_map")
+
+    @Slot(int, int, object)
+    def _on_inversion_progress(self, step: int, total: int, p: InversionProgress) -> None:
+        if self._stale():
+            return
+        self.w.inversion_panel.show_progress(p)
+        if p.preview is not None:
+            self.w.canvas.set_image("reconstruction", p.preview)
+            self.previewShown.emit(step)
+
+    @Slot(object)
+    def _on_inversion(self, inversion: Inversion) -> None:
+        self.inverting = False
+        self.w.inversion_panel.set_running(False)
+        if self._stale():
+            self.w.inversion_panel.show_done("")
+            self.w.update_actions()
+            return
+        how = "cancelled — kept the best so far" if inversion.cancelled else "done"
+        self.w.inversion_panel.show_done(f"{inversion.steps_run} steps in {inversion.seconds:.1f} s ({how})")
+        self.w.inversion_panel.show_losses(inversion.losses)
+        self.session.apply_inversion(inversion)
+        self.w.status(f"Inversion {how}", 5000)
+        self.inversionFinished.emit(inversion)
+
+    @Slot(str)
+    def _on_inversion_failed(self, message: str) -> None:
+        self.inverting = False
+        self.w.inversion_panel.set_running(False)
+        self._on_failed(message)
+        self.w.update_actions()
+
+    # ---- GANSpace and edits -----------------------------------------------------------------
+    def start_ganspace(self) -> None:
+        s = self.session
+        if s.bundle is None or s.ganspace is not None:
+            return
+        worker = JobWorker("ganspace", functools.partial(compute_ganspace, s.bundle), threads=torch_threads_for(s.bundle.G))
+        worker.progress.connect(self._on_ganspace_progress)
+        worker.finished.connect(self._on_ganspace)
+        worker.failed.connect(self._on_failed)
+        self.w.edit_panel.ganspace_status.setText("Finding GANSpace directions…")
+        self.jobs.start(worker)
+
+    @Slot(int, int, object)
+    def _on_ganspace_progress(self, done: int, total: int, _payload: object) -> None:
+        self.w.edit_panel.ganspace_status.setText(f"Finding GANSpace directions… {100 * done // max(total, 1)} %")
+
+    @Slot(object)
+    def _on_ganspace(self, comps) -> None:  # noqa: ANN001
+        s = self.session
+        s.ganspace = comps
+        ratios = comps.explained_variance_ratio.tolist()[:TOP_K]
+        self.w.edit_panel.set_components(ratios, s.num_ws)
+        self.presets = s.presets()
+        self.w.edit_panel.set_presets([p.name if hasattr(p, "component") else f"Official: {p.name}" for p in self.presets])
+        self.w.edit_panel.ganspace_status.setText(
+            f"Top {len(ratios)} of {comps.num_components} principal directions of W ({comps.n_samples:,} samples)"
+        )
+        self._refresh_edits()
+        self.ganspaceReady.emit()
+
+    def _push_edits(self, new: list[EditSpec], text: str, key: object = None, final: bool = False) -> None:
+        cmd = SetEdits(self.session, self.session.edits, new, text, key)
+        self.undo.push(cmd)
+        if final:
+            close_merging(self.undo)
+
+    def on_component(self, k: int, strength: float, layers: tuple[int, int], final: bool) -> None:
+        edits = list(self.session.edits)
+        name = f"PC {k}"
+        idx = next((i for i, e in enumerate(edits) if e.kind == "ganspace" and e.name == name), None)
+        spec = EditSpec("ganspace", name, strength, tuple(layers), component=k)  # type: ignore[arg-type]
+        if idx is None:
+            if strength == 0:
+                close_merging(self.undo) if final else None
+                return
+            edits.append(spec)
+        elif edits[idx] == spec:
+            close_merging(self.undo) if final else None
+            return
+        else:
+            edits[idx] = spec
+        self._push_edits(edits, f"{name} = {strength:+.1f}σ, rows {layers[0]}–{layers[1]}", ("pc", k), final)
+
+    def on_preset(self, index: int) -> None:
+        if not 0 <= index < len(self.presets):
+            return
+        spec = self.session.preset_edit(self.presets[index])
+        self._push_edits([*self.session.edits, spec], f"Add {spec.name}")
+
+    def on_edit_strength(self, index: int, strength: float, final: bool) -> None:
+        edits = list(self.session.edits)
+        if not 0 <= index < len(edits):
+            return
+        if edits[index].strength != strength:
+            edits[index] = edits[index].with_strength(strength)
+            self._push_edits(edits, f"{edits[index].name} = {strength:+.1f}", ("edit", index, edits[index].name), final)
+        elif final:
+            close_merging(self.undo)
+
+    def on_edit_layers(self, index: int, layers: tuple[int, int], final: bool) -> None:
+        edits = list(self.session.edits)
+        if not 0 <= index < len(edits):
+            return
+        if edits[index].layers != tuple(layers):
+            edits[index] = dataclasses.replace(edits[index], layers=tuple(layers))
+            self._push_edits(edits, f"{edits[index].name}: rows {layers[0]}–{layers[1]}", ("rows", index, edits[index].name), final)
+        elif final:
+            close_merging(self.undo)
+
+    def on_edit_removed(self, index: int) -> None:
+        edits = list(self.session.edits)
+        if 0 <= index < len(edits):
+            removed = edits.pop(index)
+            self._push_edits(edits, f"Remove {removed.name}")
+
+    def reset_edits(self) -> None:
+        if self.session.edits:
+            self._push_edits([], "Reset all edits")
+
+    def set_reach(self, visible: bool) -> None:
+        self.show_reach = visible
+        self.w.actions.toggle_reach.setChecked(visible)
+        self.w.edit_panel.reach.blockSignals(True)
+        self.w.edit_panel.reach.setChecked(visible)
+        self.w.edit_panel.reach.blockSignals(False)
+        self.update_reach()
+
+    def update_reach(self) -> None:
+        rgba = self.session.reach_rgba() if self.show_reach else None
+        self.w.canvas.set_reach(rgba, self.show_reach)
+
+    # ---- StyleCLIP --------------------------------------------------------------------------
+    def start_text_edit(self, text: str, strength: float, steps: int = 100) -> None:
+        s = self.session
+        request = s.render_request([])
+        if request is None or s.bundle is None:
+            return
+        ok, message = s.bundle.clip_status()
+        if not ok:
+            self.w.edit_panel.text_status.setText(message)
+            return
+        fn = functools.partial(run_styleclip, s.bundle, request, text, steps)
+        worker = JobWorker("styleclip", fn, token=s.image_token, threads=torch_threads_for(s.bundle.G))
+        worker.progress.connect(self._on_text_progress)
+        self._text_job = (text, strength)
+        # bound methods only: Qt then queues the worker's signals onto the GUI thread
+        worker.finished.connect(self._on_text_edit)
+        worker.failed.connect(self._on_text_failed)
+        worker.cancelled.connect(self._on_text_cancelled)
+        self.w.edit_panel.set_text_running(True)
+        self.w.edit_panel.text_status.setText(f"Finding a direction for “{text}”…")
+        self.jobs.start(worker)
+        self.w.update_actions()
+
+    def cancel_text(self) -> None:
+        self.jobs.cancel("styleclip")
+
+    @Slot(int, int, object)
+    def _on_text_progress(self, step: int, total: int, _payload: object) -> None:
+        bar = self.w.edit_panel.text_progress
+        bar.setMaximum(total)
+        bar.setValue(step)
+
+    @Slot(object)
+    def _on_text_edit(self, delta_w) -> None:  # noqa: ANN001
+        text, strength = self._text_job
+        if self._stale():
+            self.w.edit_panel.set_text_running(False)
+            return
+        self.w.edit_panel.set_text_running(False)
+        self.w.edit_panel.text_status.setText("")
+        key = self.session.add_direction(delta_w)
+        n = self.session.num_ws
+        spec = EditSpec("styleclip", f"“{text}”", strength, (0, n - 1), text=text, key=key)
+        self._push_edits([*self.session.edits, spec], f"Text edit “{text}”")
+
+    @Slot()
+    def _on_text_cancelled(self) -> None:
+        self._on_text_failed("cancelled before the first step")
+
+    @Slot(str)
+    def _on_text_failed(self, message: str) -> None:
+        self.w.edit_panel.set_text_running(False)
+        self.w.edit_panel.text_status.setText(f"Text edit: {message}")
+
+    # ---- rendering --------------------------------------------------------------------------
+    def request_render(self) -> None:
+        """Render the edits on the render thread; rapid requests coalesce into the newest."""
+        request = self.session.render_request()
+        if request is None:
+            return
+        self._render_id += 1
+        self._render_t0[self._render_id] = time.perf_counter()
+        self.renderer.submit(self._render_id, request)
+
+    @Slot(int, object, float)
+    def _on_rendered(self, request_id: int, image: np.ndarray, seconds: float) -> None:
+        """Show every render newer than the one on screen: during a drag the image follows the
+        slider at the render rate; the last request is always rendered (coalescing never
+        drops the newest)."""
+        if request_id <= self._shown_id:
+            return
+        self._shown_id = request_id
+        self.session.apply_render(image)
+        t0 = self._render_t0.get(request_id)
+        self._render_t0 = {k: v for k, v in self._render_t0.items() if k > request_id}
+        if t0 is not None:
+            self.last_render_latency = time.perf_counter() - t0
+            self.w.show_render_time(self.last_render_latency, seconds)
+            self.rendered.emit(self.last_render_latency)
+
+    @Slot(str)
+    def _on_render_failed(self, message: str) -> None:
+        self._on_failed(f"Render failed: {message}")
+
+    # ---- misc -------------------------------------------------------------------------------
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.w.show_problem("Something went wrong", message)
+        self.problem.emit(message)
+
+    def shutdown(self) -> None:
+        self.jobs.shutdown()
+        self.renderer.stop()

@@ -1,0 +1,104 @@
+"""The "Inversion" panel: method, steps, Invert / Cancel, progress with ETA, losses."""
+
+from __future__ import annotations
+
+import qtawesome as qta
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from sam_editor.session import METHODS, InversionProgress
+
+LOSS_NAMES = {"total": "total", "rec": "L_rec", "mse": "ℓ2", "perceptual": "LPIPS", "f": "L_F", "w_spread": "L_W"}
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
+
+
+class InversionPanel(QWidget):
+    invertRequested = Signal(str, int)  # method, steps
+    cancelRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        box = QGroupBox("Inversion")
+        form = QFormLayout(box)
+        self.method = QComboBox()
+        for key, label in METHODS.items():
+            self.method.addItem(label, key)
+        self.method.setToolTip("SAM picks a latent space per segment; the others are the paper's baselines")
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 5000)
+        self.steps.setValue(200)
+        self.steps.setSingleStep(50)
+        self.steps.setSuffix(" steps")
+        form.addRow("Method", self.method)
+        form.addRow("Length", self.steps)
+        buttons = QHBoxLayout()
+        self.invert = QPushButton(qta.icon("mdi6.play", color="#e8e8e8"), "Invert")
+        self.invert.setObjectName("primary")
+        self.invert.setToolTip("Invert the image into the generator (Ctrl+I)")
+        self.invert.clicked.connect(self._invert)
+        self.cancel = QPushButton(qta.icon("mdi6.stop"), "Cancel")
+        self.cancel.setToolTip("Stop and keep the best result so far (Esc)")
+        self.cancel.clicked.connect(self.cancelRequested)
+        buttons.addWidget(self.invert, 2)
+        buttons.addWidget(self.cancel, 1)
+        form.addRow(buttons)
+        self.progress = QProgressBar()
+        self.progress.setFormat("")
+        self.progress.setValue(0)
+        form.addRow(self.progress)
+        self.eta = QLabel("")
+        self.eta.setObjectName("hint")
+        form.addRow(self.eta)
+        self.losses = QLabel("")
+        self.losses.setObjectName("mono")
+        self.losses.setWordWrap(True)
+        form.addRow(self.losses)
+        layout.addWidget(box)
+        self.set_running(False)
+        self.set_ready(False)
+
+    def _invert(self) -> None:
+        self.invertRequested.emit(self.method.currentData(), self.steps.value())
+
+    def set_ready(self, ready: bool, why: str = "") -> None:
+        self.invert.setEnabled(ready and not self.cancel.isEnabled())
+        self.invert.setToolTip("Invert the image into the generator (Ctrl+I)" if ready else why)
+
+    def set_running(self, running: bool) -> None:
+        self.cancel.setEnabled(running)
+        self.invert.setEnabled(not running)
+        self.method.setEnabled(not running)
+        self.steps.setEnabled(not running)
+
+    def show_progress(self, p: InversionProgress) -> None:
+        self.progress.setFormat("step %v / %m")
+        self.progress.setMaximum(p.total)
+        self.progress.setValue(p.step)
+        self.eta.setText(f"{format_seconds(p.elapsed)} elapsed · ETA {format_seconds(p.eta)}")
+        self.show_losses(p.losses)
+
+    def show_losses(self, losses: dict[str, float]) -> None:
+        parts = [f"{LOSS_NAMES[k]} {v:.4f}" for k, v in losses.items() if k in LOSS_NAMES]
+        self.losses.setText("  ".join(parts))
+
+    def show_done(self, text: str) -> None:
+        self.eta.setText(text)

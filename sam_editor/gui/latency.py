@@ -1,0 +1,116 @@
+"""Measure slider → repaint latency in the real window: `python -m sam_editor.gui.latency`.
+
+Opens the window on the installed bundle (demo unless official weights are present), inverts a
+sample briefly, then moves a GANSpace slider the way a hand does and times, for each movement,
+the span from the slider's value change to the canvas having repainted the new edit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from PySide6.QtCore import QEventLoop, QTimer
+
+from sam_editor.runtime import init_torch
+
+
+def _wait(signal, timeout_ms: int = 600_000) -> list:  # noqa: ANN001
+    loop = QEventLoop()
+    got: list = []
+
+    def done(*args: object) -> None:
+        got.append(args)
+        loop.quit()
+
+    signal.connect(done)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec()
+    signal.disconnect(done)
+    if not got:
+        raise TimeoutError("no signal")
+    return got[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=20, help="inversion steps before editing")
+    ap.add_argument("--moves", type=int, default=15, help="slider movements per case")
+    ap.add_argument("--drag-hz", type=float, default=60.0, help="event rate of the simulated drag")
+    args = ap.parse_args(argv)
+    init_torch()
+    from .app import create_app
+    from .main_window import MainWindow
+
+    app = create_app([])
+    MainWindow.confirm_unsaved = False
+    w = MainWindow()
+    w.resize(1400, 900)
+    w.show()
+    e = w.editor
+    while w.session.bundle is None:  # the models load on a worker
+        app.processEvents()
+        time.sleep(0.05)
+    from sam_editor.session import sample_images
+
+    w.open_path(sample_images()[0])
+    _wait(e.mapReady)
+    if w.session.ganspace is None:
+        _wait(e.ganspaceReady)
+    w.inversion_panel.steps.setValue(args.steps)
+    e.start_inversion("sam", args.steps)
+    _wait(e.inversionFinished)
+    _wait(e.rendered)
+    G = w.session.bundle.G
+    n = G.num_ws
+    row = w.edit_panel.components[0]
+    print(f"generator {w.session.bundle.describe()['generator']}, {w.session.bundle.describe()['device']}")
+    for label, layers in (("late rows", (n - 4, n - 1)), ("middle rows", (n // 2 - 2, n // 2 + 1)), ("all rows", (0, n - 1))):
+        row.set_state(0.0, layers)
+        e.on_component(0, 0.0, layers, True)
+        latencies = []
+        for i in range(args.moves):
+            t0 = time.perf_counter()
+            row.strength.setValue(((i % 6) - 2.5) * 0.8)
+            _wait(e.rendered)
+            w.canvas.viewport().repaint()  # the paint itself, synchronously
+            latencies.append(time.perf_counter() - t0)
+        med = statistics.median(latencies) * 1000
+        print(f"single move, {label} {layers}: median {med:.0f} ms, p90 {sorted(latencies)[int(0.9 * len(latencies))] * 1000:.0f} ms")
+    # a continuous drag: slider events at drag-hz from the event loop; renders coalesce
+    row.set_state(0.0, (0, n - 1))
+    shown: list[float] = []
+    e.rendered.connect(shown.append)
+    total = args.moves * 2
+    state = {"i": 0, "t_last": 0.0}
+    timer = QTimer()
+    timer.setInterval(int(1000 / args.drag_hz))
+
+    def tick() -> None:
+        state["i"] += 1
+        row.strength.setValue(state["i"] * 0.2)
+        if state["i"] == total:
+            timer.stop()
+            state["t_last"] = time.perf_counter()
+
+    timer.timeout.connect(tick)
+    t0 = time.perf_counter()
+    timer.start()
+    while not state["t_last"] or w.session.edits[0].strength != row.strength.value() or e._render_t0:
+        app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
+    w.canvas.viewport().repaint()
+    end = time.perf_counter()
+    print(
+        f"drag: {total} slider events at {args.drag_hz:.0f} Hz over {state['t_last'] - t0:.2f} s → {len(shown)} repaints "
+        f"(coalesced; median change→repaint {statistics.median(shown) * 1000:.0f} ms), "
+        f"last event → final repaint {1000 * (end - state['t_last']):.0f} ms"
+    )
+    w.close()  # shuts the workers down
+    w.deleteLater()
+    app.processEvents()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,488 @@
+"""The main window: canvas in the middle, map panel left, inversion + edit panels right, file
+handling (open, drop, samples, recent, projects, export) and the status bar."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QUrl, Slot
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QShortcut,
+    QUndoStack,
+)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from sam_editor.gan.layers import LayerSpace
+from sam_editor.session import (
+    IMAGE_SUFFIXES,
+    Bundle,
+    Problem,
+    Session,
+    load_bundle,
+    sample_images,
+)
+
+from .actions import build_actions
+from .canvas import ImageCanvas
+from .edit_panel import EditPanel
+from .editor import Editor
+from .inversion_panel import InversionPanel
+from .map_panel import MapPanel
+from .widgets import ExportDialog, MessageBar
+from .workers import JobWorker
+
+PROJECT_FILTER = "SAM Editor project (*.samproj)"
+IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ");;All files (*)"
+MAX_RECENT = 8
+
+
+def _scroll(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area
+
+
+class MainWindow(QMainWindow):
+    confirm_unsaved = True  # ask before discarding unsaved work (tests turn it off)
+
+    def __init__(self, bundle: Bundle | None = None, settings: QSettings | None = None, weights_dirs: list[Path] | None = None) -> None:
+        super().__init__()
+        self.weights_dirs = weights_dirs
+        self.settings = settings or QSettings()
+        self.session = Session(None)
+        self.undo = QUndoStack(self)
+        self._pending_open: Path | None = None
+        self.setAcceptDrops(True)
+        self.resize(1440, 900)
+
+        self.canvas = ImageCanvas()
+        self.message_bar = MessageBar()
+        self.banner = MessageBar()
+        central = QWidget()
+        cl = QVBoxLayout(central)
+        cl.setContentsMargins(6, 6, 6, 0)
+        cl.setSpacing(6)
+        cl.addWidget(self.banner)
+        cl.addWidget(self.message_bar)
+        cl.addWidget(self.canvas, 1)
+        self.setCentralWidget(central)
+
+        self.map_panel = MapPanel()
+        self.inversion_panel = InversionPanel()
+        self.edit_panel = EditPanel()
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.setSpacing(0)
+        rl.addWidget(self.inversion_panel)
+        rl.addWidget(self.edit_panel, 1)
+        self._dock("Invertibility map", self.map_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 290)
+        self._dock("Invert and edit", right, Qt.DockWidgetArea.RightDockWidgetArea, 340)
+
+        self.editor = Editor(self, self.session, self.undo)
+        self.actions = build_actions(self, self._handlers(), self.settings)
+        self._menus()
+        self._toolbar()
+        self._status_bar()
+        self._wire()
+        self.update_title()
+        self.update_actions()
+        if bundle is not None:
+            self.set_bundle(bundle)
+        else:
+            self._load_bundle()
+
+    # ---- construction -----------------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, width: int) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(_scroll(widget))
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        dock.setMinimumWidth(width)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _handlers(self) -> dict:
+        e = self.editor
+        return {
+            "open": self.open_dialog,
+            "open_project": self.open_project_dialog,
+            "save_project": self.save_project,
+            "save_project_as": functools.partial(self.save_project, True),
+            "export": self.export_dialog,
+            "quit": self.close,
+            "undo": self.undo.undo,
+            "redo": self.undo.redo,
+            "invert": lambda: self.inversion_panel.invert.click(),
+            "cancel": e.cancel,
+            "zoom_fit": self.canvas.fit,
+            "zoom_100": lambda: self.canvas.set_zoom(1.0),
+            "zoom_in": lambda: self.canvas.zoom_by(1.25),
+            "zoom_out": lambda: self.canvas.zoom_by(0.8),
+            "set_view": self.set_view,
+            "toggle_overlay": lambda on: self.map_panel.show_overlay.setChecked(on),
+            "toggle_reach": e.set_reach,
+            "brush": lambda on: self.map_panel.brush.setChecked(on),
+            "reset_overrides": e.reset_overrides,
+            "reset_edits": e.reset_edits,
+        }
+
+    def _menus(self) -> None:
+        a = self.actions
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        file.addAction(a.open)
+        self.samples_menu = file.addMenu("Open &Sample")
+        for path in sample_images():
+            self.samples_menu.addAction(path.stem.replace("_", " ").title()).triggered.connect(
+                functools.partial(self.open_path, path)
+            )
+        self.recent_menu = file.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        file.addSeparator()
+        for act in (a.open_project, a.save_project, a.save_project_as):
+            file.addAction(act)
+        file.addSeparator()
+        file.addAction(a.export)
+        file.addSeparator()
+        file.addAction(a.quit)
+        edit = bar.addMenu("&Edit")
+        undo, redo = self.undo.createUndoAction(self, "&Undo"), self.undo.createRedoAction(self, "&Redo")
+        for act, proto in ((undo, a.undo), (redo, a.redo)):
+            act.setShortcuts(proto.shortcuts())
+            act.setIcon(proto.icon())
+        a.undo, a.redo = undo, redo
+        edit.addActions([undo, redo])
+        edit.addSeparator()
+        edit.addActions([a.brush, a.reset_overrides, a.reset_edits])
+        view = bar.addMenu("&View")
+        view.addActions([a.view_source, a.view_reconstruction, a.view_edited, a.view_side])
+        view.addSeparator()
+        view.addActions([a.zoom_fit, a.zoom_100, a.zoom_in, a.zoom_out])
+        view.addSeparator()
+        view.addActions([a.toggle_overlay, a.toggle_reach])
+        run = bar.addMenu("&Image")
+        run.addActions([a.invert, a.cancel])
+        self.method_menu = run.addMenu("Inversion &Method")
+        for i in range(self.inversion_panel.method.count()):
+            act = self.method_menu.addAction(self.inversion_panel.method.itemText(i))
+            act.triggered.connect(functools.partial(self.inversion_panel.method.setCurrentIndex, i))
+        help_ = bar.addMenu("&Help")
+        help_.addAction("Get the &official weights…").triggered.connect(self._weights_help)
+        for i, space in enumerate(LayerSpace):  # keys 1–5 put the selection in a space, 0 resets it
+            QShortcut(QKeySequence(str(i + 1)), self, functools.partial(self.editor.override, space))
+        QShortcut(QKeySequence("0"), self, functools.partial(self.editor.override, None))
+
+    def _toolbar(self) -> None:
+        a = self.actions
+        tb = QToolBar("Main")
+        tb.setObjectName("main-toolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tb.addActions([a.open, a.save_project, a.export])
+        tb.addSeparator()
+        tb.addActions([a.undo, a.redo])
+        tb.addSeparator()
+        tb.addActions([a.invert, a.cancel])
+        tb.addSeparator()
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        tb.addActions([a.view_source, a.view_reconstruction, a.view_edited, a.view_side])
+        tb.addSeparator()
+        tb.addActions([a.zoom_fit, a.zoom_100, a.toggle_overlay, a.brush, a.toggle_reach])
+        self.addToolBar(tb)
+
+    def _status_bar(self) -> None:
+        sb = self.statusBar()
+        self.render_label = QLabel("")
+        self.zoom_label = QLabel("")
+        self.device_label = QLabel("Loading models…")
+        self.generator_label = QLabel("")
+        self.weights_label = QLabel("")
+        for w in (self.render_label, self.zoom_label, self.device_label, self.generator_label, self.weights_label):
+            w.setObjectName("statusField")
+            sb.addPermanentWidget(w)
+        self.canvas.zoomChanged.connect(self._zoom_changed)
+
+    def _wire(self) -> None:
+        e, m, c = self.editor, self.map_panel, self.canvas
+        m.tauChanged.connect(e.on_tau)
+        m.tauReleased.connect(e.on_tau_released)
+        m.overlayChanged.connect(e.update_overlay)
+        m.overrideRequested.connect(e.override)
+        m.resetOverridesRequested.connect(e.reset_overrides)
+        m.brushToggled.connect(self._brush)
+        c.hovered.connect(e.on_hover)
+        c.left.connect(e.on_leave)
+        c.clicked.connect(e.on_click)
+        c.brushed.connect(e.on_brush)
+        self.inversion_panel.invertRequested.connect(e.start_inversion)
+        self.inversion_panel.cancelRequested.connect(e.cancel)
+        p = self.edit_panel
+        p.componentChanged.connect(e.on_component)
+        p.presetRequested.connect(e.on_preset)
+        p.editStrengthChanged.connect(e.on_edit_strength)
+        p.editLayersChanged.connect(e.on_edit_layers)
+        p.editRemoved.connect(e.on_edit_removed)
+        p.resetRequested.connect(e.reset_edits)
+        p.reachToggled.connect(e.set_reach)
+        p.textRequested.connect(e.start_text_edit)
+        p.textCancelRequested.connect(e.cancel_text)
+        self.undo.cleanChanged.connect(self._clean_changed)
+
+    @Slot(bool)
+    def _clean_changed(self, _clean: bool) -> None:
+        self.update_title()
+
+    @Slot(float)
+    def _zoom_changed(self, zoom: float) -> None:
+        self.zoom_label.setText(f"{zoom * 100:.0f} %")
+
+    def _brush(self, on: bool) -> None:
+        self.canvas.brush_mode = on
+        self.actions.brush.setChecked(on)
+
+    # ---- models -------------------------------------------------------------------------------
+    def _load_bundle(self) -> None:
+        worker = JobWorker("bundle", lambda progress, stop: load_bundle(self.weights_dirs))
+        worker.finished.connect(self._on_bundle)
+        worker.failed.connect(self._on_bundle_failed)
+        self.editor.jobs.start(worker)
+
+    @Slot(str)
+    def _on_bundle_failed(self, message: str) -> None:
+        self.show_problem("Could not load the models", message)
+
+    @Slot(object)
+    def _on_bundle(self, bundle: Bundle | Problem) -> None:
+        if isinstance(bundle, Problem):
+            self.show_problem(bundle.title, bundle.message)
+            self.device_label.setText("No generator")
+            return
+        self.set_bundle(bundle)
+
+    def set_bundle(self, bundle: Bundle) -> None:
+        self.session.set_bundle(bundle)
+        if self._pending_open is not None:
+            path, self._pending_open = self._pending_open, None
+            self.open_path(path)
+
+    def show_bundle(self) -> None:
+        b = self.session.bundle
+        assert b is not None
+        d = b.describe()
+        self.device_label.setText(d["device"])
+        self.generator_label.setText(d["generator"])
+        self.weights_label.setText(d["weights"])
+        self.weights_label.setProperty("demo", b.kind == "demo")
+        self.weights_label.setToolTip(f"Generator: {b.generator_path}\nInvertibility predictor: {d['predictor']}")
+        if b.predictor is None:
+            self.weights_label.setText(d["weights"] + " · no predictor")
+        if b.kind == "demo":
+            self.banner.show_message(
+                "info",
+                "Demo bundle",
+                "running on a small generator trained on a procedural car world. For real car photos, fetch the "
+                "official StyleGAN2 car generator: <code>sam-editor weights fetch stylegan2-car</code>, then restart.",
+            )
+        others = [n for n in b.notes if "weights fetch" not in n]
+        if others:
+            self.show_problem("", " ".join(others), kind="warning", timeout_ms=15000)
+
+    # ---- files --------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if not paths:
+            return
+        event.acceptProposedAction()
+        if paths[0].suffix.lower() == ".samproj":
+            self.open_project(paths[0])
+        else:
+            self.open_path(paths[0])
+
+    def open_dialog(self) -> None:
+        start = str(self.settings.value("last_dir", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", start, IMAGE_FILTER)
+        if path:
+            self.open_path(Path(path))
+
+    def open_path(self, path: str | Path) -> bool:
+        """Open a photo; problems are shown in the message bar. → whether it opened."""
+        path = Path(path)
+        if self.session.bundle is None:
+            self._pending_open = path
+            self.status(f"{path.name} will open when the models are loaded…")
+            return False
+        if not self._may_discard():
+            return False
+        result = self.session.open_image(path)
+        if isinstance(result, Problem):
+            self.show_problem(result.title, result.message)
+            return False
+        self.undo.clear()
+        self.message_bar.dismiss()
+        self._remember(path)
+        self.settings.setValue("last_dir", str(path.parent))
+        if result.notes:
+            self.show_problem("", f"{path.name}: " + "; ".join(result.notes) + ".", kind="info", timeout_ms=8000)
+        h, w = self.session.frame_size
+        self.status(f"{path.name}: {result.size[0]} × {result.size[1]} → {w} × {h} for the generator", 6000)
+        self.update_title()
+        return True
+
+    def _remember(self, path: Path) -> None:
+        recent = [p for p in self._recent() if p != str(path)]
+        self.settings.setValue("recent", [str(path), *recent][:MAX_RECENT])
+
+    def _recent(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self._recent():
+            self.recent_menu.addAction(p).triggered.connect(functools.partial(self.open_path, Path(p)))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", str(self.settings.value("last_dir", "")), PROJECT_FILTER)
+        if path:
+            self.open_project(Path(path))
+
+    def open_project(self, path: Path) -> bool:
+        if self.session.bundle is None or not self._may_discard():
+            return False
+        result = self.session.load_project(path)
+        if isinstance(result, Problem):
+            self.show_problem(result.title, result.message)
+            return False
+        self.undo.clear()
+        if result:
+            self.show_problem("", " ".join(result), kind="warning")
+        self.status(f"Opened project {path.name}", 5000)
+        return True
+
+    def save_project(self, save_as: bool = False) -> bool:
+        path = self.session.project_path
+        if save_as or path is None:
+            src = self.session.source
+            suggestion = str(Path(str(self.settings.value("last_dir", ""))) / ((src.path.stem if src and src.path else "untitled") + ".samproj"))
+            name, _ = QFileDialog.getSaveFileName(self, "Save project", suggestion, PROJECT_FILTER)
+            if not name:
+                return False
+            path = Path(name).with_suffix(".samproj")
+        return self.save_project_to(path)
+
+    def save_project_to(self, path: Path) -> bool:
+        result = self.session.save_project(path)
+        if isinstance(result, Problem):
+            self.show_problem(result.title, result.message)
+            return False
+        self.undo.setClean()
+        self.status(f"Saved {result.name}", 5000)
+        return True
+
+    def export_dialog(self) -> None:
+        s = self.session
+        if s.crop is None:
+            return
+        dialog = ExportDialog(s.crop[2:], s.frame_size, self)
+        if dialog.exec() != ExportDialog.DialogCode.Accepted:
+            return
+        opts = dialog.options()
+        stem = s.source.path.stem if s.source and s.source.path else "image"
+        suffix = "side-by-side" if opts["side_by_side"] else opts["which"]
+        start = Path(str(self.settings.value("last_dir", ""))) / f"{stem}-{suffix}.png"
+        name, _ = QFileDialog.getSaveFileName(self, "Export PNG", str(start), "PNG image (*.png)")
+        if name:
+            self.export_to(Path(name).with_suffix(".png"), **opts)
+
+    def export_to(self, path: Path, which: str = "edited", side_by_side: bool = False, upscale: bool = False) -> bool:
+        result = self.session.export_png(path, which, side_by_side, upscale)
+        if isinstance(result, Problem):
+            self.show_problem(result.title, result.message)
+            return False
+        self.status(f"Exported {result.name}", 5000)
+        return True
+
+    def _may_discard(self) -> bool:
+        if not (self.confirm_unsaved and self.session.dirty and self.session.inversion is not None):
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Unsaved work",
+            "The current inversion and edits are not saved. Discard them?",
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Discard
+
+    def _weights_help(self) -> None:
+        QDesktopServices.openUrl(QUrl("https://github.com/adobe-research/sam_inversion"))
+
+    # ---- state → widgets ----------------------------------------------------------------------
+    def set_view(self, mode: str) -> None:
+        self.canvas.set_mode(mode)
+        getattr(self.actions, f"view_{mode}").setChecked(True)
+
+    def update_actions(self) -> None:
+        s, a = self.session, self.actions
+        has_image = s.work is not None and s.bundle is not None
+        for act in a.needs_image:
+            act.setEnabled(has_image)
+        for act in a.needs_inversion:
+            act.setEnabled(s.inversion is not None)
+        a.invert.setEnabled(has_image and not self.editor.inverting)
+        a.cancel.setEnabled(self.editor.inverting or self.editor.jobs.is_running("styleclip"))
+        a.view_reconstruction.setEnabled(s.inversion is not None or self.editor.inverting)
+        a.view_edited.setEnabled(s.inversion is not None)
+        ready = has_image and (s.latent_map is not None or self.inversion_panel.method.currentData() != "sam")
+        self.inversion_panel.set_ready(ready, "Waiting for the invertibility map" if has_image else "Open an image first")
+
+    def update_title(self) -> None:
+        src = self.session.source
+        name = self.session.project_path.name if self.session.project_path else (src.name if src else "")
+        dirty = "*" if (src is not None and not self.undo.isClean()) else ""
+        self.setWindowTitle(f"{name}{dirty} — SAM Editor" if name else "SAM Editor")
+
+    def show_render_time(self, latency: float, compute: float) -> None:
+        self.render_label.setText(f"render {compute * 1000:.0f} ms")
+        self.render_label.setToolTip(f"Last edit: {latency * 1000:.0f} ms from change to repaint ({compute * 1000:.0f} ms rendering)")
+
+    def status(self, text: str, timeout_ms: int = 0) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    def show_problem(self, title: str, message: str, kind: str = "error", timeout_ms: int = 0) -> None:
+        self.message_bar.show_message(kind, title, message, timeout_ms)
+        self.status(f"{title}: {message}" if title else message, 10000)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._may_discard():
+            event.ignore()
+            return
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.editor.shutdown()
+        event.accept()

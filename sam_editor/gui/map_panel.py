@@ -1,0 +1,174 @@
+"""The "Invertibility map" panel: overlay visibility and opacity, τ, legend, the segment under the
+pointer (or the selection) and its layer override."""
+
+from __future__ import annotations
+
+import qtawesome as qta
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QLabeledDoubleSlider, QLabeledSlider
+
+from sam_editor.gan.layers import LayerSpace
+from sam_editor.invertibility.latent_map import TAU_MAX, TAU_MIN
+from sam_editor.session import SegmentInfo
+
+from .overlay import InvertibilityBars, Legend, space_color
+
+SPACES = tuple(LayerSpace)
+
+
+class MapPanel(QWidget):
+    tauChanged = Signal(float)
+    tauReleased = Signal()
+    overlayChanged = Signal()  # visibility or opacity
+    overrideRequested = Signal(object)  # LayerSpace, or None for "automatic"
+    resetOverridesRequested = Signal()
+    brushToggled = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setSpacing(10)
+
+        view = QGroupBox("Overlay")
+        form = QFormLayout(view)
+        self.show_overlay = QCheckBox("Show on source")
+        self.show_overlay.setChecked(True)
+        self.show_overlay.toggled.connect(self.overlayChanged)
+        self.opacity = QLabeledSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(55)
+        self.opacity.valueChanged.connect(self.overlayChanged)
+        self.opacity.setToolTip("Overlay opacity (%)")
+        form.addRow(self.show_overlay)
+        form.addRow("Opacity", self.opacity)
+        layout.addWidget(view)
+
+        thresh = QGroupBox("Threshold τ")
+        tl = QVBoxLayout(thresh)
+        self.tau = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+        self.tau.setRange(TAU_MIN, TAU_MAX)
+        self.tau.setDecimals(3)
+        self.tau.setSingleStep(0.005)
+        self.tau.setValue(0.225)
+        self.tau.setToolTip("Each segment takes the most editable space whose predicted error is ≤ τ")
+        self.tau.valueChanged.connect(self._tau_moved)
+        self.tau._slider.sliderReleased.connect(self.tauReleased)
+        hint = QLabel("Higher τ → more editable, lower τ → more faithful")
+        hint.setObjectName("hint")
+        tl.addWidget(self.tau)
+        tl.addWidget(hint)
+        layout.addWidget(thresh)
+
+        legend_box = QGroupBox("Latent spaces")
+        ll = QVBoxLayout(legend_box)
+        self.legend = Legend()
+        ll.addWidget(self.legend)
+        layout.addWidget(legend_box)
+
+        seg = QGroupBox("Segment")
+        sl = QVBoxLayout(seg)
+        self.segment_title = QLabel("Hover over the source to inspect a segment")
+        self.segment_title.setWordWrap(True)
+        self.bars = InvertibilityBars()
+        sl.addWidget(self.segment_title)
+        sl.addWidget(self.bars)
+        row = QHBoxLayout()
+        row.setSpacing(3)
+        self.space_buttons = QButtonGroup(self)
+        self.space_buttons.setExclusive(False)
+        for i, space in enumerate(SPACES):
+            b = QToolButton()
+            b.setText(space.value)
+            b.setToolTip(f"Put the selected segments in {space.value} (key {i + 1})")
+            c = space_color(space)
+            b.setStyleSheet(f"QToolButton {{ border-bottom: 3px solid {c.name()}; padding: 3px 6px; }}")
+            b.clicked.connect(lambda _=False, s=space: self.overrideRequested.emit(s))
+            self.space_buttons.addButton(b, i)
+            row.addWidget(b)
+        self.auto_button = QToolButton()
+        self.auto_button.setIcon(qta.icon("mdi6.auto-fix"))
+        self.auto_button.setToolTip("Back to the τ rule for the selected segments (key 0)")
+        self.auto_button.clicked.connect(lambda: self.overrideRequested.emit(None))
+        row.addWidget(self.auto_button)
+        row.addStretch(1)
+        sl.addLayout(row)
+        tools = QHBoxLayout()
+        self.brush = QPushButton(qta.icon("mdi6.brush"), "Brush")
+        self.brush.setCheckable(True)
+        self.brush.setToolTip("Drag over several segments, then pick their space (B)")
+        self.brush.toggled.connect(self.brushToggled)
+        self.reset_overrides = QPushButton(qta.icon("mdi6.restore"), "Reset overrides")
+        self.reset_overrides.clicked.connect(self.resetOverridesRequested)
+        tools.addWidget(self.brush)
+        tools.addWidget(self.reset_overrides)
+        sl.addLayout(tools)
+        self.overrides_label = QLabel("")
+        self.overrides_label.setObjectName("hint")
+        sl.addWidget(self.overrides_label)
+        layout.addWidget(seg)
+
+        self.stale = QLabel("")
+        self.stale.setWordWrap(True)
+        self.stale.setObjectName("warning")
+        self.stale.setVisible(False)
+        layout.addWidget(self.stale)
+        layout.addStretch(1)
+        self.set_selection_enabled(False)
+
+    def _tau_moved(self, value: float) -> None:
+        self.tauChanged.emit(float(value))
+
+    # ---- updates from the session (widgets never echo back: signals blocked) ----------------
+    def set_tau(self, tau: float) -> None:
+        self.tau.blockSignals(True)
+        self.tau.setValue(tau)
+        self.tau.blockSignals(False)
+
+    def set_segment(self, info: SegmentInfo | None, tau: float, selected: int, predicted: bool = True) -> None:
+        if not predicted:
+            self.segment_title.setText(
+                "No invertibility predictor is loaded, so every segment starts in W+. "
+                "Click a segment (or brush several) and pick its space."
+                if info is None
+                else f"<b>Segment {info.segment}</b> · {info.area * 100:.1f} % of the image<br>in <b>{info.space.value}</b>"
+                + (" (override)" if info.overridden else " (no prediction)")
+            )
+            self.bars.setVisible(False)
+            return
+        self.bars.setVisible(True)
+        if info is None:
+            self.segment_title.setText("Hover over the source to inspect a segment; click to select it")
+        else:
+            how = "override" if info.overridden else "by τ"
+            sel = f" · {selected} selected" if selected > 1 else ""
+            self.segment_title.setText(
+                f"<b>Segment {info.segment}</b> · {info.area * 100:.1f} % of the image{sel}<br>"
+                f"in <b>{info.space.value}</b> ({how}; τ rule says {info.automatic.value})"
+            )
+        self.bars.set_info(info, tau)
+
+    def set_overrides(self, count: int) -> None:
+        self.reset_overrides.setEnabled(count > 0)
+        self.overrides_label.setText(f"{count} segment{'s' * (count != 1)} overridden (hatched)" if count else "")
+
+    def set_selection_enabled(self, enabled: bool, available: list[LayerSpace] | None = None) -> None:
+        for space, b in zip(SPACES, self.space_buttons.buttons(), strict=True):
+            b.setEnabled(enabled and (available is None or space in available))
+        self.auto_button.setEnabled(enabled)
+
+    def set_stale(self, stale: bool) -> None:
+        self.stale.setText("The map changed since the last inversion — press Invert to use it.")
+        self.stale.setVisible(stale)

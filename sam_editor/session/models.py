@@ -1,0 +1,201 @@
+"""The models one session uses — generator, invertibility predictor, segmenter, CLIP — found
+through the weights registry (official car bundle) or in `weights/demo/` (the demo bundle)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .files import Problem
+
+# the demo predictor's name (demo.bundle.COMPONENTS says invertibility.pt), older names accepted
+DEMO_PREDICTOR_FILES = ("invertibility.pt", "predictor.pt")
+FETCH_HINT = "Official car weights: run `sam-editor weights fetch stylegan2-car` and restart."
+
+@dataclasses.dataclass
+class Bundle:
+    """The models one session uses: generator, invertibility predictor, segmenter, CLIP."""
+
+    G: Any  # sam_editor.gan.networks.Generator
+    meta: dict
+    generator_path: Path
+    generator_id: str  # sha256 of the weights file (cache key of GANSpace / W statistics)
+    kind: str  # "official" | "demo" | "custom"
+    predictor: Any | None
+    predictor_name: str
+    segmenter: Any
+    device: torch.device
+    notes: list[str] = dataclasses.field(default_factory=list)  # missing pieces, for the user
+    tau: float = 0.225
+    inversion_settings: Any = None  # InversionSettings
+    ganspace_samples: int = 1_000_000
+    cache_dir: Path | None = None
+    presets_dir: Path | None = None  # the user's own GANSpace presets
+    clip_which: str = "auto"  # "demo" for the demo generator: its tiny CLIP knows the car world
+    clip_dir: Path | None = None  # the demo CLIP's folder
+    weights_dirs: list[Path] | None = None  # where official files are looked for (None: registry)
+    _clip: Any = None
+
+    @property
+    def clip(self) -> Any:
+        """CLIP for StyleCLIP, loaded on first use (ClipWeightsMissing when absent)."""
+        if self._clip is None:
+            from ..edits.clip_models import DEMO_CLIP_DIR, load_clip
+
+            self._clip = load_clip(self.clip_which, self.weights_dirs, self.clip_dir or DEMO_CLIP_DIR, device=self.device)
+        return self._clip
+
+    def clip_status(self) -> tuple[bool, str]:
+        """(available, message for the user) — cheap, nothing is loaded."""
+        from ..edits.clip_models import DEMO_CLIP_DIR, clip_status, find_vit_b_32
+
+        which = self.clip_which
+        if which == "auto":
+            which = "vit-b-32" if find_vit_b_32(self.weights_dirs) else "demo"
+        st = clip_status(which, self.weights_dirs, self.clip_dir or DEMO_CLIP_DIR)
+        return st.available, st.message
+
+    def describe(self) -> dict[str, str]:
+        """Short strings for the status bar."""
+        res = "×".join(str(v) for v in reversed(self.G.cfg.output_size))
+        return {
+            "device": device_name(self.device),
+            "generator": f"{self.generator_path.name} ({res}, {self.meta.get('trained_kimg', '?')} kimg)"
+            if self.kind == "demo"
+            else f"{self.generator_path.name} ({res})",
+            "weights": {"official": "official weights", "demo": "demo bundle", "custom": "custom weights"}[self.kind],
+            "predictor": self.predictor_name,
+        }
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(device)}"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def _locate(name: str, dirs: list[Path] | None) -> Path | None:
+    """A registry entry's file (`sam_editor.weights`), searched in `dirs` or the default places."""
+    from .. import weights
+
+    if dirs is None:
+        return weights.locate(name)
+    e = weights.get(name)
+    return _first_file(dirs, (e.filename,), (e.subdir, ""))
+
+
+def _first_file(dirs: list[Path], names: tuple[str, ...], subdirs: tuple[str, ...] = ("",)) -> Path | None:
+    for d in dirs:
+        for sub in subdirs:
+            for n in names:
+                p = d / sub / n
+                if p.is_file():
+                    return p
+    return None
+
+
+def _demo_dir(weights_dirs: list[Path] | None) -> Path:
+    """`<dir>/demo` of the first weights folder that has a demo generator; by default the demo
+    bundle's own folder (`sam_editor.demo.bundle.bundle_dir`, `$SAM_EDITOR_DEMO_BUNDLE`)."""
+    from ..demo.bundle import bundle_dir
+
+    if weights_dirs is None:
+        return bundle_dir()
+    found = _first_file(weights_dirs, ("generator.pt",), ("demo",))
+    return found.parent if found is not None else weights_dirs[0] / "demo"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_bundle(
+    weights_dirs: list[Path] | None = None,
+    generator: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    ganspace_samples: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> Bundle | Problem:
+    """The official car bundle when its generator is on disk, else the demo bundle in
+    `<weights>/demo/` (or the generator file given). Missing optional parts become notes."""
+    from ..gan.checkpoints import load_generator_any
+    from ..gan.native import CheckpointError
+    from ..inversion.settings import InversionSettings
+    from ..invertibility.latent_map import TAU_DEFAULT
+    from ..invertibility.predictor import load_predictor
+    from ..invertibility.segmenters import make_segmenter
+    from ..runtime import default_device
+
+    dev = torch.device(device) if device is not None else default_device()
+    notes: list[str] = []
+    if generator is not None:
+        gen_path, kind = Path(generator), "custom"
+    elif (official := _locate("stylegan2-car", weights_dirs)) is not None:
+        gen_path, kind = official, "official"
+    else:
+        gen_path, kind = _demo_dir(weights_dirs) / "generator.pt", "demo"
+        notes.append(FETCH_HINT)
+    cache = Path(cache_dir) if cache_dir is not None else _user_cache_dir()
+    try:
+        G, meta = load_generator_any(gen_path, cache_dir=cache / "generators", map_location=dev)
+    except (CheckpointError, OSError, ValueError, RuntimeError) as exc:
+        return Problem("Could not load the generator", str(exc))
+    predictor, predictor_name = None, "none"
+    if kind == "official":
+        pred_path = _locate("invertibility-cars", weights_dirs)
+    else:  # the demo bundle's predictor (or one beside a custom generator)
+        pred_path = _first_file([gen_path.parent], DEMO_PREDICTOR_FILES)
+    if pred_path is not None:
+        try:
+            predictor, predictor_name = load_predictor(pred_path, device=dev), pred_path.name
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            notes.append(f"Invertibility predictor {pred_path.name} could not be loaded ({exc}); segments start in W+.")
+    else:
+        notes.append("No invertibility predictor found: every segment starts in W+; set layers by hand.")
+    return Bundle(
+        G=G,
+        meta=meta,
+        generator_path=gen_path,
+        generator_id=_sha256(gen_path)[:32],
+        kind=kind,
+        predictor=predictor,
+        predictor_name=predictor_name,
+        segmenter=make_segmenter("overseg"),
+        device=dev,
+        notes=notes,
+        tau=TAU_DEFAULT,
+        inversion_settings=InversionSettings(),
+        ganspace_samples=ganspace_samples or 1_000_000,
+        cache_dir=cache / "ganspace",
+        presets_dir=_user_data_dir() / "presets",
+        clip_which="demo" if kind == "demo" else "auto",
+        clip_dir=gen_path.parent / "clip" if kind == "demo" else None,
+        weights_dirs=weights_dirs,
+    )
+
+
+def _user_data_dir() -> Path:
+    env = os.environ.get("SAM_EDITOR_DATA")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("sam-editor"))
+
+
+def _user_cache_dir() -> Path:
+    env = os.environ.get("SAM_EDITOR_CACHE")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("sam-editor"))

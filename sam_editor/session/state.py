@@ -1,0 +1,517 @@
+"""The session's state (Qt-free): one photo, its latent map, its inversion φ and its edits.
+
+`Session` holds the state and announces changes through `Session.events`; mutators return the
+value they replaced, so the window's undo commands can put it back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from ..gan.layers import LayerSpace
+from ..gan.networks import Generator
+from ..invertibility.latent_map import SPACE_COLORS, LatentMap
+from .files import (
+    Problem,
+    SourceImage,
+    encode_png,
+    export_images,
+    fit_to_frame,
+    read_image,
+    read_project,
+    write_project,
+)
+from .jobs import Inversion, RenderRequest
+from .models import Bundle
+
+SPACES: tuple[LayerSpace, ...] = tuple(LayerSpace)
+
+
+class Events:
+    """Qt-free change notifications (napari-style): listeners get the event name."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[str], None]] = []
+        self._blocked = 0
+
+    def connect(self, listener: Callable[[str], None]) -> None:
+        self._listeners.append(listener)
+
+    def disconnect(self, listener: Callable[[str], None]) -> None:
+        self._listeners.remove(listener)
+
+    def emit(self, name: str) -> None:
+        if not self._blocked:
+            for listener in list(self._listeners):
+                listener(name)
+
+    @contextlib.contextmanager
+    def blocker(self) -> Iterator[None]:
+        self._blocked += 1
+        try:
+            yield
+        finally:
+            self._blocked -= 1
+
+
+@dataclasses.dataclass(frozen=True)
+class EditSpec:
+    """One active edit. GANSpace: component k on style rows `layers` (inclusive), strength in
+    σ_k; StyleCLIP: the δw+ found for `text` (held by the session under `key`), times strength."""
+
+    kind: str  # "ganspace" | "styleclip" | "direction" (an official SAM δw+ file)
+    name: str
+    strength: float
+    layers: tuple[int, int]
+    component: int = -1
+    text: str = ""
+    key: int = 0
+
+    def with_strength(self, strength: float) -> EditSpec:
+        return dataclasses.replace(self, strength=float(strength))
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["layers"] = list(self.layers)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> EditSpec:
+        return cls(
+            kind=str(d["kind"]),
+            name=str(d["name"]),
+            strength=float(d["strength"]),
+            layers=(int(d["layers"][0]), int(d["layers"][1])),
+            component=int(d.get("component", -1)),
+            text=str(d.get("text", "")),
+            key=int(d.get("key", 0)),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentInfo:
+    """What the window shows when hovering or selecting a segment."""
+
+    segment: int
+    area: float  # fraction of the image
+    errors: dict[LayerSpace, float]  # mean predicted invertibility error per space
+    automatic: LayerSpace  # the τ rule's choice
+    space: LayerSpace  # the space in use (override applied)
+    overridden: bool
+
+
+class Session:
+    """The state of one editing session (see module docstring). Mutators return the value they
+    replaced, so the window's undo commands can put it back."""
+
+    def __init__(self, bundle: Bundle | None = None) -> None:
+        self.events = Events()
+        self.bundle: Bundle | None = bundle
+        self.source: SourceImage | None = None
+        self.work: np.ndarray | None = None  # (H, W, 3) uint8 at the generator's output size
+        self.crop: tuple[int, int, int, int] | None = None  # (top, left, h, w) in source pixels
+        self.latent_map: LatentMap | None = None
+        self.inversion: Inversion | None = None
+        self.edited: np.ndarray | None = None  # last render of the edits, (H, W, 3) uint8
+        self.edits: list[EditSpec] = []
+        self.directions: dict[int, torch.Tensor] = {}  # StyleCLIP δw+ by Edit.key
+        self.ganspace: Any = None  # GanspaceComponents once computed
+        self.project_path: Path | None = None
+        self.dirty = False
+        self._next_key = 1
+        self.image_token = 0
+
+    # ---- models ------------------------------------------------------------------------------
+    def set_bundle(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.ganspace = None
+        if self.source is not None:
+            self.set_image(self.source)
+        self.events.emit("bundle")
+
+    def available_spaces(self) -> list[LayerSpace]:
+        """Latent spaces this generator has (a 64 px generator has no F10)."""
+        if self.bundle is None:
+            return list(SPACES)
+        have = set(self.bundle.G.feature_indices())
+        return [s for s in SPACES if not s.is_feature or s.index in have]
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(H, W) the generator makes."""
+        if self.bundle is None:
+            raise RuntimeError("no generator loaded")
+        return tuple(self.bundle.G.cfg.output_size)  # type: ignore[return-value]
+
+    # ---- image --------------------------------------------------------------------------------
+    def open_image(self, path: str | Path) -> SourceImage | Problem:
+        """Read `path` and make it the session's photo; a `Problem` leaves the session as it was."""
+        image = read_image(path)
+        if isinstance(image, Problem):
+            return image
+        self.set_image(image)
+        return image
+
+    def set_image(self, image: SourceImage) -> None:
+        self.image_token += 1  # results of jobs started for the previous photo are stale now
+        self.source = image
+        self.work, self.crop = fit_to_frame(image.rgb, self.frame_size)
+        self.latent_map = None
+        self.inversion = None
+        self.edited = None
+        self.edits = []
+        self.directions = {}
+        self.project_path = None
+        self.dirty = True
+        self.events.emit("image")
+
+    # ---- latent map ---------------------------------------------------------------------------
+    def apply_latent_map(self, latent_map: LatentMap) -> None:
+        if self.work is not None and latent_map.shape != self.work.shape[:2]:
+            raise ValueError(f"latent map {latent_map.shape} does not match the image {self.work.shape[:2]}")
+        self.latent_map = latent_map
+        self.events.emit("latent_map")
+
+    @property
+    def tau(self) -> float:
+        return self.latent_map.tau if self.latent_map is not None else (self.bundle.tau if self.bundle else 0.225)
+
+    def set_tau(self, tau: float) -> float:
+        """Re-threshold the map (§3.2) — no network call. → the previous τ."""
+        if self.latent_map is None:
+            return tau
+        old = self.latent_map.tau
+        self.latent_map = self.latent_map.with_tau(tau)
+        self.dirty = True
+        self.events.emit("latent_map")
+        return old
+
+    def set_overrides(self, changes: dict[int, LayerSpace | None]) -> dict[int, LayerSpace | None]:
+        """Force segments into spaces (None: back to the τ rule). → the previous overrides."""
+        if self.latent_map is None:
+            return {}
+        old = {k: self.latent_map.overrides.get(k) for k in changes}
+        for k, space in changes.items():
+            if space is None:
+                self.latent_map.clear_override(k)
+            else:
+                self.latent_map.override(k, space)
+        self.dirty = True
+        self.events.emit("latent_map")
+        return old
+
+    def segment_at(self, y: float, x: float) -> int | None:
+        if self.latent_map is None:
+            return None
+        h, w = self.latent_map.shape
+        if not (0 <= y < h and 0 <= x < w):
+            return None
+        return self.latent_map.segment_at(int(y), int(x))
+
+    def segments_in(self, points: list[tuple[float, float]]) -> list[int]:
+        """Segments under a brush stroke of (y, x) points, in stroke order."""
+        seen: dict[int, None] = {}
+        for y, x in points:
+            k = self.segment_at(y, x)
+            if k is not None:
+                seen.setdefault(k)
+        return list(seen)
+
+    def segment_info(self, segment: int) -> SegmentInfo:
+        lm = self.latent_map
+        assert lm is not None
+        errors = {s: float(lm.segment_errors[segment, s.rank]) for s in SPACES}
+        area = float(lm.segment_areas()[segment]) / lm.labels.size
+        return SegmentInfo(segment, area, errors, lm.automatic_space(segment), lm.space_of_segment(segment), segment in lm.overrides)
+
+    def overlay_rgba(self, highlight: int | None = None, selection: list[int] | None = None) -> np.ndarray | None:
+        """The map as an RGBA layer (H, W, 4) uint8: space colours, darker segment borders,
+        hatched overridden segments, white outlines around `highlight` and the `selection`."""
+        lm = self.latent_map
+        if lm is None:
+            return None
+        palette = np.array([SPACE_COLORS[s] for s in SPACES], np.uint8)
+        rgba = np.empty((*lm.shape, 4), np.uint8)
+        rgba[..., :3] = palette[lm.space_map()]
+        rgba[..., 3] = 255
+        labels = lm.labels
+        edge = np.zeros(lm.shape, bool)
+        edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+        edge[1:, :] |= labels[1:, :] != labels[:-1, :]
+        if lm.overrides:
+            yy, xx = np.mgrid[: lm.shape[0], : lm.shape[1]]
+            hatch = ((yy + xx) % 5 == 0) & np.isin(labels, list(lm.overrides))
+            rgba[hatch, :3] = 255 - (255 - rgba[hatch, :3]) // 2  # thin light stripes mark overrides
+        rgba[edge, :3] //= 3
+        marked = set(selection or ()) | ({highlight} if highlight is not None else set())
+        if marked:
+            sel = np.isin(labels, list(marked))
+            rgba[sel & ~_eroded(sel)] = (255, 255, 255, 255)
+        return rgba
+
+    def display_source(self, max_side: int = 2048) -> np.ndarray | None:
+        """The photo's crop for display, at most `max_side` pixels on its long side."""
+        if self.source is None or self.crop is None:
+            return None
+        t, left, h, w = self.crop
+        crop = self.source.rgb[t : t + h, left : left + w]
+        scale = max_side / max(h, w)
+        if scale >= 1:
+            return np.ascontiguousarray(crop)
+        return cv2.resize(crop, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+    @property
+    def map_changed_since_inversion(self) -> bool:
+        """True when the map now assigns some pixel another space than the SAM inversion used."""
+        inv = self.inversion
+        if inv is None or inv.method != "sam" or self.latent_map is None:
+            return False
+        return not np.array_equal(self.latent_map.space_map(), self.inversion_ranks())
+
+    # ---- inversion ----------------------------------------------------------------------------
+    def apply_inversion(self, inversion: Inversion) -> None:
+        self.inversion = inversion
+        self.edited = None
+        self.dirty = True
+        self.events.emit("inversion")
+
+    @property
+    def generator(self) -> Generator | None:
+        """The generator φ renders through (PTI's tuned copy after a PTI inversion)."""
+        if self.inversion is not None and self.inversion.generator is not None:
+            return self.inversion.generator
+        return None if self.bundle is None else self.bundle.G
+
+    # ---- edits --------------------------------------------------------------------------------
+    @property
+    def num_ws(self) -> int:
+        return 0 if self.bundle is None else self.bundle.G.num_ws
+
+    def new_key(self) -> int:
+        self._next_key += 1
+        return self._next_key
+
+    def add_direction(self, delta_w: torch.Tensor) -> int:
+        """Keep a StyleCLIP δw+ (1, num_ws, w_dim); → the key an `Edit` refers to it by."""
+        key = self.new_key()
+        self.directions[key] = delta_w.detach().cpu()
+        return key
+
+    def set_edits(self, edits: list[EditSpec]) -> list[EditSpec]:
+        """Replace the list of active edits. → the previous list."""
+        old = list(self.edits)
+        self.edits = list(edits)
+        self.dirty = True
+        self.events.emit("edits")
+        return old
+
+    def edit_rows(self, edit: EditSpec) -> list[int]:
+        """Style rows an edit changes."""
+        if edit.kind in ("styleclip", "direction") and edit.key in self.directions:
+            d = self.directions[edit.key][0].abs().sum(dim=1)
+            rows = [int(r) for r in torch.nonzero(d > 0).flatten()]
+            return [r for r in rows if edit.layers[0] <= r <= edit.layers[1]]
+        return list(range(edit.layers[0], edit.layers[1] + 1))
+
+    def edit_stack(self, edits: list[EditSpec] | None = None) -> Any:
+        """The core `EditStack` of the edits (default: the active ones): δw+ = Σ s_j · d_j."""
+        from ..edits.compose import Edit, EditStack, ganspace_edit
+
+        stack = EditStack()
+        if self.bundle is None:
+            return stack
+        G = self.bundle.G
+        for i, e in enumerate(self.edits if edits is None else edits):
+            name = f"{i:02d} {e.name}"
+            if e.kind == "ganspace" and self.ganspace is not None:
+                stack.add(ganspace_edit(G, self.ganspace, e.component, e.layers, e.strength, name=name))
+            elif e.kind in ("styleclip", "direction") and e.key in self.directions:
+                d = self.directions[e.key].to(self.bundle.device)
+                rows = torch.zeros(1, G.num_ws, 1, device=d.device)
+                rows[:, e.layers[0] : e.layers[1] + 1] = 1  # the edit's own row range
+                kind = "text" if e.kind == "styleclip" else "official"
+                stack.add(Edit(name, d * rows, e.strength, kind=kind, info={"text": e.text}))
+        return stack
+
+    def presets(self) -> list[Any]:
+        """Named edits for this generator: GANSpace presets whose component indices belong to it
+        (`edits.presets.Preset`), then the official SAM directions found beside its weights
+        (`edits.official.OfficialDirection`)."""
+        from ..edits.official import directions_for_generator
+        from ..edits.presets import all_presets
+
+        if self.bundle is None:
+            return []
+        ids = {self.bundle.generator_path.stem, self.bundle.generator_id}
+        named: list[Any] = [p for p in all_presets(self.bundle.presets_dir) if p.generator is None or p.generator in ids]
+        return named + list(directions_for_generator(self.bundle.G, self.bundle.generator_path).values())
+
+    def preset_edit(self, preset: Any) -> EditSpec:
+        """The `EditSpec` that adds a named edit from `presets()` to the list."""
+        if hasattr(preset, "component"):
+            return EditSpec("ganspace", preset.name, preset.strength, tuple(preset.layers), component=preset.component)
+        key = self.add_direction(preset.delta_w)
+        return EditSpec("direction", preset.name, 1.0, (0, self.num_ws - 1), key=key)
+
+    def render_request(self, edits: list[EditSpec] | None = None) -> RenderRequest | None:
+        G = self.generator
+        if self.inversion is None or G is None:
+            return None
+        return RenderRequest(G, self.inversion.phi, self.edit_stack(edits))
+
+    def apply_render(self, image: np.ndarray) -> None:
+        self.edited = image
+        self.events.emit("render")
+
+    def reach_map(self, edits: list[EditSpec] | None = None) -> np.ndarray | None:
+        """Where the edits may act (§3.4 gating), (H, W) bool: a region inverted in F_i only
+        feels the style rows after F_i (`edits.styleclip.rows_from_feature`), W+ feels all."""
+        from ..edits.styleclip import rows_from_feature
+
+        G = self.generator
+        if self.inversion is None or G is None:
+            return None
+        rows = {r for e in (self.edits if edits is None else edits) if e.strength != 0 for r in self.edit_rows(e)}
+        have = set(G.feature_indices())
+        allowed = np.array(
+            [
+                bool(rows) if not space.is_feature else space.index in have and bool(rows & set(rows_from_feature(G, space.index)))
+                for space in SPACES
+            ]
+        )
+        return allowed[self.inversion_ranks()]
+
+    def reach_rgba(self, edits: list[EditSpec] | None = None) -> np.ndarray | None:
+        """`reach_map` for display (H, W, 4) uint8: dark diagonal stripes where the edits
+        cannot act, transparent where they can."""
+        reach = self.reach_map(edits)
+        if reach is None:
+            return None
+        yy, xx = np.mgrid[: reach.shape[0], : reach.shape[1]]
+        stripes = (yy + xx) % 4 < 2
+        rgba = np.zeros((*reach.shape, 4), np.uint8)
+        rgba[~reach] = (16, 16, 20, 120)
+        rgba[~reach & stripes] = (16, 16, 20, 200)
+        return rgba
+
+    def inversion_ranks(self) -> np.ndarray:
+        """Rank (0 = W+ … 4 = F10) per pixel of the map φ was inverted with, (H, W) uint8."""
+        inv = self.inversion
+        assert inv is not None
+        rank_map = getattr(inv.phi, "rank_map", None)
+        if rank_map is None:
+            return np.zeros(self.frame_size, np.uint8)
+        return rank_map[0].cpu().numpy().astype(np.uint8)
+
+    # ---- projects -----------------------------------------------------------------------------
+    def save_project(self, path: str | Path) -> Path | Problem:
+        """Photo, latent map with overrides, φ and edits in one file (see `files.write_project`)."""
+        if self.source is None or self.bundle is None:
+            return Problem("Nothing to save", "Open an image first.")
+        inv = self.inversion
+        state = {
+            "source": {"name": self.source.name, "size": list(self.source.size), "notes": list(self.source.notes)},
+            "generator": {"file": self.bundle.generator_path.name, "id": self.bundle.generator_id},
+            "latent_map": None if self.latent_map is None else self.latent_map.to_json(),
+            "inversion": None
+            if inv is None
+            else {k: getattr(inv, k) for k in ("method", "steps_run", "cancelled", "seconds", "losses", "map_json")},
+            "edits": [e.to_json() for e in self.edits],
+        }
+        tensors = {f"direction/{k}": v for k, v in self.directions.items()}
+        if inv is not None:
+            tensors["reconstruction"] = torch.from_numpy(inv.reconstruction)
+            if inv.generator is not None:
+                tensors.update({f"pti_generator/{k}": v for k, v in inv.generator.state_dict().items()})
+        out = write_project(path, state, encode_png(self.source.rgb), None if inv is None else inv.phi, tensors)
+        if not isinstance(out, Problem):
+            self.project_path, self.dirty = out, False
+            self.events.emit("project")
+        return out
+
+    def load_project(self, path: str | Path) -> list[str] | Problem:
+        """Restore a saved project. → notes for the user (e.g. φ dropped: other generator)."""
+        if self.bundle is None:
+            return Problem("No generator", "The models are still loading.")
+        data = read_project(path)
+        if isinstance(data, Problem):
+            return data
+        state, rgb, phi, tensors = data
+        src = state.get("source", {})
+        notes: list[str] = []
+        try:
+            lm = LatentMap.from_json(state["latent_map"]) if state.get("latent_map") else None
+            edits = [EditSpec.from_json(d) for d in state.get("edits", [])]
+        except (KeyError, ValueError, TypeError) as exc:
+            return Problem("Damaged project", f"“{Path(path).name}” has an unreadable latent map or edit list ({exc}).")
+        with self.events.blocker():
+            self.set_image(SourceImage(rgb, Path(path).with_name(src.get("name", "photo.png")), tuple(src.get("size", rgb.shape[1::-1])), tuple(src.get("notes", []))))
+        if lm is not None and lm.shape != self.work.shape[:2]:  # type: ignore[union-attr]
+            notes.append("The latent map was made for another generator size and was dropped.")
+            lm = None
+        self.latent_map = lm
+        inv = state.get("inversion")
+        same_generator = state.get("generator", {}).get("id") == self.bundle.generator_id
+        if phi is not None and inv is not None and not same_generator:
+            notes.append(f"φ was inverted with {state['generator'].get('file')}, not the loaded generator; invert again.")
+        elif phi is not None and inv is not None:
+            G = None
+            pti = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("pti_generator/")}
+            if pti:
+                G = copy.deepcopy(self.bundle.G)
+                G.load_state_dict(pti)
+            self.inversion = Inversion(
+                phi=phi.to(self.bundle.device),
+                reconstruction=tensors["reconstruction"].numpy(),
+                generator=G,
+                **{k: inv[k] for k in ("method", "steps_run", "cancelled", "seconds", "losses", "map_json")},
+            )
+        self.directions = {int(k.split("/")[1]): v for k, v in tensors.items() if k.startswith("direction/")}
+        self._next_key = max(self.directions, default=1)
+        self.edits = edits if self.inversion is not None else []
+        self.project_path, self.dirty = Path(path), False
+        self.events.emit("image")
+        return notes
+
+    # ---- output -------------------------------------------------------------------------------
+    def result_image(self, which: str) -> np.ndarray | None:
+        """'source' | 'reconstruction' | 'edited' at the generator's size, (H, W, 3) uint8."""
+        if which == "source":
+            return self.work
+        if self.inversion is None:
+            return None
+        if which == "reconstruction":
+            return self.inversion.reconstruction
+        return self.edited if self.edited is not None else self.inversion.reconstruction
+
+    def export_png(self, path: str | Path, which: str = "edited", side_by_side: bool = False, upscale: bool = False) -> Path | Problem:
+        """Write the edited image or the reconstruction (or source | reconstruction | edited side
+        by side) as PNG at the generator's full resolution; `upscale` brings it to the photo's
+        cropped size instead."""
+        names = ["source", "reconstruction", "edited"] if side_by_side else [which]
+        images = [self.result_image(n) for n in names]
+        if any(im is None for im in images):
+            return Problem("Nothing to export", "Invert the image first: there is no reconstruction yet.")
+        source_crop = None
+        if upscale and self.source is not None and self.crop is not None:
+            t, left, h, w = self.crop
+            source_crop = self.source.rgb[t : t + h, left : left + w]
+        return export_images(path, names, images, source_crop)  # type: ignore[arg-type]
+
+
+def _eroded(mask: np.ndarray) -> np.ndarray:
+    out = mask.copy()
+    out[1:, :] &= mask[:-1, :]
+    out[:-1, :] &= mask[1:, :]
+    out[:, 1:] &= mask[:, :-1]
+    out[:, :-1] &= mask[:, 1:]
+    return out

@@ -1,0 +1,156 @@
+"""StyleCLIP latent optimisation through the gated synthesis, on a tiny generator and a tiny
+random CLIP carried through open_clip's own config + state-dict path (as the real ViT-B/32 is)."""
+
+import pytest
+import torch
+
+from sam_editor.demo.train_clip import build_tiny_clip, save_clip
+from sam_editor.edits import clip_models
+from sam_editor.edits.clip_models import ClipWeightsMissing, clip_status, load_clip, load_demo_clip
+from sam_editor.edits.styleclip import (
+    StyleClipSettings,
+    lr_at,
+    random_views,
+    rows_before_feature,
+    rows_from_feature,
+    text_edit,
+)
+
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    torch.manual_seed(1)
+    folder = tmp_path_factory.mktemp("clip")
+    save_clip(build_tiny_clip(TINY_CLIP), folder, config=TINY_CLIP)
+    clip_models.clear_cache()
+    return load_demo_clip(folder)
+
+
+def test_clip_wrapper_embeds_any_size_differentiably(tiny_clip):
+    x = (torch.rand(2, 3, 48, 64) * 2 - 1).requires_grad_(True)
+    emb = tiny_clip.encode_image(x)
+    assert emb.shape == (2, 32) and torch.allclose(emb.norm(dim=-1), torch.ones(2), atol=1e-5)
+    emb.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    t = tiny_clip.encode_text(["a blue car", "a red car"])
+    assert t.shape == (2, 32) and tiny_clip.is_demo and "tiny" in tiny_clip.name
+
+
+def test_random_views_keep_the_image_first_and_pass_gradients():
+    x = torch.rand(1, 3, 16, 16).requires_grad_(True)
+    v = random_views(x, 4, torch.Generator().manual_seed(0))
+    assert v.shape == (4, 3, 16, 16) and torch.equal(v[0], x[0])
+    assert not torch.equal(v[1], x[0])
+    v.sum().backward()
+    assert x.grad.abs().sum() > 0
+    assert random_views(x, 1, torch.Generator()) is x
+
+
+def test_lr_schedule_ramps_up_and_down():
+    assert lr_at(0.0, 0.1) == 0.0
+    assert lr_at(0.5, 0.1) == pytest.approx(0.1)
+    assert lr_at(0.875, 0.1) == pytest.approx(0.05)
+    assert lr_at(0.999, 0.1) < 0.001
+
+
+def test_clip_loss_decreases_deterministically(tiny_G, tiny_phi, tiny_clip):
+    w, df, masks = tiny_phi
+    r = text_edit(tiny_G, w, df, masks, "a blue car", tiny_clip, steps=8, seed=0)
+    clip_losses = [h["clip"] for h in r.history]
+    assert not r.cancelled and len(r.history) == 8
+    assert min(clip_losses[2:]) < clip_losses[0] - 1e-3
+    assert r.delta_w.shape == w.shape and r.delta_w.abs().sum() > 0
+    again = text_edit(tiny_G, w, df, masks, "a blue car", tiny_clip, steps=8, seed=0)
+    assert torch.equal(again.delta_w, r.delta_w)  # deterministic per seed
+    views = text_edit(tiny_G, w, df, masks, "a blue car", tiny_clip, steps=4, seed=0,
+                      settings=StyleClipSettings(clip_views=3))
+    assert not torch.equal(views.delta_w, r.delta_w) and len(views.history) == 4
+
+
+def test_zero_delta_renders_the_reconstruction(tiny_G, tiny_phi, tiny_clip):
+    w, df, masks = tiny_phi
+    masks = {i: (m > 0.5).float() for i, m in masks.items()}  # hard-edged regions
+    rec = tiny_G.synthesize(w, df, masks)
+    r = text_edit(tiny_G, w, df, masks, "a red car", tiny_clip, steps=0)
+    assert torch.equal(r.delta_w, torch.zeros_like(w))
+    assert torch.equal(tiny_G.synthesize(w, df, masks, delta_w=r.delta_w), rec)
+    previews = []
+    text_edit(tiny_G, w, df, masks, "a red car", tiny_clip, steps=2,
+              on_step=lambda step, total, losses, preview: previews.append(preview()))
+    # step 1 runs at learning rate 0 (ramp-up): the image is still the reconstruction
+    assert len(previews) == 2 and previews[0].shape == rec.shape
+    assert (previews[0] - rec).abs().max() < 1e-3
+
+
+def test_feature_region_interior_unchanged_when_delta_is_in_early_layers(tiny_G, tiny_clip):
+    G = tiny_G
+    gen = torch.Generator().manual_seed(5)
+    w = G.map(torch.randn(1, G.z_dim, generator=gen))
+    m = torch.zeros(1, 1, 64, 64)
+    m[..., 12:52, 12:52] = 1  # a square region inverted in F6 (32×32)
+    masks = {6: G.mask_to_feature(m, 6)}
+    df = {6: 0.3 * torch.randn((1, *G.feature_shape(6)), generator=gen)}
+    layers = rows_before_feature(G, 6)
+    assert layers and max(layers) < G.num_ws - 1 and set(layers).isdisjoint(rows_from_feature(G, 6))
+    r = text_edit(G, w, df, masks, "a green car", tiny_clip, steps=4, layers=layers, seed=1)
+    outside_rows = [i for i in range(G.num_ws) if i not in layers]
+    assert r.delta_w[:, outside_rows].abs().max() == 0 and r.delta_w.abs().max() > 0
+    rec = G.synthesize(w, df, masks)
+    edited = G.synthesize(w, df, masks, delta_w=r.delta_w)
+    diff = (edited - rec).abs()
+    assert diff[..., 20:44, 20:44].max() < 1e-5  # interior: 8 px away from the mask's edge
+    assert diff[..., :8, :].max() > 1e-3  # outside the region the edit shows
+
+
+def test_cancel_returns_within_a_step_with_best_so_far(tiny_G, tiny_phi, tiny_clip):
+    w, df, masks = tiny_phi
+    polls = []
+
+    def stop() -> bool:
+        polls.append(1)
+        return len(polls) > 3
+
+    r = text_edit(tiny_G, w, df, masks, "a white van", tiny_clip, steps=50, should_stop=stop)
+    assert r.cancelled and len(r.history) == 3
+    best = min(r.history, key=lambda h: h["loss"])
+    assert r.best_step == best["step"]
+
+
+def test_layers_option_is_validated(tiny_G, tiny_phi, tiny_clip):
+    w, df, masks = tiny_phi
+    with pytest.raises(ValueError):
+        text_edit(tiny_G, w, df, masks, "a car", tiny_clip, steps=1, layers=[tiny_G.num_ws])
+
+
+def test_missing_vit_b_32_is_a_displayable_state(tmp_path):
+    status = clip_status("vit-b-32", weights_dirs=[tmp_path])
+    assert not status.available and "sam-editor weights fetch clip-vit-b-32" in status.message
+    with pytest.raises(ClipWeightsMissing) as err:
+        load_clip("vit-b-32", weights_dirs=[tmp_path])
+    assert err.value.message == status.message and err.value.which == "vit-b-32"
+    with pytest.raises(ClipWeightsMissing):
+        load_clip("auto", weights_dirs=[tmp_path], demo_dir=tmp_path / "nothing")
+    (tmp_path / "clip").mkdir()
+    (tmp_path / "clip" / "open_clip_model.safetensors").write_bytes(b"")
+    assert clip_status("vit-b-32", weights_dirs=[tmp_path]).available
+
+
+def test_state_dict_files_of_the_official_layout_load_through_the_same_loader(tmp_path, tiny_clip):
+    """ViT-B/32 arrives as open_clip's `open_clip_model.safetensors`; the loader that reads it is
+    the one the demo model uses, so a tiny model in that file format must load identically."""
+    from safetensors.torch import save_file
+
+    from sam_editor.edits.clip_models import create_open_clip
+
+    path = tmp_path / "open_clip_model.safetensors"
+    save_file({k: v.contiguous() for k, v in tiny_clip.model.state_dict().items()}, str(path))
+    model, tokenizer = create_open_clip(tiny_clip.name.split(" ")[0], path)
+    tok = tokenizer(["a blue car"])
+    with torch.no_grad():
+        assert torch.equal(model.encode_text(tok), tiny_clip.model.encode_text(tok))

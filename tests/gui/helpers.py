@@ -1,0 +1,34 @@
+"""Driving the real window the way a user does: drops, clicks, keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QWidget
+
+
+def drop_files(target: QWidget, *paths: Path) -> bool:
+    """Simulate dragging files from a file manager and dropping them on `target`."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPoint(target.width() // 2, target.height() // 2)
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    try:  # PySide6 ≥ 6.12 takes a QPointF, earlier releases a QPoint
+        enter = QDragEnterEvent(QPointF(pos), *args)
+    except TypeError:
+        enter = QDragEnterEvent(pos, *args)
+    QApplication.sendEvent(target, enter)
+    if not enter.isAccepted():
+        return False
+    drop = QDropEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, drop)
+    return drop.isAccepted()
+
+
+def source_point(window, y: float, x: float) -> QPoint:  # noqa: ANN001
+    """Viewport position of frame pixel (y, x) on the source panel."""
+    canvas = window.canvas
+    item = canvas.items["source"]
+    return canvas.mapFromScene(item.pos() + QPointF(x + 0.5, y + 0.5))
