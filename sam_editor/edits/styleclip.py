@@ -147,7 +147,9 @@ def text_edit(
     `on_step(step, total, losses, preview)` runs after every step; `preview()` renders the
     current δ (no grad), so a UI pays for a preview only when it wants one. `should_stop()` is
     polled before every step: cancelling returns within one step with the best δ so far.
-    Deterministic for a given seed (the seed draws δ's tiny starting noise).
+    Deterministic for a given seed (the seed draws δ's tiny starting noise and any views).
+    `settings` supplies the remaining knobs (lr schedule, init noise, CLIP views); steps, lr and
+    l2_lambda are the explicit arguments.
     """
     if w_plus.ndim != 3 or w_plus.shape[0] != 1 or w_plus.shape[1:] != (G.num_ws, G.w_dim):
         raise ValueError(f"w_plus must be (1, {G.num_ws}, {G.w_dim}), got {tuple(w_plus.shape)}")

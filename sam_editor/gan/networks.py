@@ -362,7 +362,9 @@ class Generator(torch.nn.Module):
         w_edit = None if delta_w is None else w_plus + delta_w
         rec_x = rec_img = ed_x = ed_img = None
         rec_valid = edit_valid = use_cache
-        diverged = False  # edit path differs from the reconstruction path from here on
+        # The edit path differs from the reconstruction from here on; an edit being optimised
+        # (StyleCLIP) must run its own path even at δ = 0, or no gradient would reach δ.
+        diverged = delta_w is not None and delta_w.requires_grad
         for k, (block, start) in enumerate(self._blocks()):
             i = block.feature_index
             rows = w_plus[:, start : start + block.num_conv + 1]
@@ -407,6 +409,8 @@ class Generator(torch.nn.Module):
             ed_x = block.features(ed_x, ed_rows, noise_mode)
             ed_skip = block.upsample_skip(ed_img)
             if mi is not None:
+                if dfi is not None:  # so that δ → 0 gives the reconstruction also on soft mask edges
+                    ed_x = ed_x + mi * dfi
                 ed_x = torch.lerp(ed_x, rec_x, mi)
                 if ed_skip is not None:
                     ed_skip = torch.lerp(ed_skip, rec_skip, mi)

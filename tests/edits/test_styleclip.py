@@ -98,7 +98,7 @@ def test_feature_region_interior_unchanged_when_delta_is_in_early_layers(tiny_G,
     df = {6: 0.3 * torch.randn((1, *G.feature_shape(6)), generator=gen)}
     layers = rows_before_feature(G, 6)
     assert layers and max(layers) < G.num_ws - 1 and set(layers).isdisjoint(rows_from_feature(G, 6))
-    r = text_edit(G, w, df, masks, "a green car", tiny_clip, steps=4, layers=layers, seed=1)
+    r = text_edit(G, w, df, masks, "a green car", tiny_clip, steps=10, layers=layers, seed=1)
     outside_rows = [i for i in range(G.num_ws) if i not in layers]
     assert r.delta_w[:, outside_rows].abs().max() == 0 and r.delta_w.abs().max() > 0
     rec = G.synthesize(w, df, masks)

@@ -176,3 +176,22 @@ def test_native_roundtrip_and_clear_errors(G, tmp_path):
         load_generator(foreign)
     with pytest.raises(CheckpointError, match="not found"):
         load_generator(tmp_path / "missing.pt")
+
+
+def test_tiny_edit_with_soft_masks_stays_close_to_reconstruction(G, w):
+    """Soft mask edges: δw+ → 0 must give the reconstruction (g + m·Δf, not g + m²·Δf)."""
+    m = torch.zeros(1, 1, 64, 64)
+    m[..., 20:44, 20:44] = 1
+    masks = {6: G.mask_to_feature(m, 6)}  # bilinear: soft at the edges
+    assert 0 < float(masks[6][(masks[6] > 0) & (masks[6] < 1)].numel())
+    df = {6: torch.randn(2, *G.feature_shape(6))}
+    rec = G.synthesize(w, delta_f=df, masks=masks)
+    tiny = G.synthesize(w, delta_f=df, masks=masks, delta_w=torch.full_like(w, 1e-6))
+    assert (tiny - rec).abs().max() < 1e-3
+
+
+def test_edit_being_optimised_gets_a_gradient_at_zero(G, w):
+    dw = torch.zeros_like(w, requires_grad=True)
+    with torch.enable_grad():
+        G.synthesize(w, delta_w=dw).square().mean().backward()
+    assert dw.grad is not None and dw.grad.abs().sum() > 0
