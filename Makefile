@@ -23,7 +23,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check sam_editor tests
 
-package: setup
+package:
 	bash packaging/build.sh
 
 clean:

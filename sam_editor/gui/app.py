@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
 import qtawesome as qta
@@ -75,10 +76,18 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def run(argv: list[str]) -> int:
-    """Open the window (and the image or project named in `argv`, if any); → exit code."""
+def run(argv: list[str], t_start: float | None = None) -> int:
+    """Open the window (and the image or project named in `argv`, if any); → exit code.
+
+    `--smoke-test IMAGE OUT.png` instead runs one whole job unattended (see `smoke.py`);
+    `t_start` is the `time.perf_counter()` of process start, for its start-up timing."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     init_torch()
+    if argv and argv[0] == "--smoke-test":
+        from .smoke import run_smoke
+
+        t_process = 0.0 if t_start is None else time.perf_counter() - t_start
+        return run_smoke(argv[1:], create_app([]), t_process)
     app = create_app(argv)
     from .main_window import MainWindow
 
