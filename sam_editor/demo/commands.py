@@ -44,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", default="samples.png")
     s.set_defaults(func=_sample)
 
+    q = dsub.add_parser("quality", help="FD / KID of generator samples vs the car world, in tiny-CLIP features")
+    q.add_argument("--generator", nargs="+", default=[str(REPO_WEIGHTS / "generator.pt")], help="one or more generator files")
+    q.add_argument("--n", type=int, default=1000, help="real and generated images per set")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=_quality)
+
 
 def _train_gan(args: argparse.Namespace) -> int:
     init_torch()
@@ -83,6 +89,23 @@ def _manifest(args: argparse.Namespace) -> int:
     for f in m["files"]:
         print(f"{f['role']:12s} {f['path']:22s} {f['size'] / 1e6:6.2f} MB  {f['sha256'][:12]}")
     print(f"wrote {bundle_dir() / 'manifest.json'}")
+    return 0
+
+
+def _quality(args: argparse.Namespace) -> int:
+    import json
+
+    init_torch()
+    from ..edits.clip_models import load_clip
+    from ..gan.native import load_generator
+    from .quality import measure
+
+    clip = load_clip("demo")
+    for path in args.generator:
+        G, meta = load_generator(path)
+        G.eval().requires_grad_(False)
+        report = {"generator": path, "trained_kimg": meta.get("trained_kimg"), **measure(G, clip.encode_image, args.n, args.seed)}
+        print(json.dumps(report), flush=True)
     return 0
 
 
