@@ -15,7 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     dsub = demo.add_subparsers(dest="demo_command", metavar="STEP", required=True)
 
     t = dsub.add_parser("train-gan", help="train the demo StyleGAN2 on the car world (resumable)")
-    t.add_argument("--run-dir", default=str(REPO_WEIGHTS / "training"), help="training state (kept in the repo between sessions), log, sample grid")
+    t.add_argument(
+        "--run-dir",
+        default=str(REPO_WEIGHTS / "training"),
+        help="training state (kept in the repo between sessions), log, sample grid",
+    )
     t.add_argument("--kimg", type=float, default=150.0, help="total thousands of images to show")
     t.add_argument("--minutes", type=float, default=None, help="stop after this long (state is saved)")
     t.add_argument("--export", default=str(REPO_WEIGHTS / "generator.pt"), help="EMA generator, native format")
@@ -28,7 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-images", type=int, default=200)
     p.add_argument("--inversion-steps", type=int, default=200, help="optimisation steps per space and image")
     p.add_argument("--train-steps", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=1000, help="seed of the cluttered images (training uses others than the eval set)")
+    p.add_argument(
+        "--seed", type=int, default=1000, help="seed of the cluttered images (training uses others than the eval set)"
+    )
     p.add_argument("--photos", nargs="*", default=(), help="photos to cut clutter patches from")
     p.add_argument("--out", default=str(REPO_WEIGHTS / "invertibility.pt"))
     p.set_defaults(func=_train_predictor)
@@ -45,10 +51,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_sample)
 
     q = dsub.add_parser("quality", help="FD / KID of generator samples vs the car world, in tiny-CLIP features")
-    q.add_argument("--generator", nargs="+", default=[str(REPO_WEIGHTS / "generator.pt")], help="one or more generator files")
+    q.add_argument(
+        "--generator", nargs="+", default=[str(REPO_WEIGHTS / "generator.pt")], help="one or more generator files"
+    )
     q.add_argument("--n", type=int, default=1000, help="real and generated images per set")
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=_quality)
+
+    g = dsub.add_parser(
+        "probe-ganspace", help="measure what each GANSpace component does (car position, size, colour, sky)"
+    )
+    g.add_argument("--generator", default=str(REPO_WEIGHTS / "generator.pt"))
+    g.add_argument("--k", type=int, default=8, help="top components to probe")
+    g.add_argument("--n", type=int, default=32, help="samples per component")
+    g.add_argument("--strength", type=float, default=2.0, help="± this many σ")
+    g.add_argument("--samples", type=int, default=100_000, help="w samples for the PCA")
+    g.set_defaults(func=_probe_ganspace)
 
 
 def _train_gan(args: argparse.Namespace) -> int:
@@ -60,7 +78,14 @@ def _train_gan(args: argparse.Namespace) -> int:
         images, _ = carworld.batch(rng, n, size=128)
         return carworld.to_tensor(images)
 
-    train(args.run_dir, reals, kimg=args.kimg, minutes=args.minutes, export_to=args.export, settings=TrainSettings(batch=args.batch))
+    train(
+        args.run_dir,
+        reals,
+        kimg=args.kimg,
+        minutes=args.minutes,
+        export_to=args.export,
+        settings=TrainSettings(batch=args.batch),
+    )
     return 0
 
 
@@ -104,8 +129,28 @@ def _quality(args: argparse.Namespace) -> int:
     for path in args.generator:
         G, meta = load_generator(path)
         G.eval().requires_grad_(False)
-        report = {"generator": path, "trained_kimg": meta.get("trained_kimg"), **measure(G, clip.encode_image, args.n, args.seed)}
+        report = {
+            "generator": path,
+            "trained_kimg": meta.get("trained_kimg"),
+            **measure(G, clip.encode_image, args.n, args.seed),
+        }
         print(json.dumps(report), flush=True)
+    return 0
+
+
+def _probe_ganspace(args: argparse.Namespace) -> int:
+    import json
+
+    init_torch()
+    from ..edits.ganspace import compute_components
+    from ..gan.native import load_generator
+    from .edit_probe import probe_components
+
+    G, _ = load_generator(args.generator)
+    G.eval().requires_grad_(False)
+    comps = compute_components(G, n_samples=args.samples, n_components=max(args.k, 8))
+    for row in probe_components(G, comps, list(range(args.k)), args.strength, args.n):
+        print(json.dumps(row), flush=True)
     return 0
 
 

@@ -1,0 +1,81 @@
+"""What does each GANSpace component of the demo generator do? Measured, not eyeballed.
+
+For a component k we render n random cars at −s·σ_k and +s·σ_k (all style rows) and compare
+simple read-outs of the car world: the car's horizontal centre and area, its mean colour, and
+the sky's colour. The car is found without a network: in a car-world frame the background of
+each row is nearly uniform (vertical sky gradient, flat ground and road), so pixels far from the
+colour of their row's left/right borders are foreground; the largest blob, holes filled, is the
+car. On rendered scenes that proxy has IoU ≈ 0.75 with the true car mask (see the tests).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+BORDER = 10  # columns at each side that give a row's background colour
+THRESHOLD = 50.0  # |RGB − background| summed over channels, 0–765
+
+
+def foreground_mask(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 car-world frame → (H, W) bool mask of the largest foreground object."""
+    import cv2
+
+    x = cv2.GaussianBlur(image.astype(np.float32), (3, 3), 0)
+    background = np.median(np.concatenate([x[:, :BORDER], x[:, -BORDER:]], axis=1), axis=1, keepdims=True)
+    fg = (np.abs(x - background).sum(-1) > THRESHOLD).astype(np.uint8)
+    fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg)
+    if n <= 1:
+        return np.zeros(fg.shape, bool)
+    fg = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    contours, _ = cv2.findContours(fg, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros_like(fg)
+    cv2.drawContours(filled, contours, -1, 1, -1)
+    return filled.astype(bool)
+
+
+def read_out(image: np.ndarray) -> dict[str, np.ndarray | float]:
+    """Car centre x and area (fractions of the frame), car and sky mean RGB (0–255)."""
+    h, w = image.shape[:2]
+    m = foreground_mask(image)
+    sky = image[: max(1, h // 6)].reshape(-1, 3).mean(0)
+    if m.sum() == 0:
+        return {"cx": 0.5, "area": 0.0, "car_rgb": sky, "sky_rgb": sky}
+    ys, xs = np.nonzero(m)
+    return {"cx": float(xs.mean() / w), "area": float(m.mean()), "car_rgb": image[m].mean(0), "sky_rgb": sky}
+
+
+@torch.no_grad()
+def probe_components(G, comps, ks: list[int], strength: float = 2.0, n: int = 32, seed: int = 0) -> list[dict]:  # noqa: ANN001
+    """Per component: mean change (+s σ minus −s σ) of the read-outs over n samples."""
+    from ..edits.ganspace import direction_to_delta_w
+
+    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    w = G.map(z)
+
+    def render(delta: torch.Tensor) -> np.ndarray:
+        img = G.synthesize(w + delta).clamp(-1, 1)
+        return ((img + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+    rows = []
+    for k in ks:
+        d = direction_to_delta_w(G, comps, k, None, strength)
+        lo, hi = render(-d), render(d)
+        a = [read_out(im) for im in lo]
+        b = [read_out(im) for im in hi]
+        dx = np.mean([q["cx"] - p["cx"] for p, q in zip(a, b, strict=True)])
+        darea = np.mean([q["area"] - p["area"] for p, q in zip(a, b, strict=True)])
+        dcar = np.mean([q["car_rgb"] - p["car_rgb"] for p, q in zip(a, b, strict=True)], axis=0)
+        dsky = np.mean([q["sky_rgb"] - p["sky_rgb"] for p, q in zip(a, b, strict=True)], axis=0)
+        pixel = float(np.abs(hi.astype(np.float32) - lo.astype(np.float32)).mean())
+        rows.append({
+            "component": k,
+            "explained_variance": round(float(comps.explained_variance_ratio[k]), 4),
+            "mean_abs_pixel_change": round(pixel, 1),
+            "car_centre_dx_px": round(float(dx) * G.cfg.output_size[1], 1),
+            "car_area_change_pct": round(float(darea) * 100, 1),
+            "car_rgb_change": [round(float(v), 1) for v in dcar],
+            "sky_rgb_change": [round(float(v), 1) for v in dsky],
+        })  # fmt: skip
+    return rows
