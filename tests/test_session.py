@@ -189,3 +189,24 @@ def test_map_change_after_inversion_is_flagged(session: Session, bundle) -> None
     assert session.map_changed_since_inversion
     session.set_overrides({0: None})
     assert not session.map_changed_since_inversion
+
+
+def test_presets_measured_for_this_generator_ship_beside_it(bundle, tmp_path):
+    import json
+
+    from sam_editor.edits.presets import GENERATOR_PRESETS_FILE
+
+    path = bundle.generator_path.parent / GENERATOR_PRESETS_FILE
+    mine = {"name": "Demo - Sky bluer (PC 0)", "component": 0, "layers": [0, 3], "strength": 2.0, "generator": bundle.generator_id}
+    stale = {"name": "Demo - Car redder (PC 1)", "component": 1, "layers": [0, 3], "strength": 2.0, "generator": "an-older-generator"}
+    try:
+        path.write_text(json.dumps([mine, stale]))
+        s = Session(bundle)
+        names = [getattr(p, "name", "") for p in s.presets()]
+        assert "Demo - Sky bluer (PC 0)" in names and "Demo - Car redder (PC 1)" not in names
+        spec = s.preset_edit(next(p for p in s.presets() if p.name == mine["name"]))
+        assert spec.kind == "ganspace" and spec.component == 0 and spec.layers == (0, 3) and spec.strength == 2.0
+        path.write_text("{broken")
+        assert all(getattr(p, "name", "") != mine["name"] for p in Session(bundle).presets())  # no crash, no preset
+    finally:
+        path.unlink(missing_ok=True)

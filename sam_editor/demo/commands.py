@@ -65,8 +65,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--k", type=int, default=8, help="top components to probe")
     g.add_argument("--n", type=int, default=32, help="samples per component")
     g.add_argument("--strength", type=float, default=2.0, help="± this many σ")
-    g.add_argument("--samples", type=int, default=100_000, help="w samples for the PCA")
+    g.add_argument("--samples", type=int, default=1_000_000, help="w samples for the PCA (the app uses 10⁶)")
     g.set_defaults(func=_probe_ganspace)
+
+    pr = dsub.add_parser("presets", help="name GANSpace presets for the demo generator from measured effects → presets.json")
+    pr.add_argument("--generator", default=str(REPO_WEIGHTS / "generator.pt"))
+    pr.add_argument("--k", type=int, default=12, help="top components to probe")
+    pr.add_argument("--n", type=int, default=32, help="samples per component")
+    pr.add_argument("--strength", type=float, default=2.0, help="± this many σ (also the presets' strength)")
+    pr.add_argument("--samples", type=int, default=1_000_000, help="w samples for the PCA (the app uses 10⁶)")
+    pr.add_argument("--out", default=None, help="default: presets.json beside the generator")
+    pr.set_defaults(func=_presets)
 
 
 def _train_gan(args: argparse.Namespace) -> int:
@@ -151,6 +160,30 @@ def _probe_ganspace(args: argparse.Namespace) -> int:
     comps = compute_components(G, n_samples=args.samples, n_components=max(args.k, 8))
     for row in probe_components(G, comps, list(range(args.k)), args.strength, args.n):
         print(json.dumps(row), flush=True)
+    return 0
+
+
+def _presets(args: argparse.Namespace) -> int:
+    import json
+
+    init_torch()
+    from ..edits.ganspace import compute_components
+    from ..edits.presets import GENERATOR_PRESETS_FILE
+    from ..gan.native import load_generator
+    from ..weights import sha256_file
+    from .edit_probe import name_presets, probe_components
+
+    G, _ = load_generator(args.generator)
+    G.eval().requires_grad_(False)
+    # The components must be the ones the app computes: the same PCA settings as the session.
+    comps = compute_components(G, n_samples=args.samples, n_components=max(args.k, 8))
+    rows = probe_components(G, comps, list(range(args.k)), args.strength, args.n)
+    presets = name_presets(rows, sha256_file(args.generator)[:32], G.num_ws, args.strength)
+    out = Path(args.out) if args.out else Path(args.generator).parent / GENERATOR_PRESETS_FILE
+    out.write_text(json.dumps([p.to_dict() for p in presets], indent=1) + "\n")
+    for p in presets:
+        print(f"{p.name}: strength {p.strength:+.1f}σ")
+    print(f"wrote {len(presets)} presets → {out}")
     return 0
 
 

@@ -79,3 +79,53 @@ def probe_components(G, comps, ks: list[int], strength: float = 2.0, n: int = 32
             "sky_rgb_change": [round(float(v), 1) for v in dsky],
         })  # fmt: skip
     return rows
+
+
+# What counts as a clear effect of ±strength σ (the read-outs' units).
+CLEAR = {"colour": 20.0, "area_pct": 3.0, "dx_px": 4.0}
+_CHANNEL_WORDS = ("redder", "greener", "bluer")
+
+
+def _colour_effect(delta: list[float]) -> tuple[float, str, float]:
+    """(size in CLEAR units, word, sign of the change) for an RGB change."""
+    d = np.asarray(delta, np.float64)
+    big = np.abs(d).max()
+    if big == 0:
+        return 0.0, "", 1.0
+    if np.all(np.sign(d) == np.sign(d[0])) and np.abs(d).min() > 0.6 * big:  # all channels together
+        return float(np.abs(d).mean() / CLEAR["colour"]), "brighter", float(np.sign(d[0]))
+    c = int(np.argmax(np.abs(d)))
+    return float(big / CLEAR["colour"]), _CHANNEL_WORDS[c], float(np.sign(d[c]))
+
+
+def name_presets(rows: list[dict], generator_id: str, num_ws: int, strength: float = 2.0) -> list:
+    """Named GANSpace presets from `probe_components` rows: each component is named after its
+    largest measured effect (when that effect is clear), signed so that a positive preset
+    strength gives the named change. Components without a clear effect get no preset."""
+    from ..edits.presets import Preset
+
+    presets = []
+    for r in rows:
+        effects = []
+        size, word, sign = _colour_effect(r["sky_rgb_change"])
+        effects.append((size, f"Sky {word}", sign))
+        size, word, sign = _colour_effect(r["car_rgb_change"])
+        effects.append((size, f"Car {word}", sign))
+        effects.append(
+            (
+                abs(r["car_area_change_pct"]) / CLEAR["area_pct"],
+                "Car bigger",
+                float(np.sign(r["car_area_change_pct"]) or 1),
+            )
+        )
+        effects.append(
+            (abs(r["car_centre_dx_px"]) / CLEAR["dx_px"], "Car moves right", float(np.sign(r["car_centre_dx_px"]) or 1))
+        )
+        size, name, sign = max(effects, key=lambda e: e[0])
+        if size < 1.0:
+            continue
+        k = r["component"]
+        presets.append(Preset(name=f"Demo - {name} (PC {k})", component=k, layers=(0, num_ws - 1),
+                              strength=round(sign * strength, 2), generator=generator_id,
+                              source=f"measured by `sam-editor demo presets` (effect {size:.1f}× the threshold)"))  # fmt: skip
+    return presets

@@ -138,6 +138,22 @@ def load_user_presets(user_dir: str | os.PathLike | None) -> list[Preset]:
     return sorted(out, key=lambda p: p.name.lower())
 
 
+GENERATOR_PRESETS_FILE = "presets.json"  # beside a generator: presets found for it (e.g. the demo bundle)
+
+
+def load_preset_list(path: str | os.PathLike) -> list[Preset]:
+    """A JSON list of presets (the generator-specific file that ships beside its weights);
+    [] when the file is absent, ValueError naming the file when it is broken."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [Preset.from_dict(d) for d in data]
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ValueError(f"{path}: not a valid preset list ({exc})") from exc
+
+
 def all_presets(user_dir: str | os.PathLike | None = None) -> list[Preset]:
     """Built-ins first, then user presets (a user preset with a built-in's name replaces it)."""
     user = load_user_presets(user_dir)

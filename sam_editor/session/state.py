@@ -347,12 +347,16 @@ class Session:
         (`edits.presets.Preset`), then the official SAM directions found beside its weights
         (`edits.official.OfficialDirection`)."""
         from ..edits.official import directions_for_generator
-        from ..edits.presets import all_presets
+        from ..edits.presets import GENERATOR_PRESETS_FILE, all_presets, load_preset_list
 
         if self.bundle is None:
             return []
         ids = {self.bundle.generator_path.stem, self.bundle.generator_id}
-        named: list[Any] = [p for p in all_presets(self.bundle.presets_dir) if p.generator is None or p.generator in ids]
+        try:  # presets measured for this generator, shipped beside it (the demo bundle has some)
+            beside = load_preset_list(self.bundle.generator_path.parent / GENERATOR_PRESETS_FILE)
+        except ValueError:
+            beside = []  # a broken file only costs the named presets; the sliders still work
+        named: list[Any] = [p for p in beside + all_presets(self.bundle.presets_dir) if p.generator is None or p.generator in ids]
         return named + list(directions_for_generator(self.bundle.G, self.bundle.generator_path).values())
 
     def preset_edit(self, preset: Any) -> EditSpec:

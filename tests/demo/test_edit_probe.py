@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from sam_editor.demo import carworld
-from sam_editor.demo.edit_probe import foreground_mask, probe_components, read_out
+from sam_editor.demo.edit_probe import foreground_mask, name_presets, probe_components, read_out
 from sam_editor.edits.ganspace import compute_components
 from sam_editor.gan.networks import Generator, GeneratorConfig
 
@@ -37,3 +37,33 @@ def test_probe_measures_nothing_at_zero_strength_and_something_otherwise():
     assert all(r["mean_abs_pixel_change"] == 0 and r["car_area_change_pct"] == 0 for r in zero)
     some = probe_components(G, comps, [0], strength=3.0, n=4)
     assert some[0]["mean_abs_pixel_change"] > 0
+
+
+def _row(k, sky=(0, 0, 0), car=(0, 0, 0), area=0.0, dx=0.0):
+    return {
+        "component": k,
+        "sky_rgb_change": list(sky),
+        "car_rgb_change": list(car),
+        "car_area_change_pct": area,
+        "car_centre_dx_px": dx,
+    }
+
+
+def test_presets_are_named_after_the_largest_clear_effect_and_signed_to_give_it():
+    rows = [
+        _row(0, sky=(-5, 48, 72)),  # sky turns blue at +σ
+        _row(1, car=(-31, 4, 2)),  # car loses red at +σ → "redder" needs −σ
+        _row(2, area=-6.0, car=(5, 5, 0)),  # smaller at +σ
+        _row(3, dx=9.0),
+        _row(4, car=(30, 28, 25)),  # all channels together
+        _row(5, sky=(3, 2, 1), area=1.0),  # nothing clear
+    ]
+    presets = name_presets(rows, "abc", num_ws=12, strength=2.0)
+    by_pc = {p.component: p for p in presets}
+    assert set(by_pc) == {0, 1, 2, 3, 4}
+    assert by_pc[0].name == "Demo - Sky bluer (PC 0)" and by_pc[0].strength == 2.0
+    assert by_pc[1].name == "Demo - Car redder (PC 1)" and by_pc[1].strength == -2.0
+    assert by_pc[2].name == "Demo - Car bigger (PC 2)" and by_pc[2].strength == -2.0
+    assert by_pc[3].name == "Demo - Car moves right (PC 3)" and by_pc[3].strength == 2.0
+    assert by_pc[4].name == "Demo - Car brighter (PC 4)"
+    assert all(p.generator == "abc" and p.layers == (0, 11) for p in presets)
