@@ -5,7 +5,10 @@ and clutter masks, inverts each with SAM (predicted latent map), runs the StyleC
 through the CLI exactly as a user would, and compares edited vs reconstruction:
 
 * car pixels not covered by clutter: mean change of (B − R), 0–255 scale (bluer → positive),
-* clutter pixels: mean |ΔRGB| (gating should keep them, they are mostly in F-spaces),
+  over the whole car and over the part the map left editable (W+/F4),
+* clutter pixels: mean |ΔRGB|, split by the space the latent map gave them — in F6/F8/F10
+  gating lets the edit reach only the last few layers, so they should barely move; clutter the
+  map left in W+/F4 is editable by design,
 * the rest of the background: mean |ΔRGB|.
 
     .venv/bin/python benchmarks/measure_text_edit.py --n 8 --out runs/text_edit
@@ -41,35 +44,54 @@ def main() -> int:
     ap.add_argument("--generator", default=str(ROOT / "weights" / "demo" / "generator.pt"))
     ap.add_argument("--predictor", default=str(ROOT / "weights" / "demo" / "invertibility.pt"))
     ap.add_argument("--out", default="runs/text_edit")
+    ap.add_argument("--reuse", action="store_true", help="keep edits already in --out (re-measure only)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
+    import torch
+
     from sam_editor.demo.clutter import write_samples
+    from sam_editor.inversion.phi import Phi
 
     out = Path(args.out)
     photos = [PHOTOS / f for f in ("e.png", "f.png", "g.png") if (PHOTOS / f).is_file()]
     write_samples(out / "images", args.n, args.seed, size=128, clutter=True, photo_paths=photos, masks=True)
     cli = [sys.executable, "-m", "sam_editor.cli"]
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    def invert_and_edit(img: Path, inv: Path, edited: Path) -> None:
+        subprocess.run([*cli, "invert", str(img), "--method", "sam", "--latent-map", "auto", "--predictor", args.predictor,
+                        "--out", str(inv), "--generator", args.generator, "--steps", str(args.inversion_steps)],
+                       check=True, env=env, capture_output=True)  # fmt: skip
+        subprocess.run([*cli, "edit", str(inv / f"{img.stem}_phi.pt"), "--generator", args.generator,
+                        "--text", args.text, "--text-steps", str(args.text_steps), "--out", str(edited)],
+                       check=True, env=env, capture_output=True)  # fmt: skip
+
     rows = []
     for i in range(args.n):
         img = out / "images" / f"img_{i:05d}.png"
         inv = out / f"inv_{i:05d}"
-        subprocess.run([*cli, "invert", str(img), "--method", "sam", "--latent-map", "auto", "--predictor", args.predictor, "--out", str(inv),
-                        "--generator", args.generator, "--steps", str(args.inversion_steps)],
-                       check=True, env=env, capture_output=True)  # fmt: skip
         edited = out / f"edited_{i:05d}.png"
-        subprocess.run([*cli, "edit", str(inv / f"img_{i:05d}_phi.pt"), "--generator", args.generator,
-                        "--text", args.text, "--text-steps", str(args.text_steps), "--out", str(edited)],
-                       check=True, env=env, capture_output=True)  # fmt: skip
+        if not (edited.is_file() and args.reuse):
+            invert_and_edit(img, inv, edited)
         rec, ed = rgb(inv / f"img_{i:05d}_reconstruction.png"), rgb(edited)
         car = cv2.imread(str(out / "images" / f"car_{i:05d}.png"), 0) > 127
         clutter = cv2.imread(str(out / "images" / f"clutter_{i:05d}.png"), 0) > 127
         visible_car, rest = car & ~clutter, ~car & ~clutter
+        phi = Phi.load(inv / f"img_{i:05d}_phi.pt")
+        late = np.zeros(car.shape, bool)  # pixels inverted in F6 or later
+        for k, m in phi.masks.items():
+            if k >= 6:
+                up = torch.nn.functional.interpolate(m.float(), size=car.shape, mode="bilinear", align_corners=False)
+                late |= up[0, 0].numpy() > 0.5
         d = ed - rec
         row = {
             "image": img.name,
             "car_blue_minus_red_change": round(float((d[..., 2] - d[..., 0])[visible_car].mean()), 1),
+            "car_editable_blue_minus_red_change": round(float((d[..., 2] - d[..., 0])[visible_car & ~late].mean()), 1) if (visible_car & ~late).any() else None,
+            "car_fraction_in_f6plus": round(float((visible_car & late).sum() / max(visible_car.sum(), 1)), 2),
             "clutter_abs_change": round(float(np.abs(d)[clutter].mean()), 1) if clutter.any() else None,
+            "clutter_in_f6plus_abs_change": round(float(np.abs(d)[clutter & late].mean()), 1) if (clutter & late).any() else None,
+            "clutter_in_wplus_f4_abs_change": round(float(np.abs(d)[clutter & ~late].mean()), 1) if (clutter & ~late).any() else None,
+            "clutter_fraction_in_f6plus": round(float((clutter & late).sum() / max(clutter.sum(), 1)), 2),
             "background_abs_change": round(float(np.abs(d)[rest].mean()), 1),
         }
         rows.append(row)
