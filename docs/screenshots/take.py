@@ -4,7 +4,8 @@
     DISPLAY=:99 QT_QPA_PLATFORM=xcb python docs/screenshots/take.py [--weights-dir DIR]
 
 Drives the window like a user — opens a sample, inspects a segment, forces the clutter into a
-late feature space, inverts, moves GANSpace sliders, shows where edits act, drops a broken
+late feature space, inverts, applies a preset and a GANSpace slider, shows where edits act,
+runs a StyleCLIP text edit, drops a broken
 file — and grabs the screen with ImageMagick's `import` after each step (small 8-bit PNGs).
 """
 
@@ -30,6 +31,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--sample", default="car_fence.png")
     ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--text", default="a blue car")
+    ap.add_argument("--text-steps", type=int, default=100)
     args = ap.parse_args()
     init_torch()
     from sam_editor.gui.app import create_app
@@ -87,8 +90,13 @@ def main() -> None:
             shot("2-inverting")
 
     def on_inverted(_inv) -> None:  # noqa: ANN001
-        e.on_component(0, 2.5, (0, 5), True)
-        e.on_component(3, -3.0, (6, 8), True)  # rows ≤ 8: regions in F8/F10 keep their look
+        # a named preset measured for this generator (the demo bundle ships some), then a slider
+        names = [getattr(p, "name", "") for p in e.presets]
+        redder = next((i for i, n in enumerate(names) if "Car redder" in n), None)
+        if redder is not None:
+            w.edit_panel.presets.setCurrentIndex(redder)
+            e.on_preset(redder)
+        e.on_component(0, 2.5, (0, 5), True)  # rows ≤ 5: regions in F6…F10 keep their look
         later(2500, edited)
 
     def edited() -> None:
@@ -101,11 +109,23 @@ def main() -> None:
         shot("4-where-edits-act")
         e.set_reach(False)
         w.set_view("side")
+        e.reset_edits()
+        w.edit_panel.tabs.setCurrentIndex(1)  # the Text (StyleCLIP) tab
+        w.edit_panel.text.setText(args.text)
+        e.start_text_edit(args.text, 1.0, steps=args.text_steps)
+        later(1000, text_done)
+
+    def text_done() -> None:
+        if not any(ed.kind == "styleclip" for ed in s.edits):
+            return later(500, text_done)
+        later(2500, lambda: (shot("5-text-edit"), broken()))
+
+    def broken() -> None:
         bad = args.out / ".broken.png"
         bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
         w.open_path(bad)
         bad.unlink()
-        later(500, lambda: (shot("5-bad-file-message"), app.quit()))
+        later(500, lambda: (shot("6-bad-file-message"), app.quit()))
 
     e.mapReady.connect(on_map)
     e.previewShown.connect(on_preview)
