@@ -147,6 +147,8 @@ def _text_delta_w(G: Generator, phi: tuple, text: str, args: argparse.Namespace)
     w_plus, delta_f, masks = phi
     clip = clip_models.load_clip(args.clip)
     kwargs = {} if args.text_steps is None else {"steps": args.text_steps}
+    if getattr(args, "text_views", None) is not None:
+        kwargs["settings"] = styleclip.StyleClipSettings(clip_views=args.text_views)
     result = styleclip.text_edit(G, w_plus[:1], delta_f, masks, text, clip, **kwargs)
     return result.delta_w.detach()
 
@@ -299,6 +301,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--text", default=None, help="text edit via StyleCLIP")
     p.add_argument("--text-strength", type=float, default=1.0, help="multiplier of the optimised text δw+")
     p.add_argument("--text-steps", type=int, default=None, help="StyleCLIP optimisation steps (default: theirs)")
+    p.add_argument("--text-views", type=int, default=None,
+                   help="CLIP views per StyleCLIP step (default: 1 for real CLIP, 8 for the demo model)")
     p.add_argument("--clip", default="auto", help="CLIP model for --text (see sam_editor.edits.clip_models)")
     p.add_argument("--user-presets", default=None, metavar="DIR", help="folder of user presets (JSON)")
     p.add_argument("--out", required=True, help="output PNG")
