@@ -84,6 +84,9 @@ def probe_components(G, comps, ks: list[int], strength: float = 2.0, n: int = 32
 # What counts as a clear effect of ±strength σ (the read-outs' units).
 CLEAR = {"colour": 20.0, "area_pct": 3.0, "dx_px": 4.0}
 _CHANNEL_WORDS = ("redder", "greener", "bluer")
+# Two channels moving together (the second ≥ 80 % of the first, same sign) name their mix:
+# a car gaining G and B alike is turning cyan, not "bluer".
+_PAIR_WORDS = {(0, 1): "yellower", (1, 2): "more cyan", (0, 2): "more magenta"}
 
 
 def _colour_effect(delta: list[float]) -> tuple[float, str, float]:
@@ -95,6 +98,9 @@ def _colour_effect(delta: list[float]) -> tuple[float, str, float]:
     if np.all(np.sign(d) == np.sign(d[0])) and np.abs(d).min() > 0.6 * big:  # all channels together
         return float(np.abs(d).mean() / CLEAR["colour"]), "brighter", float(np.sign(d[0]))
     c = int(np.argmax(np.abs(d)))
+    second = max((i for i in range(3) if i != c), key=lambda i: abs(d[i]))
+    if np.sign(d[second]) == np.sign(d[c]) and abs(d[second]) >= 0.8 * big:
+        return float(big / CLEAR["colour"]), _PAIR_WORDS[tuple(sorted((c, second)))], float(np.sign(d[c]))
     return float(big / CLEAR["colour"]), _CHANNEL_WORDS[c], float(np.sign(d[c]))
 
 

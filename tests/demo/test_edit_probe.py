@@ -57,13 +57,15 @@ def test_presets_are_named_after_the_largest_clear_effect_and_signed_to_give_it(
         _row(3, dx=9.0),
         _row(4, car=(30, 28, 25)),  # all channels together
         _row(5, sky=(3, 2, 1), area=1.0),  # nothing clear
+        _row(6, car=(-7, -33, -34)),  # G and B fall together at +σ: cyan at −σ, not "bluer"
     ]
     presets = name_presets(rows, "abc", num_ws=12, strength=2.0)
     by_pc = {p.component: p for p in presets}
-    assert set(by_pc) == {0, 1, 2, 3, 4}
+    assert set(by_pc) == {0, 1, 2, 3, 4, 6}
     assert by_pc[0].name == "Demo - Sky bluer (PC 0)" and by_pc[0].strength == 2.0
     assert by_pc[1].name == "Demo - Car redder (PC 1)" and by_pc[1].strength == -2.0
     assert by_pc[2].name == "Demo - Car bigger (PC 2)" and by_pc[2].strength == -2.0
     assert by_pc[3].name == "Demo - Car moves right (PC 3)" and by_pc[3].strength == 2.0
     assert by_pc[4].name == "Demo - Car brighter (PC 4)"
+    assert by_pc[6].name == "Demo - Car more cyan (PC 6)" and by_pc[6].strength == -2.0
     assert all(p.generator == "abc" and p.layers == (0, 11) for p in presets)
