@@ -141,11 +141,6 @@ class ClipModel(torch.nn.Module):
         self.tokenizer = tokenizer
         self.name = name
         self.is_demo = is_demo
-        # StyleCLIP views per step (`StyleClipSettings.clip_views`). Real CLIP: 1, the official
-        # loss. The tiny demo model is easy to satisfy with a bluer sky or a pixel pattern; with 8
-        # shifted/zoomed/flipped views "a blue car" made the car bluer by +7.9 (B − R, 0–255) on 8
-        # cluttered test images where 1 view gave +2.5 (100 steps, demo generator at 101.6 kimg).
-        self.default_views = 8 if is_demo else 1
         cfg = getattr(model.visual, "preprocess_cfg", {}) or {}
         size = cfg.get("size", getattr(model.visual, "image_size", 224))
         self.image_size: tuple[int, int] = tuple(size) if isinstance(size, (tuple, list)) else (size, size)

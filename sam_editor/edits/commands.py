@@ -302,7 +302,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--text-strength", type=float, default=1.0, help="multiplier of the optimised text δw+")
     p.add_argument("--text-steps", type=int, default=None, help="StyleCLIP optimisation steps (default: theirs)")
     p.add_argument("--text-views", type=int, default=None,
-                   help="CLIP views per StyleCLIP step (default: 1 for real CLIP, 8 for the demo model)")
+                   help="CLIP views per StyleCLIP step (default 1: the official loss)")
     p.add_argument("--clip", default="auto", help="CLIP model for --text (see sam_editor.edits.clip_models)")
     p.add_argument("--user-presets", default=None, metavar="DIR", help="folder of user presets (JSON)")
     p.add_argument("--out", required=True, help="output PNG")

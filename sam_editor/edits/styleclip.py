@@ -149,11 +149,10 @@ def text_edit(
     polled before every step: cancelling returns within one step with the best δ so far.
     Deterministic for a given seed (the seed draws δ's tiny starting noise and any views).
     `settings` supplies the remaining knobs (lr schedule, init noise, CLIP views); steps, lr and
-    l2_lambda are the explicit arguments. Without `settings`, the CLIP model picks the number of
-    views (`clip.default_views`: 1 for real CLIP = the official loss, more for the demo model).
+    l2_lambda are the explicit arguments; without `settings`, the official defaults (one view).
     """
     if settings is None:
-        settings = StyleClipSettings(clip_views=int(getattr(clip, "default_views", 1)))
+        settings = StyleClipSettings()
     if w_plus.ndim != 3 or w_plus.shape[0] != 1 or w_plus.shape[1:] != (G.num_ws, G.w_dim):
         raise ValueError(f"w_plus must be (1, {G.num_ws}, {G.w_dim}), got {tuple(w_plus.shape)}")
     device = w_plus.device
