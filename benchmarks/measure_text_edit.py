@@ -9,7 +9,9 @@ through the CLI exactly as a user would, and compares edited vs reconstruction:
 * clutter pixels: mean |ΔRGB|, split by the space the latent map gave them — in F6/F8/F10
   gating lets the edit reach only the last few layers, so they should barely move; clutter the
   map left in W+/F4 is editable by design,
-* the rest of the background: mean |ΔRGB|.
+* the rest of the background: mean |ΔRGB|,
+* and, pooled over all images, mean |ΔRGB| per region and per latent space (W+, F4, F6, …):
+  the gating of §3.4 should show as smaller changes in later spaces.
 
     .venv/bin/python benchmarks/measure_text_edit.py --n 8 --out runs/text_edit
 """
@@ -68,6 +70,7 @@ def main() -> int:
                        check=True, env=env, capture_output=True)  # fmt: skip
 
     rows = []
+    per_space: dict[tuple[str, int], list[np.ndarray]] = {}  # (region, space) → per-pixel mean |ΔRGB|
     for i in range(args.n):
         img = out / "images" / f"img_{i:05d}.png"
         inv = out / f"inv_{i:05d}"
@@ -79,12 +82,15 @@ def main() -> int:
         clutter = cv2.imread(str(out / "images" / f"clutter_{i:05d}.png"), 0) > 127
         visible_car, rest = car & ~clutter, ~car & ~clutter
         phi = Phi.load(inv / f"img_{i:05d}_phi.pt")
-        late = np.zeros(car.shape, bool)  # pixels inverted in F6 or later
-        for k, m in phi.masks.items():
-            if k >= 6:
-                up = torch.nn.functional.interpolate(m.float(), size=car.shape, mode="bilinear", align_corners=False)
-                late |= up[0, 0].numpy() > 0.5
+        space = np.zeros(car.shape, int)  # the latent space each pixel was inverted in: 0 = W+, k = F_k
+        for k in sorted(phi.masks):
+            up = torch.nn.functional.interpolate(phi.masks[k].float(), size=car.shape, mode="bilinear", align_corners=False)
+            space[up[0, 0].numpy() > 0.5] = k
+        late = space >= 6  # pixels inverted in F6 or later
         d = ed - rec
+        for name, region in (("car", visible_car), ("clutter", clutter), ("background", rest)):
+            for k in np.unique(space[region]):
+                per_space.setdefault((name, int(k)), []).append(np.abs(d).mean(-1)[region & (space == k)])
         row = {
             "image": img.name,
             "car_blue_minus_red_change": round(float((d[..., 2] - d[..., 0])[visible_car].mean()), 1),
@@ -100,6 +106,10 @@ def main() -> int:
         print(json.dumps(row), flush=True)
     mean = {k: round(float(np.mean([r[k] for r in rows if r[k] is not None])), 1) for k in rows[0] if k != "image"}
     print(json.dumps({"text": args.text, "n": args.n, "mean": mean}))
+    # Gating (§3.4): a pixel inverted in F_k feels the edit only in the layers after F_k.
+    by_space = {f"{name} {'W+' if k == 0 else f'F{k}'}": {"pixels": int(sum(a.size for a in v)), "mean_abs_change": round(float(np.concatenate(v).mean()), 1)}
+                for (name, k), v in sorted(per_space.items())}  # fmt: skip
+    print(json.dumps({"abs_change_by_space": by_space}))
     return 0
 
 
