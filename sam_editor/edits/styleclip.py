@@ -139,7 +139,7 @@ def text_edit(
     on_step: OnStep | None = None,
     should_stop: Callable[[], bool] | None = None,
     seed: int = 0,
-    settings: StyleClipSettings | None = None,
+    settings: StyleClipSettings = StyleClipSettings(),
 ) -> TextEditResult:
     """Optimise δw+ so the gated render matches `prompt`; → TextEditResult.
 
@@ -149,10 +149,8 @@ def text_edit(
     polled before every step: cancelling returns within one step with the best δ so far.
     Deterministic for a given seed (the seed draws δ's tiny starting noise and any views).
     `settings` supplies the remaining knobs (lr schedule, init noise, CLIP views); steps, lr and
-    l2_lambda are the explicit arguments; without `settings`, the official defaults (one view).
+    l2_lambda are the explicit arguments.
     """
-    if settings is None:
-        settings = StyleClipSettings()
     if w_plus.ndim != 3 or w_plus.shape[0] != 1 or w_plus.shape[1:] != (G.num_ws, G.w_dim):
         raise ValueError(f"w_plus must be (1, {G.num_ws}, {G.w_dim}), got {tuple(w_plus.shape)}")
     device = w_plus.device
