@@ -404,9 +404,13 @@ def sample_params(rng: np.random.Generator) -> SceneParams:
     pitch = float(rng.uniform(3.0, 12.0))
     th = math.radians(yaw)
     half = 0.5 * math.cos(th) + 0.5 * body.width * math.sin(th)
-    scale = float(rng.uniform(0.55, 0.74)) * body.length / (2 * half)  # car spans 47-80 % of the width
+    scale = float(rng.uniform(0.50, 0.72)) * body.length / (2 * half)  # car spans 42-78 % of the width
     margin = 0.03 + scale * half
-    center_x = float(np.clip(rng.uniform(0.4, 0.6), margin, 1 - margin))
+    # Position: uniform over where the whole car fits, within the central 60 % (a smaller car
+    # roams further). Wide enough that the GAN learns a real left-right factor of variation,
+    # which is what GANSpace needs to find a "move the car" component.
+    lo, hi = max(0.2, margin), min(0.8, 1 - margin)
+    center_x = float(lo + (hi - lo) * rng.uniform())
     sky = _pick(rng, SKIES)
     horizon = float(rng.uniform(0.38, 0.52))
     ground_y = float(rng.uniform(0.68, 0.84))

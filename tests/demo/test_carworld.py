@@ -69,6 +69,19 @@ def test_car_is_inside_the_frame_and_fills_a_moderate_width() -> None:
         assert rows.min() > 10 and m.mean() > 0.04, seed
 
 
+def test_car_position_varies_enough_for_a_move_edit() -> None:
+    # GANSpace can only find a "move the car" component if position is a real factor of
+    # variation in the training data (at ±7 px std the GAN learnt ±3 px and no component moved it).
+    rng = np.random.default_rng(1)
+    centres = []
+    for _ in range(200):
+        cols = np.nonzero(cw.car_mask(cw.sample_params(rng), 128).any(0))[0]
+        centres.append((cols.min() + cols.max()) / 2)
+    assert np.std(centres) > 10.0
+    lo, hi = np.percentile(centres, [10, 90])
+    assert lo < 52 and hi > 76, (lo, hi)
+
+
 def test_mask_covers_the_car_and_nothing_else() -> None:
     for seed in range(8):
         p = _params(seed)
