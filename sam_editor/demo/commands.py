@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..runtime import init_torch
@@ -66,6 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--n", type=int, default=32, help="samples per component")
     g.add_argument("--strength", type=float, default=2.0, help="± this many σ")
     g.add_argument("--samples", type=int, default=1_000_000, help="w samples for the PCA (the app uses 10⁶)")
+    g.add_argument("--layers", default=None, help="style rows to edit, e.g. 0-1 (default: all)")
     g.set_defaults(func=_probe_ganspace)
 
     pr = dsub.add_parser("presets", help="name GANSpace presets for the demo generator from measured effects → presets.json")
@@ -151,14 +153,19 @@ def _probe_ganspace(args: argparse.Namespace) -> int:
     import json
 
     init_torch()
-    from ..edits.ganspace import compute_components
+    from ..edits.ganspace import compute_components, parse_layers
     from ..gan.native import load_generator
     from .edit_probe import probe_components
 
     G, _ = load_generator(args.generator)
     G.eval().requires_grad_(False)
     comps = compute_components(G, n_samples=args.samples, n_components=max(args.k, 8))
-    for row in probe_components(G, comps, list(range(args.k)), args.strength, args.n):
+    try:
+        layers = None if args.layers is None else parse_layers(args.layers, G.num_ws)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for row in probe_components(G, comps, list(range(args.k)), args.strength, args.n, layers=layers):
         print(json.dumps(row), flush=True)
     return 0
 
@@ -171,13 +178,17 @@ def _presets(args: argparse.Namespace) -> int:
     from ..edits.presets import GENERATOR_PRESETS_FILE
     from ..gan.native import load_generator
     from ..weights import sha256_file
-    from .edit_probe import name_presets, probe_components
+    from .edit_probe import layer_ranges, name_presets, probe_components
 
     G, _ = load_generator(args.generator)
     G.eval().requires_grad_(False)
     # The components must be the ones the app computes: the same PCA settings as the session.
     comps = compute_components(G, n_samples=args.samples, n_components=max(args.k, 8))
-    rows = probe_components(G, comps, list(range(args.k)), args.strength, args.n)
+    rows = [
+        row
+        for layers in layer_ranges(G.num_ws)
+        for row in probe_components(G, comps, list(range(args.k)), args.strength, args.n, layers=layers)
+    ]
     presets = name_presets(rows, sha256_file(args.generator)[:32], G.num_ws, args.strength)
     out = Path(args.out) if args.out else Path(args.generator).parent / GENERATOR_PRESETS_FILE
     out.write_text(json.dumps([p.to_dict() for p in presets], indent=1) + "\n")

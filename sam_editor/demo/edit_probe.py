@@ -47,8 +47,10 @@ def read_out(image: np.ndarray) -> dict[str, np.ndarray | float]:
 
 
 @torch.no_grad()
-def probe_components(G, comps, ks: list[int], strength: float = 2.0, n: int = 32, seed: int = 0) -> list[dict]:  # noqa: ANN001
-    """Per component: mean change (+s σ minus −s σ) of the read-outs over n samples."""
+def probe_components(G, comps, ks: list[int], strength: float = 2.0, n: int = 32, seed: int = 0,  # noqa: ANN001
+                     layers: tuple[int, int] | None = None) -> list[dict]:
+    """Per component: mean change (+s σ minus −s σ) of the read-outs over n samples, with the
+    edit on style rows `layers` (inclusive; None: every row)."""
     from ..edits.ganspace import direction_to_delta_w
 
     z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
@@ -60,7 +62,7 @@ def probe_components(G, comps, ks: list[int], strength: float = 2.0, n: int = 32
 
     rows = []
     for k in ks:
-        d = direction_to_delta_w(G, comps, k, None, strength)
+        d = direction_to_delta_w(G, comps, k, layers, strength)
         lo, hi = render(-d), render(d)
         a = [read_out(im) for im in lo]
         b = [read_out(im) for im in hi]
@@ -71,6 +73,7 @@ def probe_components(G, comps, ks: list[int], strength: float = 2.0, n: int = 32
         pixel = float(np.abs(hi.astype(np.float32) - lo.astype(np.float32)).mean())
         rows.append({
             "component": k,
+            "layers": list(layers) if layers is not None else [0, G.num_ws - 1],
             "explained_variance": round(float(comps.explained_variance_ratio[k]), 4),
             "mean_abs_pixel_change": round(pixel, 1),
             "car_centre_dx_px": round(float(dx) * G.cfg.output_size[1], 1),
@@ -104,34 +107,55 @@ def _colour_effect(delta: list[float]) -> tuple[float, str, float]:
     return float(big / CLEAR["colour"]), _CHANNEL_WORDS[c], float(np.sign(d[c]))
 
 
+def layer_ranges(num_ws: int) -> list[tuple[int, int]]:
+    """Style-row ranges tried for every component — GANSpace's layer-wise edits E(v_k, start–end):
+    every row, the coarsest rows (where an object's placement is decided), the coarse block, and
+    the remaining rows (where colour lives). One component often means different things in each:
+    on the demo generator PC 0 on rows 0–1 moves the car while on all rows it mostly recolours the sky."""
+    ranges = [(0, num_ws - 1), (0, 1), (0, 3), (4, num_ws - 1)]
+    return [r for r in dict.fromkeys(ranges) if 0 <= r[0] <= r[1] < num_ws]
+
+
+# A preset's named effect must be at least this many times the next-largest one (a clean edit).
+DOMINANCE = 2.0
+
+
+def _effects(r: dict) -> list[tuple[float, str, float]]:
+    """(size in CLEAR units, name, sign for the named change) of every read-out, largest first."""
+    effects = []
+    size, word, sign = _colour_effect(r["sky_rgb_change"])
+    effects.append((size, f"Sky {word}", sign))
+    size, word, sign = _colour_effect(r["car_rgb_change"])
+    effects.append((size, f"Car {word}", sign))
+    area, dx = r["car_area_change_pct"], r["car_centre_dx_px"]
+    effects.append((abs(area) / CLEAR["area_pct"], "Car bigger", float(np.sign(area) or 1)))
+    effects.append((abs(dx) / CLEAR["dx_px"], "Car moves right", float(np.sign(dx) or 1)))
+    return sorted(effects, key=lambda e: -e[0])
+
+
 def name_presets(rows: list[dict], generator_id: str, num_ws: int, strength: float = 2.0) -> list:
-    """Named GANSpace presets from `probe_components` rows: each component is named after its
-    largest measured effect (when that effect is clear), signed so that a positive preset
-    strength gives the named change. Components without a clear effect get no preset."""
+    """Named GANSpace presets from `probe_components` rows (one or several layer ranges per
+    component). A row is a candidate when its largest measured effect is clear (≥ the CLEAR
+    threshold) and clean (≥ DOMINANCE × the next effect); it is signed so that a positive preset
+    strength gives the named change. Of candidates with the same name the largest effect wins,
+    so the panel offers one slider per distinct change. Rows without a clean effect give nothing."""
     from ..edits.presets import Preset
 
-    presets = []
+    best: dict[str, tuple[float, float, float, dict]] = {}
     for r in rows:
-        effects = []
-        size, word, sign = _colour_effect(r["sky_rgb_change"])
-        effects.append((size, f"Sky {word}", sign))
-        size, word, sign = _colour_effect(r["car_rgb_change"])
-        effects.append((size, f"Car {word}", sign))
-        effects.append(
-            (
-                abs(r["car_area_change_pct"]) / CLEAR["area_pct"],
-                "Car bigger",
-                float(np.sign(r["car_area_change_pct"]) or 1),
-            )
-        )
-        effects.append(
-            (abs(r["car_centre_dx_px"]) / CLEAR["dx_px"], "Car moves right", float(np.sign(r["car_centre_dx_px"]) or 1))
-        )
-        size, name, sign = max(effects, key=lambda e: e[0])
-        if size < 1.0:
+        (size, name, sign), (second, _, _) = _effects(r)[:2]
+        if size < 1.0 or size < DOMINANCE * second:
             continue
+        if name not in best or size > best[name][0]:
+            best[name] = (size, size / max(second, 1e-6), sign, r)
+    presets = []
+    for name, (size, clean, sign, r) in sorted(best.items(), key=lambda kv: (kv[1][3]["component"], kv[0])):
         k = r["component"]
-        presets.append(Preset(name=f"Demo - {name} (PC {k})", component=k, layers=(0, num_ws - 1),
+        layers = tuple(r.get("layers", (0, num_ws - 1)))
+        where = "" if layers == (0, num_ws - 1) else f", layers {layers[0]}-{layers[1]}"
+        ratio = f"{clean:.1f}×" if clean < 100 else "≫"
+        presets.append(Preset(name=f"Demo - {name} (PC {k}{where})", component=k, layers=layers,
                               strength=round(sign * strength, 2), generator=generator_id,
-                              source=f"measured by `sam-editor demo presets` (effect {size:.1f}× the threshold)"))  # fmt: skip
+                              source=f"measured by `sam-editor demo presets` (effect {size:.1f}× the threshold, "
+                                     f"{ratio} the next effect)"))  # fmt: skip
     return presets

@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from sam_editor.demo import carworld
-from sam_editor.demo.edit_probe import foreground_mask, name_presets, probe_components, read_out
+from sam_editor.demo.edit_probe import foreground_mask, layer_ranges, name_presets, probe_components, read_out
 from sam_editor.edits.ganspace import compute_components
 from sam_editor.gan.networks import Generator, GeneratorConfig
 
@@ -69,3 +69,42 @@ def test_presets_are_named_after_the_largest_clear_effect_and_signed_to_give_it(
     assert by_pc[4].name == "Demo - Car brighter (PC 4)"
     assert by_pc[6].name == "Demo - Car more cyan (PC 6)" and by_pc[6].strength == -2.0
     assert all(p.generator == "abc" and p.layers == (0, 11) for p in presets)
+
+
+def _at(row: dict, layers: tuple[int, int]) -> dict:
+    return {**row, "layers": list(layers)}
+
+
+def test_presets_pick_the_layer_range_where_the_effect_is_clean():
+    rows = [
+        # PC 0: on every row it recolours the sky about as much as it moves the car (entangled);
+        # on the coarse rows it only moves the car; on the fine rows nothing clear.
+        _at(_row(0, sky=(-14, 37, 64), dx=-12.0), (0, 11)),
+        _at(_row(0, dx=-14.8, car=(-7, -5, -3)), (0, 1)),
+        _at(_row(0, car=(12, 7, 2)), (4, 11)),
+        # PC 1 and PC 4 both turn the sky blue, cleanly; one "Sky bluer" slider: the larger.
+        _at(_row(1, sky=(2, 30, 50)), (0, 11)),
+        _at(_row(4, sky=(2, 20, 30)), (0, 11)),
+    ]
+    presets = name_presets(rows, "abc", num_ws=12, strength=2.0)
+    assert [(p.name, p.component, p.layers, p.strength) for p in presets] == [
+        ("Demo - Car moves right (PC 0, layers 0-1)", 0, (0, 1), -2.0),
+        ("Demo - Sky bluer (PC 1)", 1, (0, 11), 2.0),
+    ]
+    assert "threshold" in presets[0].source
+
+
+def test_layer_ranges_fit_the_generator():
+    assert layer_ranges(12) == [(0, 11), (0, 1), (0, 3), (4, 11)]
+    assert layer_ranges(4) == [(0, 3), (0, 1)]  # (4, 3) does not exist at this depth; (0, 3) is "all"
+
+
+def test_probe_on_a_layer_range_changes_only_those_rows():
+    torch.manual_seed(0)
+    G = Generator(
+        GeneratorConfig(resolution=32, z_dim=16, w_dim=16, mapping_layers=2, channel_base=256, channel_max=16)
+    ).eval()
+    comps = compute_components(G, n_samples=2000, n_components=4)
+    row = probe_components(G, comps, [0], strength=3.0, n=4, layers=(0, 1))[0]
+    assert row["layers"] == [0, 1] and row["mean_abs_pixel_change"] > 0
+    assert probe_components(G, comps, [0], strength=3.0, n=4)[0]["layers"] == [0, G.num_ws - 1]
