@@ -109,10 +109,11 @@ def _colour_effect(delta: list[float]) -> tuple[float, str, float]:
 
 def layer_ranges(num_ws: int) -> list[tuple[int, int]]:
     """Style-row ranges tried for every component — GANSpace's layer-wise edits E(v_k, start–end):
-    every row, the coarsest rows (where an object's placement is decided), the coarse block, and
-    the remaining rows (where colour lives). One component often means different things in each:
-    on the demo generator PC 0 on rows 0–1 moves the car while on all rows it mostly recolours the sky."""
-    ranges = [(0, num_ws - 1), (0, 1), (0, 3), (4, num_ws - 1)]
+    every row, the coarsest rows (where an object's placement is decided), the coarse block, the
+    middle rows (scene layout and lighting) and the rows after the coarse block (where colour lives).
+    One component often means different things in each: on the demo generator PC 0 moves the car
+    on rows 0–1, turns the sky blue on rows 2–5, and does both at once on every row."""
+    ranges = [(0, num_ws - 1), (0, 1), (0, 3), (2, 5), (4, num_ws - 1)]
     return [r for r in dict.fromkeys(ranges) if 0 <= r[0] <= r[1] < num_ws]
 
 
