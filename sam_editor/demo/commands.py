@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=str(REPO_WEIGHTS / "training"),
         help="training state (kept in the repo between sessions), log, sample grid",
     )
-    t.add_argument("--kimg", type=float, default=150.0, help="total thousands of images to show")
+    t.add_argument("--kimg", type=float, default=250.0, help="total thousands of images to show")
     t.add_argument("--minutes", type=float, default=None, help="stop after this long (state is saved)")
     t.add_argument("--export", default=str(REPO_WEIGHTS / "generator.pt"), help="EMA generator, native format")
     t.add_argument("--batch", type=int, default=16)
