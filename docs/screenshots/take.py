@@ -92,11 +92,11 @@ def main() -> None:
     def on_inverted(_inv) -> None:  # noqa: ANN001
         # a named preset measured for this generator (the demo bundle ships some), then a slider
         names = [getattr(p, "name", "") for p in e.presets]
-        redder = next((i for i, n in enumerate(names) if "Car redder" in n), None)
-        if redder is not None:
-            w.edit_panel.presets.setCurrentIndex(redder)
-            e.on_preset(redder)
-        e.on_component(0, 2.5, (0, 5), True)  # rows ≤ 5: regions in F6…F10 keep their look
+        pick = next((i for key in ("Car moves right", "Car redder") for i, n in enumerate(names) if key in n), None)
+        if pick is not None:
+            w.edit_panel.presets.setCurrentIndex(pick)
+            e.on_preset(pick)
+        e.on_component(0, 2.5, (2, 5), True)  # rows 2-5 (sky colour here): regions in F6…F10 keep their look
         later(2500, edited)
 
     def edited() -> None:
