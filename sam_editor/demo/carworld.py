@@ -500,3 +500,8 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     if x.ndim == 3:
         x = x.unsqueeze(0)
     return x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+def real_images(rng: np.random.Generator, n: int, size: int = 128) -> torch.Tensor:
+    """n fresh scenes as the generator's training batch: (n, 3, size, size) in [-1, 1]."""
+    return to_tensor(batch(rng, n, size)[0])

@@ -24,7 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--kimg", type=float, default=250.0, help="total thousands of images to show")
     t.add_argument("--minutes", type=float, default=None, help="stop after this long (state is saved)")
     t.add_argument("--export", default=str(REPO_WEIGHTS / "generator.pt"), help="EMA generator, native format")
-    t.add_argument("--batch", type=int, default=16)
+    t.add_argument("--batch", type=int, default=16, help="EMA half-life scales with it (10 kimg per 32 images)")
+    t.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (auto: cuda when there is one)")
+    t.add_argument(
+        "--workers", type=int, default=None, help="processes rendering real batches ahead (default: 0 on CPU, 8 on a GPU)"
+    )
     t.set_defaults(func=_train_gan)
 
     p = dsub.add_parser("train-predictor", help="invert cluttered car-world images in every space, train S_l (§3.1)")
@@ -82,20 +86,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _train_gan(args: argparse.Namespace) -> int:
     init_torch()
+    import functools
+
+    from ..runtime import default_device
     from . import carworld
     from .train_gan import TrainSettings, train
 
-    def reals(rng, n):
-        images, _ = carworld.batch(rng, n, size=128)
-        return carworld.to_tensor(images)
-
+    device = default_device() if args.device == "auto" else args.device
+    workers = args.workers if args.workers is not None else (0 if str(device) == "cpu" else 8)
     train(
         args.run_dir,
-        reals,
+        functools.partial(carworld.real_images, size=128),
         kimg=args.kimg,
         minutes=args.minutes,
         export_to=args.export,
-        settings=TrainSettings(batch=args.batch),
+        settings=TrainSettings(batch=args.batch, ema_kimg=args.batch * 10 / 32),
+        device=device,
+        workers=workers,
     )
     return 0
 

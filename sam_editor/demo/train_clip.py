@@ -29,8 +29,10 @@ import math
 import os
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,7 @@ from ..edits.clip_models import (
     register_config,
 )
 from . import carworld
+from .train_gan import _to_cpu
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,6 +76,7 @@ class ClipTrainSettings:
     colour_group: int = 8  # scenes per batch that share a car colour (see `sample_scenes`) ...
     late_colour_group: int = 2  # ... and from `late_from` on: body types are learnt by then, and
     late_from: int = 2000  # more colours per batch sharpen the colour words
+    twins: int = 16  # scenes per batch repeated with another car colour (see `sample_scenes`)
     checkpoint_minutes: float = 3.0
     seed: int = 0
 
@@ -163,18 +167,28 @@ def build_tiny_clip(config: dict | None = None) -> torch.nn.Module:
     return CLIP(**json.loads(json.dumps(config or TINY_CLIP_CONFIG)))
 
 
-def sample_scenes(rng: np.random.Generator, n: int, group: int) -> list[carworld.SceneParams]:
-    """n scenes in groups of `group` that share the car colour. Colours alone explain most of a
-    caption, and contrastive learning then ignores the harder cue (feature suppression): the body
-    type stayed at chance without this. Inside a group only shape tells "a red van" from
-    "a red sedan"; across groups colour still has its negatives."""
-    scenes = []
-    for start in range(0, n, group):
-        name = list(carworld.COLOURS)[int(rng.integers(len(carworld.COLOURS)))]
-        for _ in range(min(group, n - start)):
-            rgb = np.clip(np.asarray(carworld.COLOURS[name]) + rng.integers(-10, 11, 3), 0, 255)
-            p = carworld.sample_params(rng)
-            scenes.append(dataclasses.replace(p, colour_name=name, colour_rgb=tuple(int(v) for v in rgb)))
+def _with_colour(p: carworld.SceneParams, name: str, rng: np.random.Generator) -> carworld.SceneParams:
+    rgb = np.clip(np.asarray(carworld.COLOURS[name]) + rng.integers(-10, 11, 3), 0, 255)
+    return dataclasses.replace(p, colour_name=name, colour_rgb=tuple(int(v) for v in rgb))
+
+
+def sample_scenes(rng: np.random.Generator, n: int, group: int, twins: int = 0) -> list[carworld.SceneParams]:
+    """n scenes: n − twins in groups of `group` that share the car colour, then `twins` copies of
+    the first scenes with another car colour. Colours alone explain most of a caption, and
+    contrastive learning then ignores the harder cue (feature suppression): the body type stayed
+    at chance without the groups — inside a group only shape tells "a red van" from "a red sedan".
+    The twins are hard negatives for the colour words: the same sky, road, body and position, only
+    the car's colour differs, so "a blue car" must be read off the car itself. (The text edit
+    follows the gradient of this model: without twins "a blue car" also pulled on the sky.)"""
+    colours = list(carworld.COLOURS)
+    scenes: list[carworld.SceneParams] = []
+    base = n - min(twins, n // 2)
+    for start in range(0, base, group):
+        name = colours[int(rng.integers(len(colours)))]
+        scenes += [_with_colour(carworld.sample_params(rng), name, rng) for _ in range(min(group, base - start))]
+    for p in scenes[: n - base]:
+        other = [c for c in colours if c != p.colour_name]
+        scenes.append(_with_colour(p, other[int(rng.integers(len(other)))], rng))
     return scenes
 
 
@@ -183,7 +197,7 @@ def make_batch(step: int, settings: ClipTrainSettings) -> tuple[torch.Tensor, li
     image tower takes them (CLIP-normalised), one text each, and the (N, N) positive matrix."""
     rng = np.random.default_rng([settings.seed, step])
     group = settings.colour_group if step < settings.late_from else settings.late_colour_group
-    params = sample_scenes(rng, settings.batch, group)
+    params = sample_scenes(rng, settings.batch, group, settings.twins)
     images = np.stack([carworld.render(p, settings.image_size) for p in params])
     pairs = [sample_text(p, rng) for p in params]
     pos = positives([scene_attrs(p) for p in params], [a for _, a in pairs])
@@ -285,17 +299,22 @@ def train_clip(
     should_stop: Callable[[], bool] | None = None,
     eval_n: int = 400,
     config: dict | None = None,
+    device: str | torch.device = "cpu",
+    workers: int = 1,
 ) -> ClipTrainResult:
     """Train (or resume, from `run_dir/state.pt`) up to `settings.steps`; stop early after
     `minutes` or when `should_stop()` is true. The state is saved every few minutes and at the
     end; the model is exported to `export_to` (None: don't) with its zero-shot accuracy.
-    `config` is the open_clip model config (TINY_CLIP_CONFIG by default; tests use smaller)."""
+    `config` is the open_clip model config (TINY_CLIP_CONFIG by default; tests use smaller).
+    `workers`: batches rendered ahead — 1 is a thread (CPU runs), more are spawned processes
+    (a GPU run, where rendering is the bottleneck)."""
     run_dir = Path(run_dir)
     state_path = run_dir / "state.pt"
     state = torch.load(state_path, map_location="cpu", weights_only=True) if state_path.is_file() else None
     config = json.loads(state["config"]) if state is not None else (config or TINY_CLIP_CONFIG)  # a run keeps its model
     torch.manual_seed(settings.seed)
-    model = build_tiny_clip(config)
+    device = torch.device(device)
+    model = build_tiny_clip(config).to(device)
     opt = torch.optim.AdamW(_param_groups(model, settings.weight_decay), lr=settings.lr, betas=(0.9, 0.98), eps=1e-6)
     step, history, minutes_before = 0, [], 0.0
     if state is not None:
@@ -307,24 +326,27 @@ def train_clip(
     model.train()
 
     def checkpoint() -> None:
-        _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "history": json.dumps(history),
+        _atomic_save({"model": _to_cpu(model.state_dict()), "opt": _to_cpu(opt.state_dict()), "step": step, "history": json.dumps(history),
                       "minutes": minutes_before + (time.time() - t0) / 60, "config": json.dumps(config)}, state_path)
 
     t0 = last_ckpt = time.time()
     cancelled = False
-    with ThreadPoolExecutor(max_workers=1) as pool:  # render + augment the next batch meanwhile
-        pending = pool.submit(make_batch, step, settings)
+    pool = (ThreadPoolExecutor(max_workers=1) if workers <= 1
+            else ProcessPoolExecutor(workers, mp_context=get_context("spawn")))
+    ahead = max(1, 2 * workers)
+    with pool:  # render + augment the next batches meanwhile
+        pending = deque(pool.submit(make_batch, step + i, settings) for i in range(ahead))
         while step < settings.steps:
             if (should_stop and should_stop()) or (minutes is not None and time.time() - t0 > 60 * minutes):
                 cancelled = step < settings.steps
                 break
-            images, texts, pos = pending.result()
-            pending = pool.submit(make_batch, step + 1, settings)
+            images, texts, pos = pending.popleft().result()
+            pending.append(pool.submit(make_batch, step + ahead, settings))
             for g in opt.param_groups:
                 g["lr"] = _lr(step, settings)
-            img = model.encode_image(images, normalize=True)
-            txt = model.encode_text(tokenize(texts), normalize=True)
-            loss = info_nce(img, txt, model.logit_scale, pos)
+            img = model.encode_image(images.to(device, non_blocking=True), normalize=True)
+            txt = model.encode_text(tokenize(texts).to(device), normalize=True)
+            loss = info_nce(img, txt, model.logit_scale, pos.to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -337,11 +359,12 @@ def train_clip(
             if time.time() - last_ckpt > 60 * settings.checkpoint_minutes:
                 checkpoint()
                 last_ckpt = time.time()
-        pending.cancel()
+        for f in pending:
+            f.cancel()
     checkpoint()
     minutes_run = (time.time() - t0) / 60
     model.eval()
-    accuracy = zero_shot_accuracy(as_clip_model(model), n=eval_n, size=settings.image_size) if eval_n else {}
+    accuracy = zero_shot_accuracy(as_clip_model(model).to(device), n=eval_n, size=settings.image_size) if eval_n else {}
     recent = [h["loss"] for h in history[-50:]]
     size_mb = 0.0
     if export_to is not None:
@@ -381,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=None)
     ap.add_argument("--lr", type=float, default=ClipTrainSettings.lr)
     ap.add_argument("--tower", choices=sorted(IMAGE_TOWERS), default="resnet", help="image tower of a new run (a resumed run keeps its own)")
+    ap.add_argument("--twins", type=int, default=ClipTrainSettings.twins, help="colour-swapped copies per batch")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, … (auto: cuda when there is one)")
+    ap.add_argument("--workers", type=int, default=1, help="rendering processes (1: a thread)")
     ap.add_argument("--eval-only", action="store_true", help="report the zero-shot accuracy of --out")
     args = ap.parse_args(argv)
     if args.eval_only:
@@ -393,9 +419,14 @@ def main(argv: list[str] | None = None) -> int:
         if step % 25 == 0:
             print(f"step {step}/{total} loss {info['loss']:.3f} temp {info['temp']:.3f}", flush=True)
 
-    s = ClipTrainSettings(steps=args.steps, batch=args.batch, lr=args.lr)
+    s = ClipTrainSettings(steps=args.steps, batch=args.batch, lr=args.lr, twins=args.twins)
+    if args.device == "auto":
+        from ..runtime import default_device
+
+        args.device = default_device()
     config = {**TINY_CLIP_CONFIG, "vision_cfg": IMAGE_TOWERS[args.tower]}
-    r = train_clip(args.run_dir, s, minutes=args.minutes, export_to=args.out, on_progress=progress, config=config)
+    r = train_clip(args.run_dir, s, minutes=args.minutes, export_to=args.out, on_progress=progress, config=config,
+                   device=args.device, workers=args.workers)
     print(json.dumps({"steps": r.steps, "loss": round(r.loss, 4), "zero_shot": r.accuracy,
                       "minutes": round(r.minutes, 1), "size_mb": round(r.size_mb, 2), "cancelled": r.cancelled}))
     return 0

@@ -229,16 +229,19 @@ def load_vit_b_32(weights_dirs: Sequence[str | os.PathLike] | None = None,
 
 def load_clip(which: str = "auto", weights_dirs: Sequence[str | os.PathLike] | None = None,
               demo_dir: str | os.PathLike = DEMO_CLIP_DIR, device: str | torch.device = "cpu") -> ClipModel:
-    """Load "vit-b-32", "demo", or "auto" (the real model when present, else the demo model).
+    """Load "vit-b-32", "demo", or "auto" (the real model when present, else the demo model);
+    a folder holding a tiny model in the demo bundle's format (e.g. one just retrained) also works.
 
     Pick "demo" for the demo generator: the tiny model only knows the car world's words.
     Raises ClipWeightsMissing (with a user-facing `message`) when nothing usable is on disk."""
+    if which not in ("vit-b-32", "demo", "auto") and Path(which).is_dir():
+        which, demo_dir = "demo", which
     if which == "vit-b-32":
         return load_vit_b_32(weights_dirs, device)
     if which == "demo":
         return load_demo_clip(demo_dir, device)
     if which != "auto":
-        raise ValueError(f"unknown CLIP model {which!r}; expected 'auto', 'vit-b-32' or 'demo'")
+        raise ValueError(f"unknown CLIP model {which!r}; expected 'auto', 'vit-b-32', 'demo' or a folder")
     if find_vit_b_32(weights_dirs) is not None:
         return load_vit_b_32(weights_dirs, device)
     if clip_status("demo", demo_dir=demo_dir).available:

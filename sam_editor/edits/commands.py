@@ -303,7 +303,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--text-steps", type=int, default=None, help="StyleCLIP optimisation steps (default: theirs)")
     p.add_argument("--text-views", type=int, default=None,
                    help="CLIP views per StyleCLIP step (default 1: the official loss)")
-    p.add_argument("--clip", default="auto", help="CLIP model for --text (see sam_editor.edits.clip_models)")
+    p.add_argument("--clip", default="auto", help="CLIP model for --text: auto, vit-b-32, demo, or a folder with a tiny model (see sam_editor.edits.clip_models)")
     p.add_argument("--user-presets", default=None, metavar="DIR", help="folder of user presets (JSON)")
     p.add_argument("--out", required=True, help="output PNG")
     _add_pca_args(p)

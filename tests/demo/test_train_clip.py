@@ -99,3 +99,40 @@ def test_zero_shot_accuracy_runs(size):
     torch.manual_seed(0)
     acc = zero_shot_accuracy(as_clip_model(build_tiny_clip(SMALL).eval()), n=20, size=size, batch=10)
     assert set(acc) == {"colour", "body_type"} and all(0 <= v <= 1 for v in acc.values())
+
+
+def test_twins_are_the_same_scenes_in_another_colour():
+    from sam_editor.demo.train_clip import sample_scenes
+
+    scenes = sample_scenes(np.random.default_rng(2), 12, group=4, twins=4)
+    assert len(scenes) == 12
+    for orig, twin in zip(scenes[:4], scenes[8:], strict=True):
+        assert twin.colour_name != orig.colour_name
+        other = {k: v for k, v in dataclasses.asdict(twin).items() if k not in ("colour_name", "colour_rgb")}
+        assert other == {k: v for k, v in dataclasses.asdict(orig).items() if k not in ("colour_name", "colour_rgb")}
+    # so a colour text is a positive for one twin only, a body text for both
+    texts = [{"colour": scenes[0].colour_name}, {"body": scenes[0].body_type}]
+    pos = positives([scene_attrs(scenes[0]), scene_attrs(scenes[8])], texts)
+    assert pos.tolist() == [[True, True], [False, True]]
+
+
+def test_rendering_processes_train_the_same_model_as_the_thread(tmp_path):
+    s = dataclasses.replace(FAST, steps=4)
+    a = train_clip(tmp_path / "a", s, export_to=None, eval_n=0, config=SMALL, workers=1)
+    b = train_clip(tmp_path / "b", s, export_to=None, eval_n=0, config=SMALL, workers=2)
+    assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
+    for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values(), strict=True):
+        torch.testing.assert_close(va, vb, msg=k)
+
+
+def test_a_retrained_model_loads_from_its_folder_by_path(tmp_path):
+    torch.manual_seed(4)
+    model = build_tiny_clip(SMALL).eval()
+    save_clip(model, tmp_path / "mine", config=SMALL)
+    clip = clip_models.load_clip(str(tmp_path / "mine"))
+    assert clip.is_demo
+    tok = _tokenizer(model)(["a blue car"])
+    with torch.no_grad():
+        torch.testing.assert_close(clip.model.encode_text(tok), model.encode_text(tok))
+    with pytest.raises(ValueError):
+        clip_models.load_clip(str(tmp_path / "not-there"))
