@@ -46,6 +46,7 @@ def main() -> int:
     ap.add_argument("--text-views", type=int, default=None, help="CLIP views per step (default: the model's)")
     ap.add_argument("--generator", default=str(ROOT / "weights" / "demo" / "generator.pt"))
     ap.add_argument("--predictor", default=str(ROOT / "weights" / "demo" / "invertibility.pt"))
+    ap.add_argument("--text-layers", default=None, help="style rows the edit may change, e.g. 4-11 (default all)")
     ap.add_argument("--clip", default="auto", help="CLIP model or a folder with a tiny one (see `sam-editor edit --clip`)")
     ap.add_argument("--out", default="runs/text_edit")
     ap.add_argument("--reuse", action="store_true", help="keep edits already in --out (re-measure only)")
@@ -67,7 +68,8 @@ def main() -> int:
                        check=True, env=env, capture_output=True)  # fmt: skip
         subprocess.run([*cli, "edit", str(inv / f"{img.stem}_phi.pt"), "--generator", args.generator,
                         "--text", args.text, "--text-steps", str(args.text_steps), "--out", str(edited), "--clip", args.clip,
-                        *(["--text-views", str(args.text_views)] if args.text_views else [])],
+                        *(["--text-views", str(args.text_views)] if args.text_views else []),
+                        *(["--text-layers", args.text_layers] if args.text_layers else [])],
                        check=True, env=env, capture_output=True)  # fmt: skip
 
     rows = []

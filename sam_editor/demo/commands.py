@@ -61,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     q.add_argument("--n", type=int, default=1000, help="real and generated images per set")
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument(
+        "--clip", default="demo", help="feature encoder: the bundle's tiny CLIP, or a folder with another one"
+    )
     q.set_defaults(func=_quality)
 
     g = dsub.add_parser(
@@ -143,13 +146,14 @@ def _quality(args: argparse.Namespace) -> int:
     from ..gan.native import load_generator
     from .quality import measure
 
-    clip = load_clip("demo")
+    clip = load_clip(args.clip)
     for path in args.generator:
         G, meta = load_generator(path)
         G.eval().requires_grad_(False)
         report = {
             "generator": path,
             "trained_kimg": meta.get("trained_kimg"),
+            "encoder": args.clip,
             **measure(G, clip.encode_image, args.n, args.seed),
         }
         print(json.dumps(report), flush=True)

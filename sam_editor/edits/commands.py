@@ -149,6 +149,9 @@ def _text_delta_w(G: Generator, phi: tuple, text: str, args: argparse.Namespace)
     kwargs = {} if args.text_steps is None else {"steps": args.text_steps}
     if getattr(args, "text_views", None) is not None:
         kwargs["settings"] = styleclip.StyleClipSettings(clip_views=args.text_views)
+    if getattr(args, "text_layers", None):
+        start, end = gs.parse_layers(args.text_layers, G.num_ws)
+        kwargs["layers"] = list(range(start, end + 1))
     result = styleclip.text_edit(G, w_plus[:1], delta_f, masks, text, clip, **kwargs)
     return result.delta_w.detach()
 
@@ -303,6 +306,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--text-steps", type=int, default=None, help="StyleCLIP optimisation steps (default: theirs)")
     p.add_argument("--text-views", type=int, default=None,
                    help="CLIP views per StyleCLIP step (default 1: the official loss)")
+    p.add_argument("--text-layers", default=None, metavar="A-B",
+                   help="style rows the text edit may change (inclusive; default all), e.g. 4-11 for colour only")
     p.add_argument("--clip", default="auto", help="CLIP model for --text: auto, vit-b-32, demo, or a folder with a tiny model (see sam_editor.edits.clip_models)")
     p.add_argument("--user-presets", default=None, metavar="DIR", help="folder of user presets (JSON)")
     p.add_argument("--out", required=True, help="output PNG")

@@ -137,3 +137,28 @@ def test_text_edit_is_delegated_to_styleclip(tiny_G, tiny_phi, tmp_path, monkeyp
     ref = render_edit(G, w, df, masks, EditStack([text_edit(delta, "a red car", 2.0)]))
     ref = ((ref[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
     assert np.array_equal(cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB), ref)
+
+
+def test_text_layers_restrict_the_rows_the_text_edit_may_change(tiny_G, tiny_phi, tmp_path, monkeypatch, capsys):
+    styleclip = pytest.importorskip("sam_editor.edits.styleclip")
+    clip_models = pytest.importorskip("sam_editor.edits.clip_models")
+    G, (w, df, masks) = tiny_G, tiny_phi
+    weights, phi = tmp_path / "g.pt", tmp_path / "phi.pt"
+    save_generator(weights, G)
+    torch.save({"w_plus": w, "delta_f": df, "masks": masks}, phi)
+    seen = {}
+
+    def fake_text_edit(G_, w_plus, delta_f, masks_, prompt, clip, **kw):
+        seen.update(kw)
+        return types.SimpleNamespace(delta_w=torch.zeros(1, G.num_ws, G.w_dim))
+
+    monkeypatch.setattr(styleclip, "text_edit", fake_text_edit)
+    monkeypatch.setattr(clip_models, "load_clip", lambda which: which)
+    argv = ["edit", str(phi), "--generator", str(weights), "--text", "a blue car", "--text-layers", "2-4",
+            "--out", str(tmp_path / "t.png")]  # fmt: skip
+    assert _run(argv) == 0
+    assert seen["layers"] == [2, 3, 4]
+    bad = ["edit", str(phi), "--generator", str(weights), "--text", "a blue car", "--text-layers", f"0-{G.num_ws}",
+           "--out", str(tmp_path / "u.png")]  # fmt: skip
+    assert _run(bad) != 0
+    assert "not within the style rows" in capsys.readouterr().err
