@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 import os
 import tempfile
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +46,7 @@ from ..edits.clip_models import (
     register_config,
 )
 from . import carworld
-from .train_gan import _to_cpu
+from .pipeline import prefetch, to_cpu
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -329,22 +327,18 @@ def train_clip(
     model.train()
 
     def checkpoint() -> None:
-        _atomic_save({"model": _to_cpu(model.state_dict()), "opt": _to_cpu(opt.state_dict()), "step": step, "history": json.dumps(history),
+        _atomic_save({"model": to_cpu(model.state_dict()), "opt": to_cpu(opt.state_dict()), "step": step, "history": json.dumps(history),
                       "minutes": minutes_before + (time.time() - t0) / 60, "config": json.dumps(config)}, state_path)
 
     t0 = last_ckpt = time.time()
     cancelled = False
-    pool = (ThreadPoolExecutor(max_workers=1) if workers <= 1
-            else ProcessPoolExecutor(workers, mp_context=get_context("spawn")))
-    ahead = max(1, 2 * workers)
-    with pool:  # render + augment the next batches meanwhile
-        pending = deque(pool.submit(make_batch, step + i, settings) for i in range(ahead))
+    batches = prefetch(functools.partial(make_batch, settings=settings), step, max(1, workers))
+    try:
         while step < settings.steps:
             if (should_stop and should_stop()) or (minutes is not None and time.time() - t0 > 60 * minutes):
                 cancelled = step < settings.steps
                 break
-            images, texts, pos = pending.popleft().result()
-            pending.append(pool.submit(make_batch, step + ahead, settings))
+            images, texts, pos = next(batches)
             for g in opt.param_groups:
                 g["lr"] = _lr(step, settings)
             img = model.encode_image(images.to(device, non_blocking=True), normalize=True)
@@ -362,8 +356,8 @@ def train_clip(
             if time.time() - last_ckpt > 60 * settings.checkpoint_minutes:
                 checkpoint()
                 last_ckpt = time.time()
-        for f in pending:
-            f.cancel()
+    finally:
+        batches.close()
     checkpoint()
     minutes_run = (time.time() - t0) / 60
     model.eval()

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 import math
 import os
 import signal
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +32,7 @@ import torch.nn.functional as F
 from ..gan.discriminator import Discriminator
 from ..gan.native import atomic_torch_save, save_generator
 from ..gan.networks import Generator, GeneratorConfig
+from .pipeline import prefetch, to_cpu
 
 DEMO_G = GeneratorConfig(resolution=128, z_dim=128, w_dim=128, mapping_layers=4, channel_base=2048, channel_max=64)
 
@@ -59,36 +58,14 @@ def batch_rng(seed: int, step: int) -> np.random.Generator:
     return np.random.default_rng([seed, step])
 
 
+def _real_batch(sample_reals: SampleReals, n: int, seed: int, step: int) -> torch.Tensor:
+    return sample_reals(batch_rng(seed, step), n)
+
+
 def real_batches(sample_reals: SampleReals, n: int, seed: int, start_step: int, workers: int = 0) -> Iterator[torch.Tensor]:
-    """Real batches start_step, start_step + 1, …; with workers > 0 rendered ahead by a process
-    pool (spawned: safe next to CUDA). `sample_reals` must then be a module-level function."""
-    step = start_step
-    if workers <= 0:
-        while True:
-            yield sample_reals(batch_rng(seed, step), n)
-            step += 1
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        pending = deque(pool.submit(sample_reals, batch_rng(seed, step + i), n) for i in range(2 * workers))
-        try:
-            while True:
-                batch = pending.popleft().result()
-                pending.append(pool.submit(sample_reals, batch_rng(seed, step + 2 * workers), n))
-                step += 1
-                yield batch
-        finally:
-            for f in pending:
-                f.cancel()
-
-
-def _to_cpu(obj):
-    """A state dict (nested dicts/lists of tensors) with every tensor on the CPU."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return obj
+    """Real batches start_step, start_step + 1, …; with workers > 0 rendered ahead in that many
+    spawned processes (`sample_reals` must then be a module-level function or a partial of one)."""
+    return prefetch(functools.partial(_real_batch, sample_reals, n, seed), start_step, workers)
 
 
 class GanTrainer:
@@ -166,7 +143,7 @@ class GanTrainer:
     # ---- state -----------------------------------------------------------------------------
     def state(self) -> dict:
         """Everything a resume needs, on the CPU (portable between GPU and CPU machines)."""
-        return _to_cpu({
+        return to_cpu({
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
             "G_ema": self.G_ema.state_dict(),
