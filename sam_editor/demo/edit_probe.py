@@ -109,11 +109,14 @@ def _colour_effect(delta: list[float]) -> tuple[float, str, float]:
 
 def layer_ranges(num_ws: int) -> list[tuple[int, int]]:
     """Style-row ranges tried for every component — GANSpace's layer-wise edits E(v_k, start–end):
-    every row, the coarsest rows (where an object's placement is decided), the coarse block, the
-    middle rows (scene layout and lighting) and the rows after the coarse block (where colour lives).
-    One component often means different things in each: on the demo generator PC 0 moves the car
-    on rows 0–1, turns the sky blue on rows 2–5, and does both at once on every row."""
-    ranges = [(0, num_ws - 1), (0, 1), (0, 3), (2, 5), (4, num_ws - 1)]
+    every row, the coarsest rows (where an object's placement is decided), rows 1–2 (the 4→8 px
+    step, where its scale is), the coarse block, the middle rows (scene layout and lighting) and
+    the rows after the coarse block (where colour lives). One component often means different
+    things in each: on the 202-kimg demo generator PC 0 moved the car on rows 0–1, turned the sky
+    blue on rows 2–5, and did both at once on every row. On the 408-kimg one PC 7 changes the
+    car's size cleanly on rows 1–2 only (−4.5 % of the frame, 2.7× the next effect), while on
+    rows 0–1 it also moves the car and on 1–3 it also darkens the sky."""
+    ranges = [(0, num_ws - 1), (0, 1), (1, 2), (0, 3), (2, 5), (4, num_ws - 1)]
     return [r for r in dict.fromkeys(ranges) if 0 <= r[0] <= r[1] < num_ws]
 
 

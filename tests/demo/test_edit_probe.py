@@ -95,8 +95,8 @@ def test_presets_pick_the_layer_range_where_the_effect_is_clean():
 
 
 def test_layer_ranges_fit_the_generator():
-    assert layer_ranges(12) == [(0, 11), (0, 1), (0, 3), (2, 5), (4, 11)]
-    assert layer_ranges(4) == [(0, 3), (0, 1)]  # rows 4+ do not exist at this depth; (0, 3) is "all"
+    assert layer_ranges(12) == [(0, 11), (0, 1), (1, 2), (0, 3), (2, 5), (4, 11)]
+    assert layer_ranges(4) == [(0, 3), (0, 1), (1, 2)]  # rows 4+ do not exist at this depth; (0, 3) is "all"
 
 
 def test_probe_on_a_layer_range_changes_only_those_rows():
