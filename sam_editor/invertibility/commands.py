@@ -2,8 +2,10 @@
 
 ``register(subparsers)`` adds:
 
-* ``latent-map IMAGE --predictor FILE [--tau 0.225] [--out map.json]`` — predict e_l (eq. 3.2),
-  segment, refine and threshold; writes the map ``.json`` and an overlay ``.png`` beside it;
+* ``latent-map IMAGE --predictor FILE [--tau 0.225] [--override X,Y=SPACE …] [--out map.json]`` —
+  predict e_l (eq. 3.2), segment, refine and threshold; ``--override`` forces the segment under
+  pixel (X, Y) into SPACE, as a click on a segment does in the window; writes the map ``.json``
+  and an overlay ``.png`` beside it;
 * ``train-invertibility DATA --out FILE [--steps N]`` — fit the predictor on ``.npz`` targets.
 
 Every sub-parser sets ``func`` to a handler ``func(args) -> int`` (exit status).
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import cv2
 
+from sam_editor.gan.layers import LayerSpace
 from sam_editor.invertibility.latent_map import TAU_DEFAULT, legend_image
 
 __all__ = ["register", "main", "cmd_latent_map", "cmd_train_invertibility"]
@@ -40,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--segmenter-weights", type=Path, default=None, help="local torchvision DeepLabV3-ResNet50 weights")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--override", action="append", default=[], metavar="X,Y=SPACE", type=parse_override,
+        help="force the segment under pixel (X, Y) into SPACE (W+, F4, F6, F8, F10) whatever τ says; repeatable",
+    )  # fmt: skip
     p.set_defaults(func=cmd_latent_map)
 
     t = subparsers.add_parser(
@@ -69,6 +76,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     t.set_defaults(func=cmd_train_invertibility)
 
 
+def parse_override(text: str) -> tuple[int, int, LayerSpace]:
+    """'X,Y=SPACE' → (x, y, space); argparse turns a ValueError into a usage message."""
+    where, sep, space = text.partition("=")
+    try:
+        x_text, y_text = where.split(",")
+        if not sep:
+            raise ValueError
+        return int(x_text), int(y_text), LayerSpace.parse(space.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected X,Y=SPACE, e.g. 40,60=W+ (spaces: W+, F4, F6, F8, F10)"
+        ) from None
+
+
 def cmd_latent_map(args: argparse.Namespace) -> int:
     from sam_editor.invertibility.data import load_image
     from sam_editor.invertibility.pipeline import latent_map_for_image
@@ -81,6 +102,14 @@ def cmd_latent_map(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     lmap = latent_map_for_image(image, predictor, segmenter, args.tau, keep_pixels=False)
     elapsed = time.perf_counter() - t0
+    for x, y, space in args.override:
+        if not (0 <= x < lmap.shape[1] and 0 <= y < lmap.shape[0]):
+            print(
+                f"error: --override pixel ({x}, {y}) lies outside the {lmap.shape[1]}×{lmap.shape[0]} image",
+                file=sys.stderr,
+            )
+            return 2
+        lmap.override(lmap.segment_at(y, x), space)
     out = args.out if args.out is not None else args.image.with_name(args.image.stem + ".latent.json")
     lmap.save(out)
     overlay = lmap.overlay(image, args.alpha)

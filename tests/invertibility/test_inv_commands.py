@@ -7,8 +7,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
+from sam_editor.gan.layers import LayerSpace
 from sam_editor.invertibility.commands import main, register
 from sam_editor.invertibility.latent_map import LatentMap
 from sam_editor.invertibility.predictor import TinyInvertibilityNet, load_predictor, save_predictor
@@ -37,6 +39,28 @@ def test_latent_map_command_writes_json_and_overlay(tmp_path: Path, capsys) -> N
     overlay = cv2.imread(str(out.with_suffix(".png")))
     assert overlay is not None and overlay.shape == (60, 80, 3)
     assert "segments" in capsys.readouterr().out
+
+
+def test_latent_map_override_forces_the_clicked_segment(tmp_path: Path, capsys) -> None:
+    torch.manual_seed(0)
+    pred = save_predictor(TinyInvertibilityNet(width=4, input_size=(24, 32)), tmp_path / "p.pt")
+    image = np.zeros((60, 80, 3), np.uint8)
+    image[:, 40:] = (200, 40, 40)
+    cv2.imwrite(str(tmp_path / "img.png"), image)
+    out = tmp_path / "map.json"
+    base = ["latent-map", str(tmp_path / "img.png"), "--predictor", str(pred), "--out", str(out)]
+    for tau, space in ((0.0, "W+"), (10.0, "F10")):  # τ = 0 puts every segment in F10, τ = 10 in W+
+        assert main([*base, "--tau", str(tau), "--override", f"70,30={space}"]) == 0
+        lmap = LatentMap.load(out)
+        right, left = lmap.segment_at(30, 70), lmap.segment_at(30, 10)
+        assert right != left and lmap.overrides == {right: LayerSpace.parse(space)}
+        assert lmap.space_of_segment(right) == LayerSpace.parse(space)
+        assert lmap.space_of_segment(left) != lmap.space_of_segment(right)
+    assert main([*base, "--override", "80,30=F6"]) == 2  # x = 80 is outside the 80-px-wide image
+    assert "outside" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*base, "--override", "70,30:F6"])
+    assert "X,Y=SPACE" in capsys.readouterr().err
 
 
 def test_train_command(target_folder: Path, tmp_path: Path) -> None:
