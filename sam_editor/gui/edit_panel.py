@@ -208,7 +208,11 @@ class EditPanel(QWidget):
         self.text_strength.setRange(-3.0, 3.0)
         self.text_strength.setSingleStep(0.1)
         self.text_strength.setValue(1.0)
-        self.text_strength.setToolTip("Strength of the text edit")
+        self.text_strength.setToolTip(
+            "Strength of the text edit (1 = the optimised change). Segments inverted in F4…F10 take\n"
+            "an edit only in the layers after their space, so it shows less there: raise the\n"
+            "strength, or put those segments in W+ (select them, key 1)."
+        )
         self.text_steps = QSpinBox()
         self.text_steps.setRange(1, 1000)
         self.text_steps.setValue(100)
