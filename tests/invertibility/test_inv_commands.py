@@ -25,14 +25,21 @@ def test_register_adds_both_commands() -> None:
     assert args.steps == 7 and callable(args.func)
 
 
-def test_latent_map_command_writes_json_and_overlay(tmp_path: Path, capsys) -> None:
+@pytest.fixture
+def two_halves(tmp_path: Path) -> tuple[Path, Path]:
+    """(image, predictor): an 80×60 image whose halves are two segments, and a tiny random predictor."""
     torch.manual_seed(0)
     pred = save_predictor(TinyInvertibilityNet(width=4, input_size=(24, 32)), tmp_path / "p.pt")
     image = np.zeros((60, 80, 3), np.uint8)
     image[:, 40:] = (200, 40, 40)
     cv2.imwrite(str(tmp_path / "img.png"), image)
+    return tmp_path / "img.png", pred
+
+
+def test_latent_map_command_writes_json_and_overlay(two_halves, tmp_path: Path, capsys) -> None:
+    img, pred = two_halves
     out = tmp_path / "maps" / "map.json"
-    rc = main(["latent-map", str(tmp_path / "img.png"), "--predictor", str(pred), "--tau", "0.3", "--out", str(out)])
+    rc = main(["latent-map", str(img), "--predictor", str(pred), "--tau", "0.3", "--out", str(out)])
     assert rc == 0
     lmap = LatentMap.load(out)
     assert lmap.shape == (60, 80) and lmap.tau == 0.3 and lmap.num_segments == 2
@@ -41,14 +48,10 @@ def test_latent_map_command_writes_json_and_overlay(tmp_path: Path, capsys) -> N
     assert "segments" in capsys.readouterr().out
 
 
-def test_latent_map_override_forces_the_clicked_segment(tmp_path: Path, capsys) -> None:
-    torch.manual_seed(0)
-    pred = save_predictor(TinyInvertibilityNet(width=4, input_size=(24, 32)), tmp_path / "p.pt")
-    image = np.zeros((60, 80, 3), np.uint8)
-    image[:, 40:] = (200, 40, 40)
-    cv2.imwrite(str(tmp_path / "img.png"), image)
+def test_latent_map_override_forces_the_clicked_segment(two_halves, tmp_path: Path, capsys) -> None:
+    img, pred = two_halves
     out = tmp_path / "map.json"
-    base = ["latent-map", str(tmp_path / "img.png"), "--predictor", str(pred), "--out", str(out)]
+    base = ["latent-map", str(img), "--predictor", str(pred), "--out", str(out)]
     for tau, space in ((0.0, "W+"), (10.0, "F10")):  # τ = 0 puts every segment in F10, τ = 10 in W+
         assert main([*base, "--tau", str(tau), "--override", f"70,30={space}"]) == 0
         lmap = LatentMap.load(out)
