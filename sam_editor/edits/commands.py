@@ -25,6 +25,7 @@ from . import ganspace as gs
 from .compose import EditStack, ganspace_edit, official_edit, preset_edit, render_edit, text_edit
 from .official import DirectionError, directions_for_generator, load_direction_for
 from .presets import OFFICIAL_CAR_GENERATOR, Preset, all_presets, get_preset, save_user_preset
+from .region import limit_to_region
 
 
 # ---- φ loading ---------------------------------------------------------------------------------
@@ -166,6 +167,21 @@ def save_png(img: torch.Tensor, path: str | Path) -> None:
         raise OSError(f"{path}: could not write the image")
 
 
+def load_region(path: str | Path, size: tuple[int, int]) -> np.ndarray:
+    """A mask image (white: edits may act) → (H, W) bool at the generator's output size."""
+    import cv2
+
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise ValueError(f"--region {path}: not a readable image")
+    if mask.shape != tuple(size):
+        mask = cv2.resize(mask, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+    region = mask > 127
+    if not region.any():
+        raise ValueError(f"--region {path}: the mask is empty (no white pixels), so no edit could act")
+    return region
+
+
 def _load_G(path: str) -> Generator:
     from ..gan.native import load_generator
 
@@ -188,6 +204,8 @@ def run_edit(args: argparse.Namespace) -> int:
 def _run_edit(args: argparse.Namespace) -> int:
     G = _load_G(args.generator)
     w_plus, delta_f, masks = load_phi(G, args.phi_file, args.index)
+    if args.region:
+        delta_f, masks = limit_to_region(G, delta_f, masks, load_region(args.region, G.cfg.output_size))
     # Resolve every spec first, so a typo fails before the (possibly long) PCA.
     pcs = [parse_ganspace_arg(text, args.layers, G.num_ws) for text in args.ganspace or []]
     presets = []
@@ -302,6 +320,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", action="append", metavar="NAME[:S]", help="named GANSpace preset")
     p.add_argument("--direction", action="append", metavar="FILE.npy:M", help="δw+ file (or official name) × M")
     p.add_argument("--text", default=None, help="text edit via StyleCLIP")
+    p.add_argument("--region", default=None, metavar="MASK.png",
+                   help="edit only where this mask is white (resized to the generator's frame); the rest stays as inverted")
     p.add_argument("--text-strength", type=float, default=1.0, help="multiplier of the optimised text δw+")
     p.add_argument("--text-steps", type=int, default=None, help="StyleCLIP optimisation steps (default: theirs)")
     p.add_argument("--text-views", type=int, default=None,

@@ -162,3 +162,39 @@ def test_text_layers_restrict_the_rows_the_text_edit_may_change(tiny_G, tiny_phi
            "--out", str(tmp_path / "u.png")]  # fmt: skip
     assert _run(bad) != 0
     assert "not within the style rows" in capsys.readouterr().err
+
+
+def test_region_keeps_the_rest_of_the_image_and_reaches_the_text_edit(tiny_G, tiny_phi, tmp_path, monkeypatch, capsys):
+    styleclip = pytest.importorskip("sam_editor.edits.styleclip")
+    clip_models = pytest.importorskip("sam_editor.edits.clip_models")
+    G, (w, df, masks) = tiny_G, tiny_phi
+    weights, phi = tmp_path / "g.pt", tmp_path / "phi.pt"
+    save_generator(weights, G)
+    torch.save({"w_plus": w, "delta_f": df, "masks": masks}, phi)
+    mask = np.zeros((128, 128), np.uint8)  # drawn at twice the frame size: resized to 64×64
+    mask[:64, 64:] = 255  # the top-right quarter
+    cv2.imwrite(str(tmp_path / "region.png"), mask)
+    seen = {}
+    gen = torch.Generator()
+
+    def fake_text_edit(G_, w_plus, delta_f, masks_, prompt, clip, **kw):
+        seen.update(spaces=sorted(masks_))
+        return types.SimpleNamespace(delta_w=0.8 * torch.randn((1, G.num_ws, G.w_dim), generator=gen))
+
+    monkeypatch.setattr(styleclip, "text_edit", fake_text_edit)
+    monkeypatch.setattr(clip_models, "load_clip", lambda which: which)
+    base = ["edit", str(phi), "--generator", str(weights), "--text", "a blue car"]
+    gen.manual_seed(5)
+    assert _run([*base, "--out", str(tmp_path / "all.png")]) == 0
+    gen.manual_seed(5)  # the same δ again
+    assert _run([*base, "--region", str(tmp_path / "region.png"), "--out", str(tmp_path / "region_out.png")]) == 0
+    assert seen["spaces"] == [4, 6, 8]  # the optimisation saw the region held in every feature space
+    rec = render_edit(G, w, df, masks, EditStack())
+    rec = cv2.cvtColor(((rec[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy(), cv2.COLOR_RGB2BGR)
+    free = np.abs(cv2.imread(str(tmp_path / "all.png")).astype(int) - rec).mean(-1)
+    held = np.abs(cv2.imread(str(tmp_path / "region_out.png")).astype(int) - rec).mean(-1)
+    assert held[4:28, 36:60].mean() > 0.7 * free[4:28, 36:60].mean()
+    assert held[40:, :24].mean() < 0.2 * free[40:, :24].mean()
+    cv2.imwrite(str(tmp_path / "empty.png"), np.zeros((64, 64), np.uint8))
+    assert _run([*base, "--region", str(tmp_path / "empty.png"), "--out", str(tmp_path / "x.png")]) == 2
+    assert "mask is empty" in capsys.readouterr().err
