@@ -138,6 +138,36 @@ def test_inversion_edit_gating_and_reach(session: Session, bundle) -> None:  # n
     assert diff[f8].max() == 0 and diff[~f8].mean() > 0.5
 
 
+def test_edit_region_keeps_the_rest_unedited_and_is_saved(session: Session, bundle, tmp_path: Path) -> None:  # noqa: ANN001
+    from sam_editor.session import render
+
+    inv = run_inversion(bundle, session.work, session.latent_map, "sam", 2, lambda *a: None, never)
+    session.apply_inversion(inv)
+    session.ganspace = compute_ganspace(bundle, lambda *a: None, never)
+    session.set_edits([EditSpec("ganspace", "PC 0", 5.0, (0, session.num_ws - 1), component=0)])
+    everywhere = np.abs(render(session.render_request()).astype(int) - inv.reconstruction).sum(-1)
+    labels = session.latent_map.labels
+    seg = int(np.bincount(labels.ravel()).argmax())  # the largest segment
+    events: list[str] = []
+    session.events.connect(events.append)
+    assert session.set_edit_region([seg]) == frozenset() and events == ["edit_region"]
+    inside = cv2.erode((labels == seg).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    outside = cv2.erode((labels != seg).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    held = np.abs(render(session.render_request()).astype(int) - inv.reconstruction).sum(-1)
+    assert held[inside].mean() > 0.5 * everywhere[inside].mean() > 0
+    assert held[outside].mean() < 0.25 * everywhere[outside].mean()
+    assert not session.reach_map()[outside].any()
+    assert session.render_request().phi is session.render_request().phi  # computed once, then reused
+    with pytest.raises(ValueError, match="not all in the latent map"):
+        session.set_edit_region([labels.max() + 1])
+    path = session.save_project(tmp_path / "r.samproj")
+    other = Session(bundle)
+    assert other.load_project(path) == [] and other.edit_region == {seg}
+    assert session.set_edit_region([]) == {seg} and session.region_mask() is None
+    other.apply_latent_map(predict_latent_map(bundle, np.ascontiguousarray(other.work[::-1]), other.tau, lambda *a: None, never))
+    assert other.edit_region == frozenset()  # a new map has other segments
+
+
 def test_cancel_returns_best_so_far(session: Session, bundle) -> None:  # noqa: ANN001
     calls = {"n": 0}
 

@@ -1,4 +1,4 @@
-"""Undoable changes to the session (QUndoStack): τ, segment overrides, the edit list.
+"""Undoable changes to the session (QUndoStack): τ, segment overrides, the edit region, the edit list.
 
 A slider drag pushes one command per movement; consecutive ones of the same kind merge into a
 single undo step until the slider is released (`close_merging`).
@@ -63,6 +63,22 @@ class SetOverrides(QUndoCommand):
 
     def undo(self) -> None:
         self.session.set_overrides(self.old)
+
+
+class SetEditRegion(QUndoCommand):
+    """Limit edits to some segments (empty: everywhere)."""
+
+    def __init__(self, session: Session, segments: frozenset[int]) -> None:
+        n = len(segments)
+        super().__init__(f"edit only {n} segment{'s' * (n != 1)}" if n else "edit everywhere")
+        self.session, self.new = session, frozenset(segments)
+        self.old: frozenset[int] = frozenset()
+
+    def redo(self) -> None:
+        self.old = self.session.set_edit_region(self.new)
+
+    def undo(self) -> None:
+        self.session.set_edit_region(self.old)
 
 
 class SetEdits(_Mergeable):

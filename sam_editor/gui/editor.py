@@ -25,7 +25,7 @@ from sam_editor.session import (
     run_styleclip,
 )
 
-from .commands import SetEdits, SetOverrides, SetTau, close_merging
+from .commands import SetEditRegion, SetEdits, SetOverrides, SetTau, close_merging
 from .workers import Jobs, JobWorker, RenderWorker, torch_threads_for
 
 if TYPE_CHECKING:
@@ -88,6 +88,7 @@ class Editor(QObject):
         c.set_image("reconstruction", None if s.inversion is None else s.inversion.reconstruction)
         c.set_image("edited", s.result_image("edited"))
         self.hover, self.selection = None, []
+        self.w.map_panel.set_edit_region(len(s.edit_region))
         self.w.set_view("source" if s.inversion is None else "side")
         c.fit()
         self._refresh_latent_map()
@@ -117,6 +118,11 @@ class Editor(QObject):
         self.w.canvas.set_image("edited", s.result_image("edited"))
         self.w.map_panel.set_stale(s.map_changed_since_inversion)
         self.w.edit_panel.set_enabled(s.ganspace is not None)
+        self.update_reach()
+        self.request_render()
+
+    def _refresh_edit_region(self) -> None:
+        self.w.map_panel.set_edit_region(len(self.session.edit_region))
         self.update_reach()
         self.request_render()
 
@@ -225,6 +231,10 @@ class Editor(QObject):
             a.triggered.connect(functools.partial(self.override, space))
         menu.addSeparator()
         menu.addAction("Automatic (τ rule)\t0").triggered.connect(functools.partial(self.override, None))
+        menu.addSeparator()
+        menu.addAction("Edit only these\tE").triggered.connect(functools.partial(self.limit_edits, True))
+        if self.session.edit_region:
+            menu.addAction("Edit everywhere\tShift+E").triggered.connect(functools.partial(self.limit_edits, False))
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         menu.popup(global_pos.toPoint())
         self._menu = menu
@@ -242,6 +252,13 @@ class Editor(QObject):
         lm = self.session.latent_map
         if lm is not None and lm.overrides:
             self.undo.push(SetOverrides(self.session, {k: None for k in lm.overrides}))
+
+    def limit_edits(self, only_selection: bool = True, *_: object) -> None:
+        """Edits act only on the selected segments (False: everywhere again) — one undo step."""
+        region = frozenset(self.selection) if only_selection else frozenset()
+        if self.session.latent_map is None or (only_selection and not region) or region == self.session.edit_region:
+            return
+        self.undo.push(SetEditRegion(self.session, region))
 
     # ---- inversion --------------------------------------------------------------------------
     def start_inversion(self, method: str, steps: int) -> None:

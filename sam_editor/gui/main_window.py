@@ -191,6 +191,8 @@ class MainWindow(QMainWindow):
         for i, space in enumerate(LayerSpace):  # keys 1–5 put the selection in a space, 0 resets it
             QShortcut(QKeySequence(str(i + 1)), self, functools.partial(self.editor.override, space))
         QShortcut(QKeySequence("0"), self, functools.partial(self.editor.override, None))
+        QShortcut(QKeySequence("E"), self, functools.partial(self.editor.limit_edits, True))
+        QShortcut(QKeySequence("Shift+E"), self, functools.partial(self.editor.limit_edits, False))
 
     def _toolbar(self) -> None:
         a = self.actions
@@ -229,6 +231,7 @@ class MainWindow(QMainWindow):
         m.overlayChanged.connect(e.update_overlay)
         m.overrideRequested.connect(e.override)
         m.resetOverridesRequested.connect(e.reset_overrides)
+        m.editRegionRequested.connect(e.limit_edits)
         m.brushToggled.connect(self._brush)
         c.hovered.connect(e.on_hover)
         c.left.connect(e.on_leave)

@@ -35,6 +35,7 @@ class MapPanel(QWidget):
     overrideRequested = Signal(object)  # LayerSpace, or None for "automatic"
     resetOverridesRequested = Signal()
     brushToggled = Signal(bool)
+    editRegionRequested = Signal(bool)  # True: edits only on the selection; False: everywhere
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -118,6 +119,21 @@ class MapPanel(QWidget):
         self.overrides_label = QLabel("")
         self.overrides_label.setObjectName("hint")
         sl.addWidget(self.overrides_label)
+        region = QHBoxLayout()
+        self.edit_only = QPushButton(qta.icon("mdi6.selection"), "Edit only these")
+        self.edit_only.setToolTip(
+            "Edits act only on the selected segments; the rest of the image stays as inverted (E)"
+        )
+        self.edit_only.clicked.connect(lambda: self.editRegionRequested.emit(True))
+        self.edit_everywhere = QPushButton(qta.icon("mdi6.selection-off"), "Edit everywhere")
+        self.edit_everywhere.setToolTip("Let edits act on the whole image again (Shift+E)")
+        self.edit_everywhere.clicked.connect(lambda: self.editRegionRequested.emit(False))
+        region.addWidget(self.edit_only)
+        region.addWidget(self.edit_everywhere)
+        sl.addLayout(region)
+        self.region_label = QLabel("")
+        self.region_label.setObjectName("hint")
+        sl.addWidget(self.region_label)
         layout.addWidget(seg)
 
         self.stale = QLabel("")
@@ -127,6 +143,7 @@ class MapPanel(QWidget):
         layout.addWidget(self.stale)
         layout.addStretch(1)
         self.set_selection_enabled(False)
+        self.set_edit_region(0)
 
     def _tau_moved(self, value: float) -> None:
         self.tauChanged.emit(float(value))
@@ -164,10 +181,15 @@ class MapPanel(QWidget):
         self.reset_overrides.setEnabled(count > 0)
         self.overrides_label.setText(f"{count} segment{'s' * (count != 1)} overridden (hatched)" if count else "")
 
+    def set_edit_region(self, count: int) -> None:
+        self.edit_everywhere.setEnabled(count > 0)
+        self.region_label.setText(f"Edits act only on {count} segment{'s' * (count != 1)}" if count else "")
+
     def set_selection_enabled(self, enabled: bool, available: list[LayerSpace] | None = None) -> None:
         for space, b in zip(SPACES, self.space_buttons.buttons(), strict=True):
             b.setEnabled(enabled and (available is None or space in available))
         self.auto_button.setEnabled(enabled)
+        self.edit_only.setEnabled(enabled)
 
     def set_stale(self, stale: bool) -> None:
         self.stale.setText("The map changed since the last inversion — press Invert to use it.")

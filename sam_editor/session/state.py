@@ -125,6 +125,8 @@ class Session:
         self.edits: list[EditSpec] = []
         self.directions: dict[int, torch.Tensor] = {}  # StyleCLIP δw+ by Edit.key
         self.ganspace: Any = None  # GanspaceComponents once computed
+        self.edit_region: frozenset[int] = frozenset()  # latent-map segments edits may act on; empty: all
+        self._limited_phi: tuple[Any, frozenset[int], Any] | None = None  # (φ, region, φ held outside it)
         self.project_path: Path | None = None
         self.dirty = False
         self._next_key = 1
@@ -170,6 +172,7 @@ class Session:
         self.edited = None
         self.edits = []
         self.directions = {}
+        self.edit_region = frozenset()
         self.project_path = None
         self.dirty = True
         self.events.emit("image")
@@ -178,7 +181,11 @@ class Session:
     def apply_latent_map(self, latent_map: LatentMap) -> None:
         if self.work is not None and latent_map.shape != self.work.shape[:2]:
             raise ValueError(f"latent map {latent_map.shape} does not match the image {self.work.shape[:2]}")
+        old = self.latent_map
         self.latent_map = latent_map
+        if self.edit_region and (old is None or not np.array_equal(old.labels, latent_map.labels)):
+            self.edit_region = frozenset()  # other segments: the old region means nothing now
+            self.events.emit("edit_region")
         self.events.emit("latent_map")
 
     @property
@@ -208,6 +215,38 @@ class Session:
         self.dirty = True
         self.events.emit("latent_map")
         return old
+
+    def set_edit_region(self, segments: Iterator[int] | list[int] | frozenset[int]) -> frozenset[int]:
+        """Let edits act only on these segments of the latent map (empty: everywhere; see
+        `edits.region`). → the previous region."""
+        old = self.edit_region
+        region = frozenset(int(k) for k in segments)
+        if region and (self.latent_map is None or max(region) >= self.latent_map.num_segments or min(region) < 0):
+            raise ValueError(f"segments {sorted(region)} are not all in the latent map")
+        self.edit_region = region
+        self.dirty = True
+        self.events.emit("edit_region")
+        return old
+
+    def region_mask(self) -> np.ndarray | None:
+        """Where edits may act, (H, W) bool at the frame size, or None for everywhere."""
+        if not self.edit_region or self.latent_map is None:
+            return None
+        return np.isin(self.latent_map.labels, sorted(self.edit_region))
+
+    def edit_phi(self) -> Any:
+        """φ as the edits see it: the inversion's, held unedited outside the edit region."""
+        assert self.inversion is not None and self.bundle is not None
+        phi, region = self.inversion.phi, self.region_mask()
+        if region is None:
+            return phi
+        cached = self._limited_phi
+        if cached is None or cached[0] is not phi or cached[1] != self.edit_region:
+            from ..edits.region import limit_to_region
+
+            delta_f, masks = limit_to_region(self.generator or self.bundle.G, phi.delta_f, phi.masks, region)
+            cached = self._limited_phi = (phi, self.edit_region, dataclasses.replace(phi, delta_f=delta_f, masks=masks))
+        return cached[2]
 
     def segment_at(self, y: float, x: float) -> int | None:
         if self.latent_map is None:
@@ -370,7 +409,7 @@ class Session:
         G = self.generator
         if self.inversion is None or G is None:
             return None
-        return RenderRequest(G, self.inversion.phi, self.edit_stack(edits))
+        return RenderRequest(G, self.edit_phi(), self.edit_stack(edits))
 
     def apply_render(self, image: np.ndarray) -> None:
         self.edited = image
@@ -392,7 +431,9 @@ class Session:
                 for space in SPACES
             ]
         )
-        return allowed[self.inversion_ranks()]
+        reach = allowed[self.inversion_ranks()]
+        region = self.region_mask()
+        return reach if region is None else reach & region
 
     def reach_rgba(self, edits: list[EditSpec] | None = None) -> np.ndarray | None:
         """`reach_map` for display (H, W, 4) uint8: dark diagonal stripes where the edits
@@ -430,6 +471,7 @@ class Session:
             if inv is None
             else {k: getattr(inv, k) for k in ("method", "steps_run", "cancelled", "seconds", "losses", "map_json")},
             "edits": [e.to_json() for e in self.edits],
+            "edit_region": sorted(self.edit_region),
         }
         tensors = {f"direction/{k}": v for k, v in self.directions.items()}
         if inv is not None:
@@ -482,6 +524,11 @@ class Session:
         self.directions = {int(k.split("/")[1]): v for k, v in tensors.items() if k.startswith("direction/")}
         self._next_key = max(self.directions, default=1)
         self.edits = edits if self.inversion is not None else []
+        region = [int(k) for k in state.get("edit_region", [])]
+        if region and (lm is None or not all(0 <= k < lm.num_segments for k in region)):
+            notes.append("The edit region did not fit the latent map and was dropped; edits act everywhere.")
+            region = []
+        self.edit_region = frozenset(region)
         self.project_path, self.dirty = Path(path), False
         self.events.emit("image")
         return notes

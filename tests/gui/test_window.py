@@ -139,6 +139,39 @@ def test_invert_previews_and_edit_respects_gating(window, qtbot, sample_png, tmp
     qtbot.waitUntil(lambda: np.array_equal(s.edited, inv.reconstruction))
 
 
+def test_edit_only_the_selected_segments(window, qtbot, sample_png):  # noqa: ANN001
+    open_and_map(window, qtbot, sample_png)
+    s, e, m = window.session, window.editor, window.map_panel
+    inv = invert(window, qtbot, steps=2)
+    qtbot.waitUntil(lambda: window.edit_panel.components and window.edit_panel.components[0].isEnabled(), timeout=30000)
+    labels = s.latent_map.labels
+    seg = int(np.bincount(labels.ravel()).argmax())
+    assert not m.edit_only.isEnabled() and not m.edit_everywhere.isEnabled()  # nothing selected, no region
+    e.select([seg])
+    qtbot.mouseClick(m.edit_only, Qt.MouseButton.LeftButton)
+    assert s.edit_region == {seg} and "only on 1 segment" in m.region_label.text() and m.edit_everywhere.isEnabled()
+    with qtbot.waitSignal(e.rendered, timeout=30000):
+        window.edit_panel.components[0].strength.setValue(4.0)
+    qtbot.waitUntil(lambda: s.edits and s.edits[0].strength == 4.0)
+    qtbot.waitUntil(lambda: s.edited is not None and not np.array_equal(s.edited, inv.reconstruction), timeout=30000)
+    qtbot.wait(200)
+    diff = np.abs(s.edited.astype(int) - inv.reconstruction.astype(int)).sum(-1)
+    inside = cv2.erode((labels == seg).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    outside = cv2.erode((labels != seg).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert diff[inside].mean() > 4 * diff[outside].mean()
+    window.edit_panel.reach.setChecked(True)
+    assert not s.reach_map()[outside].any()  # the hatching shows where edits cannot act
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ShiftModifier)  # edit everywhere again
+    assert s.edit_region == frozenset() and m.region_label.text() == ""
+    with qtbot.waitSignal(e.rendered, timeout=30000):
+        window.undo.undo()  # back to the region, one step
+    assert s.edit_region == {seg}
+    qtbot.wait(200)
+    again = np.abs(s.edited.astype(int) - inv.reconstruction.astype(int)).sum(-1)
+    assert np.array_equal(again, diff)
+
+
 def test_cancel_keeps_best_so_far(window, qtbot, sample_png):  # noqa: ANN001
     open_and_map(window, qtbot, sample_png)
     e = window.editor
@@ -205,7 +238,10 @@ def test_styleclip_text_edit_adds_an_edit(window, qtbot, sample_png):  # noqa: A
     inv = invert(window, qtbot, steps=2)
     qtbot.waitUntil(lambda: p.run_text.isEnabled(), timeout=30000)
     p.tabs.setCurrentIndex(1)
-    p.text.setText("a blue car")
+    window.editor.select([0])  # with a selection, a stolen "e" would limit the edits to it
+    p.text.setFocus()
+    qtbot.keyClicks(p.text, "a blue car")
+    assert p.text.text() == "a blue car" and s.edit_region == frozenset()  # the E shortcut left typing alone
     p.text_steps.setValue(3)
     qtbot.mouseClick(p.run_text, Qt.MouseButton.LeftButton)
     assert p.cancel_text.isEnabled()
