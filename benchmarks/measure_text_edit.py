@@ -9,7 +9,8 @@ through the CLI exactly as a user would, and compares edited vs reconstruction:
 * clutter pixels: mean |ΔRGB|, split by the space the latent map gave them — in F6/F8/F10
   gating lets the edit reach only the last few layers, so they should barely move; clutter the
   map left in W+/F4 is editable by design,
-* the rest of the background: mean |ΔRGB|,
+* the rest of the background: mean |ΔRGB|, and its (B − R) change (a blue cast over everything
+  is not a blue car),
 * and, pooled over all images, mean |ΔRGB| per region and per latent space (W+, F4, F6, …):
   the gating of §3.4 should show as smaller changes in later spaces.
 * the price of editability: PSNR of the reconstruction over the visible car pixels.
@@ -17,7 +18,8 @@ through the CLI exactly as a user would, and compares edited vs reconstruction:
 `--car-space W+` does what an artist does before recolouring the car: after the predicted map,
 every segment that is mostly car is overridden to W+ (`sam-editor latent-map --override X,Y=W+`,
 one pixel per segment, as clicks in the window would), the rest keeps the predicted spaces. The
-ground-truth car mask stands in for the artist's eye that picks those segments.
+ground-truth car mask stands in for the artist's eye that picks those segments. `--region` selects
+the same segments and limits the edit to them (`sam-editor edit --region`, "Edit only these").
 
     .venv/bin/python benchmarks/measure_text_edit.py --n 8 --out runs/text_edit
 """
@@ -56,6 +58,7 @@ def main() -> int:
     ap.add_argument("--text-layers", default=None, help="style rows the edit may change, e.g. 4-11 (default all)")
     ap.add_argument("--clip", default="auto", help="CLIP model or a folder with a tiny one (see `sam-editor edit --clip`)")
     ap.add_argument("--car-space", default=None, help="override the segments that are mostly car to this space (e.g. W+)")
+    ap.add_argument("--region", action="store_true", help="limit the edit to the segments that are mostly car (edit --region)")
     ap.add_argument("--out", default="runs/text_edit")
     ap.add_argument("--reuse", action="store_true", help="keep edits already in --out (re-measure only)")
     args = ap.parse_args()
@@ -71,20 +74,26 @@ def main() -> int:
     write_samples(out / "images", args.n, args.seed, size=128, clutter=True, photo_paths=photos, masks=True)
     cli = [sys.executable, "-m", "sam_editor.cli"]
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    def car_segments(labels: np.ndarray, car: np.ndarray) -> list[int]:
+        """Segments that are mostly car: what an artist selects to mean "the car"."""
+        return [int(k) for k in np.unique(labels[car]) if (car & (labels == k)).sum() >= 0.5 * (labels == k).sum()]
+
     def latent_map(img: Path, car: np.ndarray, path: Path) -> str:
-        """'auto', or a map file with the car's segments overridden to --car-space."""
-        if args.car_space is None:
+        """'auto', or the predicted map as a file (with the car's segments overridden to --car-space)."""
+        if args.car_space is None and not args.region:
             return "auto"
         base = [*cli, "latent-map", str(img), "--predictor", args.predictor, "--out", str(path)]
         subprocess.run(base, check=True, env=env, capture_output=True)
         labels = LatentMap.load(path).labels
+        if args.region:  # the selection, as a mask for `edit --region`
+            cv2.imwrite(str(path.with_suffix(".region.png")), np.isin(labels, car_segments(labels, car)).astype(np.uint8) * 255)
+        if args.car_space is None:
+            return str(path)
         clicks = []
-        for k in np.unique(labels[car]):
-            seg = labels == k
-            if (seg & car).sum() >= 0.5 * seg.sum():  # a segment that is mostly car
-                ys, xs = np.nonzero(seg)
-                j = np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2)  # its pixel nearest the centre
-                clicks += ["--override", f"{xs[j]},{ys[j]}={args.car_space}"]
+        for k in car_segments(labels, car):
+            ys, xs = np.nonzero(labels == k)
+            j = np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2)  # the segment's pixel nearest its centre
+            clicks += ["--override", f"{xs[j]},{ys[j]}={args.car_space}"]
         subprocess.run([*base, *clicks], check=True, env=env, capture_output=True)
         return str(path)
 
@@ -97,7 +106,8 @@ def main() -> int:
                         "--text", args.text, "--text-steps", str(args.text_steps), "--out", str(edited),
                         "--text-strength", str(args.text_strength), "--clip", args.clip,
                         *(["--text-views", str(args.text_views)] if args.text_views else []),
-                        *(["--text-layers", args.text_layers] if args.text_layers else [])],
+                        *(["--text-layers", args.text_layers] if args.text_layers else []),
+                        *(["--region", str(inv.with_suffix(".latent.region.png"))] if args.region else [])],
                        check=True, env=env, capture_output=True)  # fmt: skip
 
     rows = []
@@ -135,11 +145,13 @@ def main() -> int:
             "clutter_in_wplus_f4_abs_change": round(float(np.abs(d)[clutter & ~late].mean()), 1) if (clutter & ~late).any() else None,
             "clutter_fraction_in_f6plus": round(float((clutter & late).sum() / max(clutter.sum(), 1)), 2),
             "background_abs_change": round(float(np.abs(d)[rest].mean()), 1),
+            "background_blue_minus_red_change": round(float((d[..., 2] - d[..., 0])[rest].mean()), 1),
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
     mean = {k: round(float(np.mean([r[k] for r in rows if r[k] is not None])), 1) for k in rows[0] if k != "image"}
-    print(json.dumps({"text": args.text, "n": args.n, "car_space": args.car_space or "predicted", "strength": args.text_strength, "mean": mean}))
+    print(json.dumps({"text": args.text, "n": args.n, "car_space": args.car_space or "predicted", "strength": args.text_strength,
+                      "region": "car segments" if args.region else "whole image", "mean": mean}))
     # Gating (§3.4): a pixel inverted in F_k feels the edit only in the layers after F_k.
     by_space = {f"{name} {'W+' if k == 0 else f'F{k}'}": {"pixels": int(sum(a.size for a in v)), "mean_abs_change": round(float(np.concatenate(v).mean()), 1)}
                 for (name, k), v in sorted(per_space.items())}  # fmt: skip

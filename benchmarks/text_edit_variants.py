@@ -17,7 +17,8 @@ one change at a time, so every variant sees the same 16 images:
                   "prompt vs neutral" (top 5 %) minus the mean w of all, added on --layers
 
 The measure is the one of `measure_text_edit.py`: mean change of (B − R) over visible car pixels
-(0–255, edited vs reconstruction), images that got bluer, and mean |ΔRGB| of clutter and background.
+(0–255, edited vs reconstruction), images that got bluer, the same (B − R) change over the
+background (a blue cast over everything is not a blue car), and mean |ΔRGB| of clutter and background.
 
     .venv/bin/python benchmarks/measure_text_edit.py --n 8 --seed 7000 --out runs/text_edit_7000
     .venv/bin/python benchmarks/text_edit_variants.py official tied --runs runs/text_edit_7000
@@ -158,6 +159,7 @@ def main() -> int:
                 car &= ~clutter
                 results.append({
                     "blue_minus_red": float((d[..., 2] - d[..., 0])[car].mean()),
+                    "background_blue_minus_red": float((d[..., 2] - d[..., 0])[~car & ~clutter].mean()),
                     "clutter": float(np.abs(d)[clutter].mean()) if clutter.any() else np.nan,
                     "background": float(np.abs(d)[~car & ~clutter].mean()),
                 })  # fmt: skip
@@ -166,6 +168,7 @@ def main() -> int:
             "variant": variant, "text": args.text, "images": len(br), "strength": args.strength, "layers": args.layers,
             "car_blue_minus_red_mean": round(float(br.mean()), 1), "median": round(float(np.median(br)), 1),
             "images_bluer": f"{int((br > 0).sum())}/{len(br)}",
+            "background_blue_minus_red_mean": round(float(np.mean([r["background_blue_minus_red"] for r in results])), 1),
             "clutter_abs_change": round(float(np.nanmean([r["clutter"] for r in results])), 1),
             "background_abs_change": round(float(np.mean([r["background"] for r in results])), 1),
             "seconds": round(time.time() - t0),
