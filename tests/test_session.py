@@ -158,6 +158,7 @@ def test_edit_region_keeps_the_rest_unedited_and_is_saved(session: Session, bund
     assert held[outside].mean() < 0.25 * everywhere[outside].mean()
     assert not session.reach_map()[outside].any()
     assert session.render_request().phi is session.render_request().phi  # computed once, then reused
+    assert session.render_request().edit_area == pytest.approx((labels == seg).mean())  # StyleCLIP's λ_L2 scales by it
     with pytest.raises(ValueError, match="not all in the latent map"):
         session.set_edit_region([labels.max() + 1])
     path = session.save_project(tmp_path / "r.samproj")

@@ -136,7 +136,7 @@ def _components(G: Generator, args: argparse.Namespace) -> gs.GanspaceComponents
     )
 
 
-def _text_delta_w(G: Generator, phi: tuple, text: str, args: argparse.Namespace) -> torch.Tensor:
+def _text_delta_w(G: Generator, phi: tuple, text: str, args: argparse.Namespace, area: float = 1.0) -> torch.Tensor:
     """δw+ (1, num_ws, w_dim) for a prompt, delegated to `sam_editor.edits.styleclip`: its
     `text_edit(G, w+, Δf, masks, prompt, clip, …)` (gated latent optimisation) with the CLIP
     model from `clip_models.load_clip`."""
@@ -148,6 +148,10 @@ def _text_delta_w(G: Generator, phi: tuple, text: str, args: argparse.Namespace)
     w_plus, delta_f, masks = phi
     clip = clip_models.load_clip(args.clip)
     kwargs = {} if args.text_steps is None else {"steps": args.text_steps}
+    if getattr(args, "text_l2", None) is not None:
+        kwargs["l2_lambda"] = args.text_l2
+    elif area < 1.0:
+        kwargs["l2_lambda"] = styleclip.l2_lambda_for_region(area)
     if getattr(args, "text_views", None) is not None:
         kwargs["settings"] = styleclip.StyleClipSettings(clip_views=args.text_views)
     if getattr(args, "text_layers", None):
@@ -204,8 +208,11 @@ def run_edit(args: argparse.Namespace) -> int:
 def _run_edit(args: argparse.Namespace) -> int:
     G = _load_G(args.generator)
     w_plus, delta_f, masks = load_phi(G, args.phi_file, args.index)
+    area = 1.0  # fraction of the frame the edits may change
     if args.region:
-        delta_f, masks = limit_to_region(G, delta_f, masks, load_region(args.region, G.cfg.output_size))
+        region = load_region(args.region, G.cfg.output_size)
+        delta_f, masks = limit_to_region(G, delta_f, masks, region)
+        area = float(region.mean())
     # Resolve every spec first, so a typo fails before the (possibly long) PCA.
     pcs = [parse_ganspace_arg(text, args.layers, G.num_ws) for text in args.ganspace or []]
     presets = []
@@ -237,7 +244,7 @@ def _run_edit(args: argparse.Namespace) -> int:
     for d, mult in directions:
         stack.add(official_edit(d, mult))
     if args.text:
-        delta = _text_delta_w(G, (w_plus, delta_f, masks), args.text, args)
+        delta = _text_delta_w(G, (w_plus, delta_f, masks), args.text, args, area)
         stack.add(text_edit(delta, args.text, args.text_strength))
     img = render_edit(G, w_plus, delta_f, masks, stack)
     save_png(img[:1], args.out)
@@ -324,6 +331,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="edit only where this mask is white (resized to the generator's frame); the rest stays as inverted")
     p.add_argument("--text-strength", type=float, default=1.0, help="multiplier of the optimised text δw+")
     p.add_argument("--text-steps", type=int, default=None, help="StyleCLIP optimisation steps (default: theirs)")
+    p.add_argument("--text-l2", type=float, default=None, metavar="LAMBDA",
+                   help="StyleCLIP's λ_L2 (default 0.008, scaled by the region's area with --region)")
     p.add_argument("--text-views", type=int, default=None,
                    help="CLIP views per StyleCLIP step (default 1: the official loss)")
     p.add_argument("--text-layers", default=None, metavar="A-B",

@@ -68,8 +68,9 @@ class RenderRequest:
     """Everything one render needs, frozen at request time (renders run on a worker)."""
 
     G: Generator
-    phi: Any  # Phi on G's device
+    phi: Any  # Phi on G's device (held outside the edit region, if there is one)
     stack: Any  # sam_editor.edits.compose.EditStack, built for this request only
+    edit_area: float = 1.0  # fraction of the frame the edits may act on
 
 
 def predict_latent_map(bundle: Bundle, image: np.ndarray, tau: float, progress: Progress, should_stop: ShouldStop) -> LatentMap:
@@ -164,12 +165,12 @@ def compute_ganspace(bundle: Bundle, progress: Progress, should_stop: ShouldStop
 def run_styleclip(bundle: Bundle, request: RenderRequest, text: str, steps: int, progress: Progress, should_stop: ShouldStop) -> torch.Tensor:
     """StyleCLIP latent optimisation through the gated pass (§3.4) → δw+ (1, num_ws, w_dim) at
     strength 1. A stop keeps the best δ so far; a stop before any step raises `Cancelled`."""
-    from ..edits.styleclip import text_edit
+    from ..edits.styleclip import l2_lambda_for_region, text_edit
 
     p = request.phi
     clip = bundle.clip  # loads lazily, on this worker thread
     result = text_edit(
-        request.G, p.w_plus, p.delta_f, p.masks, text, clip, steps=int(steps),
+        request.G, p.w_plus, p.delta_f, p.masks, text, clip, steps=int(steps), l2_lambda=l2_lambda_for_region(request.edit_area),
         on_step=lambda step, total, losses, _preview: progress(step, total, losses), should_stop=should_stop,
     )  # fmt: skip
     if result.best_step == 0:

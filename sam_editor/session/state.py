@@ -409,7 +409,9 @@ class Session:
         G = self.generator
         if self.inversion is None or G is None:
             return None
-        return RenderRequest(G, self.edit_phi(), self.edit_stack(edits))
+        region = self.region_mask()
+        area = 1.0 if region is None else max(float(region.mean()), 1e-6)
+        return RenderRequest(G, self.edit_phi(), self.edit_stack(edits), area)
 
     def apply_render(self, image: np.ndarray) -> None:
         self.edited = image

@@ -178,7 +178,7 @@ def test_region_keeps_the_rest_of_the_image_and_reaches_the_text_edit(tiny_G, ti
     gen = torch.Generator()
 
     def fake_text_edit(G_, w_plus, delta_f, masks_, prompt, clip, **kw):
-        seen.update(spaces=sorted(masks_))
+        seen.update(spaces=sorted(masks_), l2=kw.get("l2_lambda"))
         return types.SimpleNamespace(delta_w=0.8 * torch.randn((1, G.num_ws, G.w_dim), generator=gen))
 
     monkeypatch.setattr(styleclip, "text_edit", fake_text_edit)
@@ -189,12 +189,15 @@ def test_region_keeps_the_rest_of_the_image_and_reaches_the_text_edit(tiny_G, ti
     gen.manual_seed(5)  # the same δ again
     assert _run([*base, "--region", str(tmp_path / "region.png"), "--out", str(tmp_path / "region_out.png")]) == 0
     assert seen["spaces"] == [4, 6, 8]  # the optimisation saw the region held in every feature space
+    assert seen["l2"] == pytest.approx(0.008 * 0.25)  # λ_L2 scaled by the quarter of the frame left to edit
     rec = render_edit(G, w, df, masks, EditStack())
     rec = cv2.cvtColor(((rec[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy(), cv2.COLOR_RGB2BGR)
     free = np.abs(cv2.imread(str(tmp_path / "all.png")).astype(int) - rec).mean(-1)
     held = np.abs(cv2.imread(str(tmp_path / "region_out.png")).astype(int) - rec).mean(-1)
     assert held[4:28, 36:60].mean() > 0.7 * free[4:28, 36:60].mean()
     assert held[40:, :24].mean() < 0.2 * free[40:, :24].mean()
+    assert _run([*base, "--region", str(tmp_path / "region.png"), "--text-l2", "0.05", "--out", str(tmp_path / "y.png")]) == 0
+    assert seen["l2"] == 0.05
     cv2.imwrite(str(tmp_path / "empty.png"), np.zeros((64, 64), np.uint8))
     assert _run([*base, "--region", str(tmp_path / "empty.png"), "--out", str(tmp_path / "x.png")]) == 2
     assert "mask is empty" in capsys.readouterr().err

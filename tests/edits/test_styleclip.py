@@ -165,3 +165,13 @@ def test_state_dict_files_of_the_official_layout_load_through_the_same_loader(tm
     tok = tokenizer(["a blue car"])
     with torch.no_grad():
         assert torch.equal(model.encode_text(tok), tiny_clip.model.encode_text(tok))
+
+
+def test_l2_lambda_shrinks_with_the_editable_area():
+    from sam_editor.edits.styleclip import StyleClipSettings, l2_lambda_for_region
+
+    assert l2_lambda_for_region(1.0) == StyleClipSettings.l2_lambda
+    assert l2_lambda_for_region(0.25) == pytest.approx(StyleClipSettings.l2_lambda / 4)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="area"):
+            l2_lambda_for_region(bad)
