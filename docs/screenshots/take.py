@@ -5,7 +5,7 @@
 
 Drives the window like a user — opens a sample, inspects a segment, forces the clutter into a
 late feature space, inverts, applies a preset and a GANSpace slider, shows where edits act,
-runs a StyleCLIP text edit, drops a broken
+brushes over the car and runs a StyleCLIP text edit on those segments only, drops a broken
 file — and grabs the screen with ImageMagick's `import` after each step (small 8-bit PNGs).
 """
 
@@ -23,6 +23,7 @@ from sam_editor.gan.layers import LayerSpace
 from sam_editor.runtime import init_torch
 
 HERE = Path(__file__).resolve().parent
+CAR_STROKE = [(88, 60), (87, 75), (88, 90), (89, 105)]  # (y, x) on the 128-px frame of car_fence.png
 
 
 def main() -> None:
@@ -110,6 +111,8 @@ def main() -> None:
         e.set_reach(False)
         w.set_view("side")
         e.reset_edits()
+        e.select(s.segments_in(CAR_STROKE))  # a brush stroke along the car's roof …
+        e.limit_edits(True)  # … and "Edit only these"
         w.edit_panel.tabs.setCurrentIndex(1)  # the Text (StyleCLIP) tab
         w.edit_panel.text.setText(args.text)
         e.start_text_edit(args.text, 1.0, steps=args.text_steps)
