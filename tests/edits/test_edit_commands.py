@@ -139,13 +139,20 @@ def test_text_edit_is_delegated_to_styleclip(tiny_G, tiny_phi, tmp_path, monkeyp
     assert np.array_equal(cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB), ref)
 
 
-def test_text_layers_restrict_the_rows_the_text_edit_may_change(tiny_G, tiny_phi, tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def saved(tiny_G, tiny_phi, tmp_path):
+    """(generator file, φ file) of the tiny generator and φ."""
+    w, df, masks = tiny_phi
+    weights, phi = tmp_path / "g.pt", tmp_path / "phi.pt"
+    save_generator(weights, tiny_G)
+    torch.save({"w_plus": w, "delta_f": df, "masks": masks}, phi)
+    return weights, phi
+
+
+def test_text_layers_restrict_the_rows_the_text_edit_may_change(tiny_G, saved, tmp_path, monkeypatch, capsys):
     styleclip = pytest.importorskip("sam_editor.edits.styleclip")
     clip_models = pytest.importorskip("sam_editor.edits.clip_models")
-    G, (w, df, masks) = tiny_G, tiny_phi
-    weights, phi = tmp_path / "g.pt", tmp_path / "phi.pt"
-    save_generator(weights, G)
-    torch.save({"w_plus": w, "delta_f": df, "masks": masks}, phi)
+    G, (weights, phi) = tiny_G, saved
     seen = {}
 
     def fake_text_edit(G_, w_plus, delta_f, masks_, prompt, clip, **kw):
@@ -164,13 +171,11 @@ def test_text_layers_restrict_the_rows_the_text_edit_may_change(tiny_G, tiny_phi
     assert "not within the style rows" in capsys.readouterr().err
 
 
-def test_region_keeps_the_rest_of_the_image_and_reaches_the_text_edit(tiny_G, tiny_phi, tmp_path, monkeypatch, capsys):
+def test_region_keeps_the_rest_of_the_image_and_reaches_the_text_edit(tiny_G, tiny_phi, saved, tmp_path, monkeypatch, capsys):
     styleclip = pytest.importorskip("sam_editor.edits.styleclip")
     clip_models = pytest.importorskip("sam_editor.edits.clip_models")
     G, (w, df, masks) = tiny_G, tiny_phi
-    weights, phi = tmp_path / "g.pt", tmp_path / "phi.pt"
-    save_generator(weights, G)
-    torch.save({"w_plus": w, "delta_f": df, "masks": masks}, phi)
+    weights, phi = saved
     mask = np.zeros((128, 128), np.uint8)  # drawn at twice the frame size: resized to 64×64
     mask[:64, 64:] = 255  # the top-right quarter
     cv2.imwrite(str(tmp_path / "region.png"), mask)
