@@ -65,9 +65,9 @@ def l2_lambda_for_region(area: float, l2_lambda: float = StyleClipSettings.l2_la
 
     StyleCLIP's λ_L2 keeps the whole picture near the original. Inside a region the masks already
     hold everything else, and the full λ then leaves the region itself almost unchanged: on the demo
-    bundle, "a blue car" limited to the car moved its B−R by +5.4 with λ = 0.008, +16.9 with 0.002
-    and +17.4 with 0.001 (16 images; background |Δ| ≤ 3.3). So λ shrinks with the editable area —
-    an empirical rule, not StyleCLIP's.
+    bundle, "a blue car" limited to the car's segments moved the car's B−R by +0.8 with λ = 0.008
+    and by +35.2 (14 of 16 images bluer, background |Δ| 5.1) with λ scaled by the area
+    (`benchmarks/measure_text_edit.py --region`). An empirical rule, not StyleCLIP's.
     """
     if not 0 < area <= 1:
         raise ValueError(f"region area must be in (0, 1], got {area}")

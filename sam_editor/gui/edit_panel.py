@@ -209,9 +209,9 @@ class EditPanel(QWidget):
         self.text_strength.setSingleStep(0.1)
         self.text_strength.setValue(1.0)
         self.text_strength.setToolTip(
-            "Strength of the text edit (1 = the optimised change). Segments inverted in F4…F10 take\n"
-            "an edit only in the layers after their space, so it shows less there: raise the\n"
-            "strength, or put those segments in W+ (select them, key 1)."
+            "Strength of the text edit (1 = the optimised change). For an edit of one object, select\n"
+            "its segments and press E (Edit only these) before Run: the rest of the picture then\n"
+            "stays as inverted. Segments in F4…F10 take an edit only in the layers after their space."
         )
         self.text_steps = QSpinBox()
         self.text_steps.setRange(1, 1000)
