@@ -54,3 +54,23 @@ def test_region_must_match_the_output_size(tiny_G, tiny_phi) -> None:
     w, delta_f, masks = tiny_phi
     with pytest.raises(ValueError, match="region must be"):
         limit_to_region(tiny_G, delta_f, masks, np.ones((10, 10), bool))
+
+
+def test_cropped_generator(tiny_G) -> None:
+    """Official car generators crop their square frame (512×384); the region is in output pixels."""
+    import dataclasses
+
+    from sam_editor.gan.networks import Generator
+
+    torch.manual_seed(1)
+    G = Generator(dataclasses.replace(tiny_G.cfg, crop=(8, 0, 48, 64))).eval().requires_grad_(False)
+    w = G.map(torch.randn(1, G.z_dim))
+    region = np.zeros(G.cfg.output_size, bool)
+    region[:, 32:] = True
+    df, m = limit_to_region(G, {}, {}, region)
+    rec = _render(G, w, {}, {})
+    torch.testing.assert_close(_render(G, w, df, m), rec, atol=1e-5, rtol=0)
+    free = (_render(G, w, {}, {}, _edit(G)) - rec).abs().mean(1)[0]
+    held = (_render(G, w, df, m, _edit(G)) - rec).abs().mean(1)[0]
+    assert held[:, 36:].mean() > 0.7 * free[:, 36:].mean()
+    assert held[:, :28].mean() < 0.2 * free[:, :28].mean()
