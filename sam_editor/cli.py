@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "sam_editor.invertibility.commands",
     "sam_editor.edits.commands",
     "sam_editor.demo.commands",
+    "sam_editor.session.commands",
 )
 
 

@@ -20,7 +20,7 @@ from sam_editor.session import (
     Problem,
     Session,
     compute_ganspace,
-    fit_to_frame,
+    letterbox,
     predict_latent_map,
     read_image,
     run_inversion,
@@ -40,7 +40,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
 def session(bundle, tmp_path):  # noqa: ANN001, ANN201
     s = Session(bundle)
     assert not isinstance(s.open_image(write_sample(tmp_path / "car.png")), Problem)
-    s.apply_latent_map(predict_latent_map(bundle, s.work, s.tau, lambda *a: None, lambda: False))
+    s.apply_latent_map(predict_latent_map(bundle, s.work, s.tau, lambda *a: None, lambda: False, box=s.placement.box))
     return s
 
 
@@ -94,12 +94,15 @@ def sparse_bmp(path: Path, w: int, h: int) -> Path:
     return path
 
 
-def test_fit_to_frame_crops_to_aspect() -> None:
+def test_letterbox_keeps_the_whole_photo() -> None:
     img = np.zeros((100, 300, 3), np.uint8)
-    img[:, 100:200] = 255
-    out, crop = fit_to_frame(img, (64, 64))
-    assert out.shape == (64, 64, 3) and crop == (0, 100, 100, 100)
-    assert out.min() == 255  # the centre square only
+    img[:, :10] = 255  # a white strip at the photo's left end: a centre crop would lose it
+    out, place = letterbox(img, (64, 64))
+    assert out.shape == (64, 64, 3) and place.box == (21, 0, 21, 64) and place.photo == (100, 300)
+    assert out[21:42, 0].min() == 255 and out[21:42, 3:].max() < 255  # the left end survives
+    assert place.mask().sum() == 21 * 64 and not place.full
+    # the padding repeats the edge rows; nothing in it is new content
+    assert np.array_equal(out[0], out[21]) and np.array_equal(out[63], out[41])
 
 
 def test_tau_and_overrides_return_old_values(session: Session) -> None:
@@ -195,12 +198,12 @@ def test_project_roundtrip_and_export(session: Session, bundle, tmp_path: Path) 
     assert other.edits == session.edits and torch.equal(other.directions[key], session.directions[key])
     assert torch.equal(other.inversion.phi.w_plus.cpu(), inv.phi.w_plus.cpu())
     assert np.array_equal(other.work, session.work)
-    out = other.export_png(tmp_path / "r.png", "reconstruction")
+    out = other.export_png(tmp_path / "r.png", "reconstruction", full_size=False)
     back = cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB)
-    assert np.array_equal(back, inv.reconstruction)
-    up = other.export_png(tmp_path / "up.png", side_by_side=True, upscale=True)
+    assert np.array_equal(back, inv.reconstruction[other.placement.slices()])
+    up = other.export_png(tmp_path / "up.png", side_by_side=True)
     h, w = cv2.imread(str(up)).shape[:2]
-    assert h == 96 and w > 3 * 96  # the photo's crop size, three panels
+    assert h == 96 and w > 3 * 96  # the photo's own size, three panels
     (tmp_path / "bad.samproj").write_bytes(b"PK\x03\x04 nope")
     assert isinstance(Session(bundle).load_project(tmp_path / "bad.samproj"), Problem)
 

@@ -47,6 +47,7 @@ class ImageCanvas(QGraphicsView):
         self.setAcceptDrops(False)  # files dropped anywhere go to the window
         self.viewport().setAcceptDrops(False)
         self.frame = (1, 1)  # (H, W)
+        self.photo_box: tuple[int, int, int, int] | None = None  # the photo's part of the frame
         self.mode = "source"
         self.brush_mode = False
         self._stroke: list[tuple[float, float]] | None = None
@@ -81,6 +82,12 @@ class ImageCanvas(QGraphicsView):
     def set_frame(self, height: int, width: int) -> None:
         self.frame = (int(height), int(width))
         self._layout()
+
+    def set_photo_box(self, box: tuple[int, int, int, int] | None) -> None:
+        """(top, left, h, w) of the frame that is the photo; the rest (letterbox padding) is
+        dimmed on every panel and the photo outlined."""
+        self.photo_box = None if box is None or tuple(box) == (0, 0, *self.frame) else tuple(int(v) for v in box)  # type: ignore[assignment]
+        self.viewport().update()
 
     def set_image(self, name: str, array: np.ndarray | None) -> None:
         """Show `array` in panel `name` (None clears it); it is scaled to the frame."""
@@ -232,9 +239,24 @@ class ImageCanvas(QGraphicsView):
         event.ignore()  # digits and shortcuts belong to the window
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
-        """A thin frame around each visible panel."""
-        painter.setPen(QPen(QColor(70, 72, 78), 0))
+        """A thin frame around each visible panel; the letterbox padding dimmed and the photo
+        outlined with a dashed line, so it is plain which part of the frame is the photo."""
         h, w = self.frame
         for item in self.items.values():
-            if item.isVisible() and not item.pixmap().isNull():
-                painter.drawRect(QRectF(item.pos(), QPointF(item.pos().x() + w, item.pos().y() + h)))
+            if not item.isVisible() or item.pixmap().isNull():
+                continue
+            x0, y0 = item.pos().x(), item.pos().y()
+            if self.photo_box is not None:
+                t, left, bh, bw = self.photo_box
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(QColor(24, 25, 28, 190))
+                for r in (QRectF(x0, y0, w, t), QRectF(x0, y0 + t + bh, w, h - t - bh), QRectF(x0, y0 + t, left, bh), QRectF(x0 + left + bw, y0 + t, w - left - bw, bh)):
+                    if r.width() > 0 and r.height() > 0:
+                        painter.drawRect(r)
+                pen = QPen(QColor(235, 235, 240, 200), 0, Qt.PenStyle.DashLine)
+                painter.setPen(pen)
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawRect(QRectF(x0 + left, y0 + t, bw, bh))
+            painter.setPen(QPen(QColor(70, 72, 78), 0))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(QRectF(item.pos(), QPointF(x0 + w, y0 + h)))

@@ -84,6 +84,7 @@ class Editor(QObject):
         c = self.w.canvas
         h, w = s.frame_size
         c.set_frame(h, w)
+        c.set_photo_box(None if s.placement is None else s.placement.box)
         c.set_image("source", s.display_source())
         c.set_image("reconstruction", None if s.inversion is None else s.inversion.reconstruction)
         c.set_image("edited", s.result_image("edited"))
@@ -144,7 +145,7 @@ class Editor(QObject):
         s = self.session
         if s.bundle is None or s.work is None:
             return
-        fn = functools.partial(predict_latent_map, s.bundle, s.work.copy(), s.tau)
+        fn = functools.partial(predict_latent_map, s.bundle, s.work.copy(), s.tau, box=s.placement.box if s.placement else None)
         worker = JobWorker("latent_map", fn, token=s.image_token, threads=torch_threads_for(s.bundle.G))
         worker.finished.connect(self._on_latent_map)
         worker.failed.connect(self._on_failed)
@@ -266,7 +267,7 @@ class Editor(QObject):
         if s.bundle is None or s.work is None or (method == "sam" and s.latent_map is None) or self.inverting:
             return
         lm = None if s.latent_map is None else s.latent_map.with_tau(s.tau)
-        fn = functools.partial(run_inversion, s.bundle, s.work.copy(), lm, method, steps)
+        fn = functools.partial(run_inversion, s.bundle, s.work.copy(), lm, method, steps, valid=s.photo_mask())
         worker = JobWorker("inversion", fn, token=s.image_token, threads=torch_threads_for(s.bundle.G))
         worker.progress.connect(self._on_inversion_progress)
         worker.finished.connect(self._on_inversion)

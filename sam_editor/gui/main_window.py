@@ -410,9 +410,9 @@ class MainWindow(QMainWindow):
 
     def export_dialog(self) -> None:
         s = self.session
-        if s.crop is None:
+        if s.placement is None:
             return
-        dialog = ExportDialog(s.crop[2:], s.frame_size, self)
+        dialog = ExportDialog(s.placement.photo, s.placement.box[2:], self)
         if dialog.exec() != ExportDialog.DialogCode.Accepted:
             return
         opts = dialog.options()
@@ -423,8 +423,8 @@ class MainWindow(QMainWindow):
         if name:
             self.export_to(Path(name).with_suffix(".png"), **opts)
 
-    def export_to(self, path: Path, which: str = "edited", side_by_side: bool = False, upscale: bool = False) -> bool:
-        result = self.session.export_png(path, which, side_by_side, upscale)
+    def export_to(self, path: Path, which: str = "edited", side_by_side: bool = False, full_size: bool = True) -> bool:
+        result = self.session.export_png(path, which, side_by_side, full_size)
         if isinstance(result, Problem):
             self.show_problem(result.title, result.message)
             return False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import qtawesome as qta
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QButtonGroup,
     QCheckBox,
     QDialog,
     QDialogButtonBox,
@@ -74,9 +75,10 @@ class MessageBar(QFrame):
 
 
 class ExportDialog(QDialog):
-    """What to export: edited or reconstruction, alone or side by side, at which size."""
+    """What to export: edited or reconstruction, alone or side by side; at the photo's own size
+    (the edit blended into the photo) or the generator's image only."""
 
-    def __init__(self, photo_size: tuple[int, int], frame_size: tuple[int, int], parent: QWidget | None = None) -> None:
+    def __init__(self, photo_size: tuple[int, int], box_size: tuple[int, int], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export PNG")
         layout = QVBoxLayout(self)
@@ -84,12 +86,28 @@ class ExportDialog(QDialog):
         self.edited.setChecked(True)
         self.reconstruction = QRadioButton("Reconstruction")
         self.side = QCheckBox("Side by side: source | reconstruction | edited")
-        fh, fw = frame_size
-        self.upscale = QCheckBox(f"Scale up to the photo's size ({photo_size[1]} × {photo_size[0]} instead of {fw} × {fh})")
-        self.upscale.setEnabled(photo_size[0] > fh)
         self.side.toggled.connect(lambda on: (self.edited.setEnabled(not on), self.reconstruction.setEnabled(not on)))
-        for w in (self.edited, self.reconstruction, self.side, self.upscale):
+        group = QButtonGroup(self)
+        for w in (self.edited, self.reconstruction):
+            group.addButton(w)
+        for w in (self.edited, self.reconstruction, self.side):
             layout.addWidget(w)
+        layout.addSpacing(8)
+        ph, pw = photo_size
+        bh, bw = box_size
+        self.full_size = QRadioButton(f"Your photo at full size ({pw} × {ph}) with the edit applied")
+        self.full_size.setToolTip(
+            "The edit's change is scaled up and added to the original photo, where the edit acts;\n"
+            "everything it does not touch stays exactly as in the photo."
+        )
+        self.full_size.setChecked(True)
+        self.generator_only = QRadioButton(f"Generator image only ({bw} × {bh})")
+        self.generator_only.setToolTip("What the generator draws, at its own resolution (the reconstruction itself).")
+        sizes = QButtonGroup(self)
+        for w in (self.full_size, self.generator_only):
+            sizes.addButton(w)
+            layout.addWidget(w)
+        layout.addWidget(QLabel("The edit recipe (τ, layers, edits, model checksums) is saved inside the PNG."))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -99,5 +117,5 @@ class ExportDialog(QDialog):
         return {
             "which": "edited" if self.edited.isChecked() else "reconstruction",
             "side_by_side": self.side.isChecked(),
-            "upscale": self.upscale.isChecked(),
+            "full_size": self.full_size.isChecked(),
         }

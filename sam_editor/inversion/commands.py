@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +32,38 @@ class CommandError(RuntimeError):
 
 
 # ---- shared helpers ------------------------------------------------------------------------
-def load_generator_file(path: str, device: str) -> tuple[Any, str]:
-    """→ (Generator on `device`, generator id = hash of the file). Uses
-    `sam_editor.gan.checkpoints.load_generator_any` when present, else the native loader."""
+def demo_generator_path() -> Path:
+    """The bundled demo generator (`weights/demo/generator.pt`, or `$SAM_EDITOR_DEMO_BUNDLE`)."""
+    from ..demo.bundle import bundle_dir
+
+    return bundle_dir() / "generator.pt"
+
+
+def default_predictor_path(generator: str | Path) -> Path | None:
+    """The invertibility predictor shipped beside a generator (the demo bundle has one)."""
+    from ..session.models import DEMO_PREDICTOR_FILES
+
+    for name in DEMO_PREDICTOR_FILES:
+        if (Path(generator).parent / name).is_file():
+            return Path(generator).parent / name
+    return None
+
+
+def load_generator_file(path: str | Path | None, device: str) -> tuple[Any, str]:
+    """→ (Generator on `device`, generator id = hash of the file); `path` None: the demo
+    generator. Any checkpoint the loader refuses (unknown format, unsafe pickle, damaged file)
+    becomes a `CommandError` with the loader's one-line reason."""
+    from ..gan.checkpoints import load_generator_any
+    from ..gan.native import CheckpointError
     from .losses import file_fingerprint
 
+    path = Path(path) if path is not None else demo_generator_path()
+    if not path.is_file():
+        raise CommandError(f"{path}: no such generator file")
     try:
-        from ..gan.checkpoints import load_generator_any
-
         G, _ = load_generator_any(path)
-    except ImportError:
-        from ..gan.native import load_generator
-
-        G, _ = load_generator(path)
+    except (CheckpointError, ValueError, KeyError, RuntimeError, OSError, EOFError) as exc:
+        raise CommandError(f"{path.name}: not a generator this app can load ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
     return G.to(device).eval().requires_grad_(False), f"file-{file_fingerprint(path)}"
 
 
@@ -71,39 +89,39 @@ def load_latent_map_file(path: Path, size: tuple[int, int]) -> np.ndarray:
     return to_rank_map(a, size)
 
 
-def auto_latent_map(image: torch.Tensor, size: tuple[int, int], args: argparse.Namespace) -> np.ndarray:
-    """Predict a latent map with `sam_editor.invertibility` (needs `--predictor FILE`)."""
-    if not getattr(args, "predictor", None):
-        raise CommandError(
-            "--latent-map auto predicts the map with the invertibility network (§3.1–3.2): pass "
-            "--predictor FILE (a predictor trained with `sam-editor train-invertibility`, or the "
-            "official SAM checkpoint). Without one, use --latent-map FILE (.json from `sam-editor "
-            "latent-map`, .npy/.png ranks 0=W+ … 4=F10) or --latent-map wplus."
-        )
-    try:
-        from ..invertibility.pipeline import latent_map_for_image
-        from ..invertibility.predictor import load_predictor
-        from ..invertibility.segmenters import make_segmenter
-    except ImportError as exc:
-        raise CommandError(f"--latent-map auto needs sam_editor.invertibility, which failed to import ({exc})") from exc
+def auto_latent_map(image: torch.Tensor, size: tuple[int, int], args: argparse.Namespace, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Predict a latent map (§3.1–3.2) with `--predictor FILE`, or the predictor shipped beside
+    the generator (the demo bundle's). `box`: the photo's part of a letterboxed frame."""
+    from ..invertibility.pipeline import latent_map_for_image
+    from ..invertibility.predictor import load_predictor
+    from ..invertibility.segmenters import make_segmenter
     from .images import tensor_to_rgb8
     from .latent_maps import to_rank_map
 
-    predictor = load_predictor(args.predictor)
+    path = args.predictor or default_predictor_path(args.generator or demo_generator_path())
+    if path is None:
+        raise CommandError(
+            "--latent-map auto predicts the map with the invertibility network (§3.1–3.2), and none "
+            "lies beside the generator: pass --predictor FILE (trained with `sam-editor "
+            "train-invertibility`, or the official SAM checkpoint), or use --latent-map FILE (.json "
+            "from `sam-editor latent-map`, .npy/.png ranks 0=W+ … 4=F10) or --latent-map wplus."
+        )
+    try:
+        predictor = load_predictor(path)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise CommandError(f"{Path(path).name}: not an invertibility predictor this app can load ({exc})") from exc
     segmenter = make_segmenter(args.segmenter, args.segmenter_weights)
-    lmap = latent_map_for_image(tensor_to_rgb8(image), predictor, segmenter, args.tau, keep_pixels=False)
+    lmap = latent_map_for_image(tensor_to_rgb8(image), predictor, segmenter, args.tau, keep_pixels=False, box=box)
     return to_rank_map(lmap, size)
 
 
 def resolve_latent_map(
-    spec: str | None, image: torch.Tensor, size: tuple[int, int], args: argparse.Namespace
+    spec: str | None, image: torch.Tensor, size: tuple[int, int], args: argparse.Namespace, box: tuple[int, int, int, int] | None = None
 ) -> np.ndarray:
-    if spec is None:
-        raise CommandError("method sam needs --latent-map FILE|auto|wplus")
+    if spec is None or spec.lower() == "auto":
+        return auto_latent_map(image, size, args, box)
     if spec.lower() in ("wplus", "w+"):
         return np.zeros(size, np.uint8)
-    if spec.lower() == "auto":
-        return auto_latent_map(image, size, args)
     return load_latent_map_file(Path(spec), size)
 
 
@@ -129,38 +147,57 @@ def _settings(args: argparse.Namespace):
     return InversionSettings(**kw)
 
 
-def _metrics(perceptual, rec: torch.Tensor, x: torch.Tensor) -> dict[str, Any]:
+def _metrics(perceptual, rec: torch.Tensor, x: torch.Tensor, valid: torch.Tensor | None = None) -> dict[str, Any]:
+    """PSNR and the perceptual distance of a reconstruction, over the photo's pixels `valid`
+    (1, 1, H, W) of a letterboxed frame (None: all pixels)."""
     from .images import psnr
 
     with torch.no_grad():
-        d = float(perceptual.distance(rec.to(x.device), x).mean())
+        rec = rec.to(x.device)
+        d = perceptual.distance(rec, x) if valid is None else perceptual.masked_distance(rec, x, valid.to(x.device))
+        d = float(d.mean())
     return {
-        "psnr": float(psnr(rec.cpu(), x.cpu()).mean()),
+        "psnr": float(psnr(rec.cpu(), x.cpu(), None if valid is None else valid.cpu()).mean()),
         "lpips": d if perceptual.is_lpips else None,
         "perceptual": d,
         "perceptual_metric": perceptual.name,
     }
 
 
-def _progress(prefix: str):
-    last = [0.0]
+class _Progress:
+    """tqdm bar for one inversion: `on_step` is the optimiser's callback; close() ends the bar."""
 
-    def on_step(step: int, total: int, losses: dict[str, float], _preview) -> None:
-        now = time.perf_counter()
-        if now - last[0] > 2.0 or step + 1 == total:
-            last[0] = now
-            print(f"\r{prefix} step {step + 1}/{total} loss {losses['total']:.4f}", end="", file=sys.stderr, flush=True)
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.bar: Any = None
 
-    return on_step
+    def on_step(self, step: int, total: int, losses: dict[str, float], _preview) -> None:
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=self.prefix, unit="step", file=sys.stderr, leave=False)
+        self.bar.update(step + 1 - self.bar.n)
+        self.bar.set_postfix(loss=f"{losses['total']:.4f}", refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _photo_valid(placement: Any) -> torch.Tensor | None:
+    """(1, 1, H, W) float: the photo's pixels in its letterboxed frame (None: it fills the frame)."""
+    if placement.full:
+        return None
+    return torch.from_numpy(placement.mask()).float()[None, None]
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--generator", required=True, help="generator file (native .pt or an official checkpoint)")
+    p.add_argument("--generator", default=None, help="generator file (native .pt or an official checkpoint; default: the demo bundle's)")
     p.add_argument("--steps", type=int, default=None, help="optimisation steps (default 1001)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda if available)")
     p.add_argument("--optimise-size", default="auto", help="auto (official: 256² frame) | full | HxW")
-    p.add_argument("--predictor", default=None, help="invertibility predictor for --latent-map auto")
+    p.add_argument("--predictor", default=None, help="invertibility predictor for --latent-map auto (default: the one beside the generator)")
     p.add_argument("--segmenter", default="overseg", help="segmenter for --latent-map auto")
     p.add_argument("--segmenter-weights", default=None)
     p.add_argument("--tau", type=float, default=0.225, help="invertibility threshold τ for --latent-map auto")
@@ -170,38 +207,45 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def cmd_invert(args: argparse.Namespace) -> int:
     from ..perceptual import default_perceptual
     from ..runtime import default_device
-    from .images import ImageLoadError, load_image, save_png
+    from .images import ImageLoadError, load_photo, save_png
     from .optimise import invert
 
     device = args.device or str(default_device())
     try:
         G, gen_id = load_generator_file(args.generator, device)
         size = G.cfg.output_size
-        x = load_image(args.image, size)[None].to(device)
-        lmap = resolve_latent_map(args.latent_map, x[0], size, args) if args.method == "sam" else None
+        x, placement = load_photo(args.image, size)
+        x = x[None].to(device)
+        lmap = resolve_latent_map(args.latent_map, x[0], size, args, placement.box) if args.method == "sam" else None
     except (CommandError, ImageLoadError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    valid = _photo_valid(placement)
     perceptual = default_perceptual(device)
     if perceptual.warning:
         print(f"note: {perceptual.warning}", file=sys.stderr)
-    result = invert(G, x, args.method, lmap, _settings(args), on_step=_progress(args.method), seed=args.seed,
-                    perceptual=perceptual, generator_id=gen_id)  # fmt: skip
-    print(file=sys.stderr)
+    bar = _Progress(f"{args.method} {Path(args.image).name}")
+    try:
+        result = invert(G, x, args.method, lmap, _settings(args), on_step=bar.on_step, seed=args.seed,
+                        perceptual=perceptual, generator_id=gen_id, valid=valid)  # fmt: skip
+    finally:
+        bar.close()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(args.image).stem
-    save_png(out / f"{stem}_reconstruction.png", result.reconstruction[0])
+    rows, cols = placement.slices()
+    save_png(out / f"{stem}_reconstruction.png", result.reconstruction[0][:, rows, cols])
     phi_path = result.phi.save(out / f"{stem}_phi.{args.phi_format}")
     report: dict[str, Any] = {
         "image": str(args.image),
         "method": args.method,
-        **_metrics(perceptual, result.reconstruction, x),
+        **_metrics(perceptual, result.reconstruction, x, valid),
         "seconds": result.seconds,
         "steps": len(result.losses),
         "best_step": result.best_step,
         "cancelled": result.cancelled,
         "phi": str(phi_path),
+        "placement": placement.to_json(),
     }
     if result.generators:
         from ..gan.native import save_generator
@@ -232,7 +276,7 @@ def format_table(rows: list[dict[str, Any]], metric_name: str) -> str:
 def cmd_eval(args: argparse.Namespace) -> int:
     from ..perceptual import default_perceptual
     from ..runtime import default_device
-    from .images import ImageLoadError, list_images, load_image
+    from .images import ImageLoadError, list_images, load_photo
     from .optimise import invert
 
     device = args.device or str(default_device())
@@ -262,7 +306,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         error = None
         for path in paths:
             try:
-                x = load_image(path, size)[None].to(device)
+                x, placement = load_photo(path, size)
+                x = x[None].to(device)
+                valid = _photo_valid(placement)
                 lmap = None
                 if method == "sam":
                     spec = args.latent_map
@@ -272,20 +318,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
                         if not found:
                             raise CommandError(f"no latent map for {path.name} in {args.latent_maps}")
                         spec = str(found[0])
-                    lmap = resolve_latent_map(spec or "auto", x[0], size, args)
+                    lmap = resolve_latent_map(spec or "auto", x[0], size, args, placement.box)
             except (CommandError, ImageLoadError, ValueError) as exc:
                 error = str(exc)
                 print(f"error ({method}, {path.name}): {exc}", file=sys.stderr)
                 if method == "sam" and isinstance(exc, CommandError):
                     break
                 continue
-            res = invert(G, x, method, lmap, settings, on_step=_progress(f"{method} {path.name}"), seed=args.seed,
-                         perceptual=perceptual, generator_id=gen_id)  # fmt: skip
-            print(file=sys.stderr)
+            bar = _Progress(f"{method} {path.name}")
+            try:
+                res = invert(G, x, method, lmap, settings, on_step=bar.on_step, seed=args.seed,
+                             perceptual=perceptual, generator_id=gen_id, valid=valid)  # fmt: skip
+            finally:
+                bar.close()
             m = {
                 "image": path.name,
                 "method": method,
-                **_metrics(perceptual, res.reconstruction, x),
+                **_metrics(perceptual, res.reconstruction, x, valid),
                 "seconds": res.seconds,
             }
             scores.append(m)
@@ -303,7 +352,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = {
-        "generator": str(args.generator),
+        "generator": str(args.generator or demo_generator_path()),
         "generator_id": gen_id,
         "perceptual_metric": perceptual.name,
         "settings": settings.to_dict(),
@@ -319,7 +368,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("invert", help="invert one image into the generator (§3.3)")
     p.add_argument("image")
     p.add_argument("--method", default="sam", choices=METHODS)
-    p.add_argument("--latent-map", default=None, help="FILE (.json/.npy/.png) | auto | wplus (method sam)")
+    p.add_argument("--latent-map", default="auto", help="auto (predicted, the default) | FILE (.json/.npy/.png) | wplus (method sam)")
     p.add_argument("--out", default="inversion_out")
     p.add_argument("--phi-format", default="pt", choices=("pt", "npz"))
     _add_common(p)

@@ -9,61 +9,27 @@ import cv2
 import numpy as np
 import torch
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from ..imageio import IMAGE_SUFFIXES, Placement, Problem, SourceImage, letterbox, read_image
+
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 
 
 class ImageLoadError(ValueError):
     """An image file is missing, unreadable or of an unsupported layout."""
 
 
+def read_photo(path: str | os.PathLike) -> SourceImage:
+    """The app's one photo reader (`sam_editor.imageio.read_image`: EXIF orientation, 16-bit,
+    CMYK, alpha, huge JPEGs), raising `ImageLoadError` with its message instead of a Problem."""
+    image = read_image(path)
+    if isinstance(image, Problem):
+        raise ImageLoadError(f"{Path(path)}: {image.message}")
+    return image
+
+
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """Any OpenCV-readable file → float32 RGB (H, W, 3) in [0, 1].
-
-    8- and 16-bit, grayscale, gray+alpha and RGBA are handled; alpha is composited over white."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageLoadError(f"{path}: no such image file")
-    data = np.fromfile(str(path), dtype=np.uint8)  # also works for non-ASCII paths
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        raise ImageLoadError(f"{path}: not an image OpenCV can read")
-    if img.dtype == np.uint8:
-        f = img.astype(np.float32) / 255.0
-    elif img.dtype == np.uint16:
-        f = img.astype(np.float32) / 65535.0
-    elif img.dtype in (np.float32, np.float64):
-        f = np.clip(img.astype(np.float32), 0.0, 1.0)
-    else:
-        raise ImageLoadError(f"{path}: unsupported pixel type {img.dtype}")
-    if f.ndim == 2:
-        f = f[:, :, None]
-    channels = f.shape[2]
-    if channels in (2, 4):  # gray+alpha or BGRA: composite over white
-        alpha = f[:, :, -1:]
-        f = f[:, :, :-1] * alpha + (1.0 - alpha)
-        channels -= 1
-    if channels == 1:
-        f = np.repeat(f, 3, axis=2)
-    elif channels == 3:
-        f = f[:, :, ::-1]  # BGR → RGB
-    else:
-        raise ImageLoadError(f"{path}: unsupported channel count {channels}")
-    return np.ascontiguousarray(f)
-
-
-def fit_rgb(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Scale (H, W, 3) to cover `size` (H, W) keeping the aspect ratio, then centre-crop.
-    INTER_AREA when shrinking, INTER_CUBIC when enlarging."""
-    h, w = img.shape[:2]
-    th, tw = size
-    if (h, w) == (th, tw):
-        return img
-    s = max(th / h, tw / w)
-    nh, nw = max(th, round(h * s)), max(tw, round(w * s))
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
-    img = cv2.resize(img, (nw, nh), interpolation=interp)
-    top, left = (nh - th) // 2, (nw - tw) // 2
-    return np.clip(img[top : top + th, left : left + tw], 0.0, 1.0)
+    """Image file → float32 RGB (H, W, 3) in [0, 1], upright (EXIF orientation applied)."""
+    return read_photo(path).rgb.astype(np.float32) / 255.0
 
 
 def rgb_to_tensor(img: np.ndarray) -> torch.Tensor:
@@ -81,18 +47,16 @@ def tensor_to_rgb8(x: torch.Tensor) -> np.ndarray:
     return a.permute(1, 2, 0).numpy()
 
 
+def load_photo(path: str | os.PathLike, size: tuple[int, int]) -> tuple[torch.Tensor, Placement]:
+    """Image file → ((3, H, W) in [-1, 1] at the generator's output `size` (H, W), where the
+    photo went). The whole photo is letterboxed into the frame, never cropped."""
+    work, placement = letterbox(read_photo(path).rgb, size)
+    return rgb_to_tensor(work), placement
+
+
 def load_image(path: str | os.PathLike, size: tuple[int, int]) -> torch.Tensor:
-    """Image file → (3, H, W) in [-1, 1] at the generator's output `size` (H, W)."""
-    return rgb_to_tensor(fit_rgb(read_rgb(path), size))
-
-
-def fit_to_generator(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Tensors (N, 3, H, W) in [-1, 1] → cover-resized and centre-cropped to `size`."""
-    out = []
-    for x in images:
-        rgb = ((x.detach().float().cpu().permute(1, 2, 0).numpy() + 1) / 2).astype(np.float32)
-        out.append(rgb_to_tensor(fit_rgb(rgb, size)))
-    return torch.stack(out)
+    """Image file → (3, H, W) in [-1, 1] at `size`, letterboxed (see `load_photo`)."""
+    return load_photo(path, size)[0]
 
 
 def save_png(path: str | os.PathLike, x: torch.Tensor) -> Path:
@@ -124,4 +88,6 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageLoadError(f"{folder}: not a folder")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    from ..imageio import list_images as listed
+
+    return listed(folder)

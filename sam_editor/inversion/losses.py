@@ -31,13 +31,24 @@ def loss_rec(
     lambda_lpips: float = 1.0,
     lambda_mse: float = 1.0,
     prepared: PreparedTarget | None = None,  # perceptual.prepare_target(x), to skip x's VGG pass
+    mask: torch.Tensor | None = None,  # (N | 1, 1, H, W) in [0, 1]: the photo's pixels; None: all
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Eq. 3.5: L_rec = λ_mse ℓ2(x, x̂) + λ_LPIPS L_LPIPS(x, x̂) → ((N,), {'mse', 'perceptual'}).
 
-    ℓ2 is the mean squared error over pixels and channels (as the official `F.mse_loss`)."""
-    mse = (x_hat - x).pow(2).mean(dim=(1, 2, 3))
+    ℓ2 is the mean squared error over pixels and channels (as the official `F.mse_loss`).
+    With `mask` (a photo letterboxed into the frame) both terms are means over the photo's
+    pixels only, and x̂ is replaced by x outside it first, so the padding gives no loss and no
+    gradient — not even through LPIPS's receptive fields at the photo's edge."""
+    if mask is not None:
+        m = mask.to(x_hat.dtype)
+        x_hat = m * x_hat + (1 - m) * x
+        area = m.expand(x.shape[0], 1, *x.shape[-2:]).sum(dim=(1, 2, 3)).clamp_min(1e-8)
+        mse = (x_hat - x).pow(2).sum(dim=(1, 2, 3)) / (area * x.shape[1])
+    else:
+        mse = (x_hat - x).pow(2).mean(dim=(1, 2, 3))
     if perceptual is not None and lambda_lpips != 0:
-        perc = perceptual.distance(x_hat, prepared if prepared is not None else x)
+        y = prepared if prepared is not None else x
+        perc = perceptual.distance(x_hat, y) if mask is None else perceptual.masked_distance(x_hat, y, mask)
     else:
         perc = torch.zeros_like(mse)
     return lambda_mse * mse + lambda_lpips * perc, {"mse": mse, "perceptual": perc}

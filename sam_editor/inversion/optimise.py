@@ -84,9 +84,26 @@ def prepare_images(G: Generator, images: torch.Tensor) -> torch.Tensor:
     if tuple(images.shape[-2:]) != tuple(G.cfg.output_size):
         raise ValueError(
             f"images are {tuple(images.shape[-2:])}, the generator makes {G.cfg.output_size} "
-            "(resize/crop first, e.g. sam_editor.inversion.images.fit_to_generator)"
+            "(fit them first, e.g. sam_editor.imageio.letterbox)"
         )
     return images.to(G.mapping.w_avg.device, torch.float32)
+
+
+def photo_weights(valid: torch.Tensor | np.ndarray | None, shape: torch.Size, device: torch.device) -> torch.Tensor | None:
+    """`valid` → (N | 1, 1, H, W) float32 on `device`, or None when every pixel is photo (then
+    the losses are exactly the unmasked ones)."""
+    if valid is None:
+        return None
+    v = torch.as_tensor(np.asarray(valid) if isinstance(valid, np.ndarray) else valid).to(device, torch.float32)
+    while v.ndim < 4:
+        v = v.unsqueeze(0)
+    if tuple(v.shape[-2:]) != tuple(shape[-2:]) or v.shape[1] != 1 or v.shape[0] not in (1, shape[0]):
+        raise ValueError(f"valid mask {tuple(v.shape)} does not fit images {tuple(shape)}")
+    if bool((v >= 1).all()):
+        return None
+    if not bool((v > 0).any()):
+        raise ValueError("the valid mask excludes every pixel")
+    return v
 
 
 def to_loss_size(x: torch.Tensor, size: tuple[int, int] | None, clamp: bool) -> torch.Tensor:
@@ -109,12 +126,14 @@ class LatentProblem:
         stats: WPriorStats | None,
         masks: dict[int, torch.Tensor],
         init_w_plus: torch.Tensor | None,
+        valid: torch.Tensor | None = None,  # (N | 1, 1, H_out, W_out) in [0, 1]: the photo's pixels
     ) -> None:
         self.G, self.method, self.settings, self.perceptual, self.stats = G, method, settings, perceptual, stats
         n = target.shape[0]
         dev = target.device
         self.loss_size = settings.loss_size(G.cfg.output_size, G.cfg.resolution)
         self.target = to_loss_size(target, self.loss_size, clamp=False)
+        self.valid = None if valid is None else to_loss_size(valid.to(dev, torch.float32), self.loss_size, clamp=False)
         use_perceptual = perceptual is not None and settings.lambda_lpips != 0
         self.prepared = perceptual.prepare_target(self.target) if use_perceptual else None
         self.masks = masks
@@ -142,7 +161,7 @@ class LatentProblem:
         """→ (objective per image (N,), parts {name: (N,)})."""
         s = self.settings
         x_hat = to_loss_size(self.render(), self.loss_size, s.clamp)
-        rec, parts = loss_rec(self.target, x_hat, self.perceptual, s.lambda_lpips, s.lambda_mse, self.prepared)
+        rec, parts = loss_rec(self.target, x_hat, self.perceptual, s.lambda_lpips, s.lambda_mse, self.prepared, self.valid)
         lw, wparts = loss_w(self.w, self.stats, self.lambda_prior, s.lambda_w_spread, s.w_spread_squared)
         lf = loss_f(self.delta_f, n=self.w.shape[0]).to(rec.device)
         total = objective(rec, lw, lf, s.lambda_f)
@@ -242,6 +261,7 @@ def invert(
     init_name: str = "e4e",
     w_stats: WPriorStats | None = None,
     generator_id: str | None = None,
+    valid: torch.Tensor | np.ndarray | None = None,
 ) -> InversionResult:
     """Invert `images` (N, 3, H_out, W_out) in [-1, 1] into G by minimising eq. 3.8.
 
@@ -252,6 +272,8 @@ def invert(
     init_w_plus: (N | 1, num_ws, w_dim) start point (e.g. from an e4e encoder; recorded in the
         metadata as `init_name`), else the mean w. w_stats: μ, Σ of eq. 3.6 (else computed and
         cached per generator, key `generator_id` or a hash of G's weights).
+    valid: where the images are photo, (H_out, W_out) bool or (N | 1, 1, H_out, W_out) in [0, 1]
+        (`sam_editor.imageio.letterbox`); eq. 3.5 is then computed over those pixels only.
     Deterministic for a given seed; the caller's G is never modified.
     """
     t0 = time.perf_counter()
@@ -266,6 +288,7 @@ def invert(
     target = prepare_images(G, images)
     dev = target.device
     n = target.shape[0]
+    valid_t = photo_weights(valid, target.shape, dev)
     perceptual = _resolve_perceptual(perceptual, settings, dev)
     needs_prior = settings.lambda_w_prior != 0 or method == "gaussian"
     if needs_prior and w_stats is None:
@@ -297,8 +320,8 @@ def invert(
         if method == "pti":
             from .pti import invert_pti
 
-            return invert_pti(G, target, settings, perceptual, stats, on_step, should_stop, seed, init_w_plus, meta, t0)
-        problem = LatentProblem(G, target, method, settings, perceptual, stats, masks, init_w_plus)
+            return invert_pti(G, target, settings, perceptual, stats, on_step, should_stop, seed, init_w_plus, meta, t0, valid_t)
+        problem = LatentProblem(G, target, method, settings, perceptual, stats, masks, init_w_plus, valid_t)
         best, history, best_steps, cancelled = run_latent_optimisation(problem, on_step, should_stop)
         phi = Phi(
             w_plus=problem.w_plus(best["w"]).detach().clone(),

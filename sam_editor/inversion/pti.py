@@ -38,6 +38,7 @@ def _tune_one(
     gen: torch.Generator,
     step_offset: int,
     total_steps: int,
+    valid: torch.Tensor | None = None,  # (1, 1, h, w) at the loss size: the photo's pixels
 ) -> tuple[Generator, list[dict[str, float]], int, bool]:
     """→ (tuned copy of G holding the best weights seen, history, best step, cancelled)."""
     s = settings
@@ -55,7 +56,7 @@ def _tune_one(
 
     def evaluate() -> tuple[torch.Tensor, dict[str, float]]:
         x_hat = to_loss_size(Gt.synthesize(pivot, noise_mode=s.noise_mode), loss_size, s.clamp)
-        rec, parts = loss_rec(target, x_hat, perceptual, s.pti_lambda_lpips, s.pti_lambda_mse, prepared)
+        rec, parts = loss_rec(target, x_hat, perceptual, s.pti_lambda_lpips, s.pti_lambda_mse, prepared, valid)
         total = rec.mean()
         info = {"mse": float(parts["mse"].detach().mean()), "perceptual": float(parts["perceptual"].detach().mean())}
         if s.pti_locality and torch.is_grad_enabled():
@@ -122,11 +123,12 @@ def invert_pti(
     init_w_plus: torch.Tensor | None,
     meta: dict[str, Any],
     t0: float,
+    valid: torch.Tensor | None = None,
 ) -> InversionResult:
     """Both PTI phases; progress counts steps + N · tune steps."""
     n = target.shape[0]
     total_steps = settings.steps + n * settings.tune_steps
-    problem = LatentProblem(G, target, "pti", settings, perceptual, stats, {}, init_w_plus)
+    problem = LatentProblem(G, target, "pti", settings, perceptual, stats, {}, init_w_plus, valid)
     best, history, best_steps, cancelled = run_latent_optimisation(problem, on_step, should_stop, 0, total_steps)
     pivots = problem.w_plus(best["w"]).detach().clone()
     generators: list[Generator] | None = None
@@ -138,6 +140,7 @@ def invert_pti(
             Gt, hist, step, cancelled = _tune_one(
                 G, pivots[i : i + 1], problem.target[i : i + 1], settings, perceptual, problem.loss_size,
                 on_step, should_stop, gen, offset, total_steps,
+                None if problem.valid is None else problem.valid[i : i + 1] if problem.valid.shape[0] > 1 else problem.valid,
             )  # fmt: skip
             generators.append(Gt)
             history += [{**h, "image": float(i), "phase": 1.0} for h in hist]

@@ -56,17 +56,17 @@ def list_images(folder: str | Path) -> list[Path]:
 
 
 def load_image(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """Read an image as RGB uint8, optionally resized to ``size`` = (H, W)."""
-    data = np.fromfile(str(path), np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if bgr is None:
-        raise ValueError(f"cannot read image {path}")
-    image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    if size is not None and image.shape[:2] != tuple(size):
-        h, w = size
-        shrink = h * w < image.shape[0] * image.shape[1]
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-    return image
+    """Read an image as RGB uint8 with the app's one reader (`sam_editor.imageio.read_image`:
+    EXIF orientation applied), optionally letterboxed into ``size`` = (H, W)."""
+    from sam_editor.imageio import Problem, letterbox, read_image
+
+    image = read_image(path)
+    if isinstance(image, Problem):
+        raise ValueError(f"cannot read image {path}: {image.message}")
+    rgb = image.rgb
+    if size is not None and rgb.shape[:2] != tuple(size):
+        rgb = letterbox(rgb, tuple(size))[0]
+    return rgb
 
 
 def to_tensor(images: Sequence[np.ndarray] | np.ndarray) -> torch.Tensor:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from sam_editor.invertibility.latent_map import TAU_DEFAULT, LatentMap
+from sam_editor.invertibility.latent_map import TAU_DEFAULT, LatentMap, segment_means
 from sam_editor.invertibility.predictor import InvertibilityPredictor, predict
 from sam_editor.invertibility.segmenters import Segmenter
 
-__all__ = ["latent_map_for_image"]
+__all__ = ["latent_map_for_image", "restrict_labels"]
 
 
 def latent_map_for_image(
@@ -20,13 +20,37 @@ def latent_map_for_image(
     *,
     labels: np.ndarray | None = None,
     keep_pixels: bool = True,
+    box: tuple[int, int, int, int] | None = None,
 ) -> LatentMap:
     """Build the :class:`LatentMap` of an RGB uint8 image at its own resolution.
 
     ``labels`` skips the segmenter (e.g. a cached segmentation); ``keep_pixels`` keeps the raw
-    predicted maps on the result (``pixel_errors``) for display.
+    predicted maps on the result (``pixel_errors``) for display. ``box`` = (top, left, h, w):
+    the part of the image that is the photo (`sam_editor.imageio.letterbox`); the padding
+    outside it neither forms segments nor counts in a segment's mean invertibility (§3.1) —
+    each padding pixel joins the segment of the photo pixel nearest to it.
     """
     errors = predict(predictor, image)
     if labels is None:
         labels = segmenter.segment(image)
-    return LatentMap.from_predictions(errors, labels, tau, keep_pixels=keep_pixels)
+    if box is None or tuple(box[2:]) == labels.shape:
+        return LatentMap.from_predictions(errors, labels, tau, keep_pixels=keep_pixels)
+    t, left, h, w = (int(v) for v in box)
+    full = restrict_labels(labels, box)
+    means = segment_means(errors[:, t : t + h, left : left + w], full[t : t + h, left : left + w])
+    return LatentMap(full, means, tau, pixel_errors=np.asarray(errors, np.float32) if keep_pixels else None)
+
+
+def restrict_labels(labels: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
+    """The segments of the photo's `box` = (top, left, h, w) only: labels renumbered 0..K-1
+    over the box (segments lying wholly in the padding vanish) and the padding filled by
+    repeating the box's edge labels outwards, i.e. with the segment of the nearest photo pixel."""
+    if box is None or tuple(box[2:]) == labels.shape:
+        return labels
+    t, left, h, w = (int(v) for v in box)
+    inner = labels[t : t + h, left : left + w]
+    _, renumbered = np.unique(inner, return_inverse=True)
+    inner = renumbered.reshape(inner.shape).astype(np.int32)
+    rows = np.clip(np.arange(labels.shape[0]) - t, 0, h - 1)
+    cols = np.clip(np.arange(labels.shape[1]) - left, 0, w - 1)
+    return np.ascontiguousarray(inner[np.ix_(rows, cols)])

@@ -244,10 +244,11 @@ class OfficialHead(nn.Module):
 class OfficialSAMPredictor(InvertibilityPredictor):
     """DeepLabV3+ base + one :class:`OfficialHead` per space, loadable from official checkpoints.
 
-    The official cars pipeline feeds the 256×192 (W×H) image, hence ``input_size=(192, 256)``.
+    ``input_size`` None (the default) runs it at the image's own size, as the official pipeline
+    does (256×192 car photos, 256² faces and cats); (H, W) resizes every image to that first.
     """
 
-    def __init__(self, input_size: Sequence[int] | None = (192, 256), blocks: Sequence[int] = (3, 4, 23)) -> None:
+    def __init__(self, input_size: Sequence[int] | None = None, blocks: Sequence[int] = (3, 4, 23)) -> None:
         super().__init__()
         self.input_size = None if input_size is None else (int(input_size[0]), int(input_size[1]))
         self.base = DeepLabV3PlusBase(8, blocks)
@@ -297,7 +298,7 @@ def save_predictor(model: TinyInvertibilityNet, path: str | Path, meta: dict[str
 
 
 def load_official_predictor(
-    path: str | Path, device: str | torch.device = "cpu", input_size: Sequence[int] | None = (192, 256)
+    path: str | Path, device: str | torch.device = "cpu", input_size: Sequence[int] | None = None
 ) -> OfficialSAMPredictor:
     """Load an official SAM invertibility checkpoint (e.g. ``invertibility_cars_sg2.pt``)."""
     checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
@@ -327,7 +328,9 @@ def load_predictor(path: str | Path, device: str | torch.device = "cpu") -> Inve
         model.load_state_dict(checkpoint["state_dict"])
         model.meta = dict(checkpoint.get("meta", {}))  # type: ignore[assignment]
     elif isinstance(checkpoint, dict) and "sd_base" in checkpoint:
-        model = _official_from_checkpoint(checkpoint, (192, 256))
+        # The official pipeline runs its predictor on the image as given (`net_S(img_full_t)`),
+        # at whatever size that is: 256×192 for its car photos, 256² for faces and cats.
+        model = _official_from_checkpoint(checkpoint, None)
     else:
         raise ValueError(f"{path} is neither a sam_editor predictor nor an official SAM checkpoint")
     return model.eval().to(device)

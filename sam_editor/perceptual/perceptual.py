@@ -168,6 +168,13 @@ class Perceptual(torch.nn.Module):
         """(N,) perceptual distance."""
         return self.distance_and_map(x, y, spatial=False)[0]
 
+    def masked_distance(self, x: torch.Tensor, y: torch.Tensor | PreparedTarget, mask: torch.Tensor) -> torch.Tensor:
+        """(N,) perceptual distance over the pixels `mask` (N | 1, 1, H, W) weights in [0, 1]:
+        the mean of the spatial map e (eq. 3.1) there, so pixels outside count for nothing."""
+        emap = self.error_map(x, y)
+        m = mask.to(emap.dtype).expand_as(emap)
+        return (emap * m).sum(dim=(1, 2, 3)) / m.sum(dim=(1, 2, 3)).clamp_min(1e-8)
+
     def error_map(self, x: torch.Tensor, y: torch.Tensor | PreparedTarget) -> torch.Tensor:
         """(N, 1, H, W) spatial error map e (eq. 3.1)."""
         emap = self.distance_and_map(x, y, spatial=True)[1]

@@ -73,9 +73,17 @@ class RenderRequest:
     edit_area: float = 1.0  # fraction of the frame the edits may act on
 
 
-def predict_latent_map(bundle: Bundle, image: np.ndarray, tau: float, progress: Progress, should_stop: ShouldStop) -> LatentMap:
-    """Predicted invertibility (eq. 3.2) refined per segment (§3.1) → latent map at `tau` (§3.2)."""
-    from ..invertibility.pipeline import latent_map_for_image
+def predict_latent_map(
+    bundle: Bundle,
+    image: np.ndarray,
+    tau: float,
+    progress: Progress,
+    should_stop: ShouldStop,
+    box: tuple[int, int, int, int] | None = None,
+) -> LatentMap:
+    """Predicted invertibility (eq. 3.2) refined per segment (§3.1) → latent map at `tau` (§3.2).
+    `box`: the photo's part of a letterboxed frame (segments and means come from it alone)."""
+    from ..invertibility.pipeline import latent_map_for_image, restrict_labels
 
     progress(0, 2, "segmenting")
     labels = bundle.segmenter.segment(image)
@@ -83,9 +91,10 @@ def predict_latent_map(bundle: Bundle, image: np.ndarray, tau: float, progress: 
         raise Cancelled()
     progress(1, 2, "predicting invertibility")
     if bundle.predictor is None:  # no predictor: segments known, invertibility unknown → all W+
+        labels = restrict_labels(labels, box)
         lm = LatentMap(labels, np.zeros((int(labels.max()) + 1, len(SPACES))), tau)
     else:
-        lm = latent_map_for_image(image, bundle.predictor, bundle.segmenter, tau, labels=labels)
+        lm = latent_map_for_image(image, bundle.predictor, bundle.segmenter, tau, labels=labels, box=box)
     progress(2, 2, "done")
     return lm
 
@@ -99,9 +108,11 @@ def run_inversion(
     progress: Progress,
     should_stop: ShouldStop,
     preview_every: int = 5,
+    valid: np.ndarray | None = None,  # (H, W) bool: the photo's pixels of a letterboxed frame
 ) -> Inversion:
     """SAM inversion (§3.3, eq. 3.8) or a baseline, reporting `InversionProgress` every step and a
-    preview every `preview_every` steps. A stop keeps the best φ found so far."""
+    preview every `preview_every` steps. A stop keeps the best φ found so far. Pixels outside
+    `valid` (letterbox padding) get no loss."""
     from ..inversion.optimise import invert
     from ..inversion.settings import InversionSettings
 
@@ -129,6 +140,7 @@ def run_inversion(
         on_step=on_step,
         should_stop=should_stop,
         generator_id=bundle.generator_id,
+        valid=valid,
     )
     last = result.losses[-1] if result.losses else {}
     return Inversion(

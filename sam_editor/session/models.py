@@ -4,13 +4,13 @@ through the weights registry (official car bundle) or in `weights/demo/` (the de
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..weights import sha256_file
 from .files import Problem
 
 # the demo predictor's name (demo.bundle.COMPONENTS says invertibility.pt), older names accepted
@@ -39,7 +39,18 @@ class Bundle:
     clip_which: str = "auto"  # "demo" for the demo generator: its tiny CLIP knows the car world
     clip_dir: Path | None = None  # the demo CLIP's folder
     weights_dirs: list[Path] | None = None  # where official files are looked for (None: registry)
+    predictor_path: Path | None = None
     _clip: Any = None
+    _hashes: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def file_sha256(self, which: str) -> str | None:
+        """SHA-256 of the 'generator' or 'predictor' file (hashed once), None without one."""
+        path = self.generator_path if which == "generator" else self.predictor_path
+        if path is None or self.predictor is None and which == "predictor":
+            return None
+        if which not in self._hashes:
+            self._hashes[which] = sha256_file(path)
+        return self._hashes[which]
 
     @property
     def clip(self) -> Any:
@@ -110,14 +121,6 @@ def _demo_dir(weights_dirs: list[Path] | None) -> Path:
     return found.parent if found is not None else weights_dirs[0] / "demo"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_bundle(
     weights_dirs: list[Path] | None = None,
     generator: str | os.PathLike | None = None,
@@ -165,7 +168,7 @@ def load_bundle(
         G=G,
         meta=meta,
         generator_path=gen_path,
-        generator_id=_sha256(gen_path)[:32],
+        generator_id=sha256_file(gen_path)[:32],
         kind=kind,
         predictor=predictor,
         predictor_name=predictor_name,
@@ -180,6 +183,7 @@ def load_bundle(
         clip_which="demo" if kind == "demo" else "auto",
         clip_dir=gen_path.parent / "clip" if kind == "demo" else None,
         weights_dirs=weights_dirs,
+        predictor_path=pred_path if predictor is not None else None,
     )
 
 

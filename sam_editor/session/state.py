@@ -21,13 +21,14 @@ from ..gan.layers import LayerSpace
 from ..gan.networks import Generator
 from ..invertibility.latent_map import SPACE_COLORS, LatentMap
 from .files import (
+    Placement,
     Problem,
     SourceImage,
     encode_png,
-    export_images,
-    fit_to_frame,
+    letterbox,
     read_image,
     read_project,
+    write_png,
     write_project,
 )
 from .jobs import Inversion, RenderRequest
@@ -117,8 +118,8 @@ class Session:
         self.events = Events()
         self.bundle: Bundle | None = bundle
         self.source: SourceImage | None = None
-        self.work: np.ndarray | None = None  # (H, W, 3) uint8 at the generator's output size
-        self.crop: tuple[int, int, int, int] | None = None  # (top, left, h, w) in source pixels
+        self.work: np.ndarray | None = None  # (H, W, 3) uint8: the whole photo letterboxed into the frame
+        self.placement: Placement | None = None  # where the photo sits in the frame
         self.latent_map: LatentMap | None = None
         self.inversion: Inversion | None = None
         self.edited: np.ndarray | None = None  # last render of the edits, (H, W, 3) uint8
@@ -166,7 +167,7 @@ class Session:
     def set_image(self, image: SourceImage) -> None:
         self.image_token += 1  # results of jobs started for the previous photo are stale now
         self.source = image
-        self.work, self.crop = fit_to_frame(image.rgb, self.frame_size)
+        self.work, self.placement = letterbox(image.rgb, self.frame_size)
         self.latent_map = None
         self.inversion = None
         self.edited = None
@@ -254,6 +255,8 @@ class Session:
         h, w = self.latent_map.shape
         if not (0 <= y < h and 0 <= x < w):
             return None
+        if self.placement is not None and not self.placement.mask()[int(y), int(x)]:
+            return None  # the letterbox padding: not part of the photo
         return self.latent_map.segment_at(int(y), int(x))
 
     def segments_in(self, points: list[tuple[float, float]]) -> list[int]:
@@ -295,18 +298,30 @@ class Session:
         if marked:
             sel = np.isin(labels, list(marked))
             rgba[sel & ~_eroded(sel)] = (255, 255, 255, 255)
+        photo = self.photo_mask()
+        if photo is not None and photo.shape == lm.shape:
+            rgba[~photo, 3] = 0  # the letterbox padding belongs to no segment the user can see
         return rgba
 
+    def photo_mask(self) -> np.ndarray | None:
+        """(H, W) bool at the frame size: True where the frame shows the photo, False on the
+        letterbox padding (no loss, no segment, no metric there)."""
+        return None if self.placement is None else self.placement.mask()
+
     def display_source(self, max_side: int = 2048) -> np.ndarray | None:
-        """The photo's crop for display, at most `max_side` pixels on its long side."""
-        if self.source is None or self.crop is None:
+        """The frame as the source panel shows it: the whole photo at (up to `max_side` px on the
+        frame's long side) its own resolution, letterboxed like `work`, the padding mid-grey."""
+        if self.source is None or self.placement is None:
             return None
-        t, left, h, w = self.crop
-        crop = self.source.rgb[t : t + h, left : left + w]
-        scale = max_side / max(h, w)
-        if scale >= 1:
-            return np.ascontiguousarray(crop)
-        return cv2.resize(crop, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        fh, fw = self.placement.frame
+        ph, pw = self.placement.photo
+        k = min(max(ph / self.placement.box[2], pw / self.placement.box[3], 1.0), max_side / max(fh, fw))
+        dh, dw = max(1, round(fh * k)), max(1, round(fw * k))
+        shown, _ = letterbox(self.source.rgb, (dh, dw))
+        if not self.placement.full:
+            inside = Placement.fit((ph, pw), (dh, dw)).mask()
+            shown[~inside] = 96
+        return shown
 
     @property
     def map_changed_since_inversion(self) -> bool:
@@ -546,19 +561,50 @@ class Session:
             return self.inversion.reconstruction
         return self.edited if self.edited is not None else self.inversion.reconstruction
 
-    def export_png(self, path: str | Path, which: str = "edited", side_by_side: bool = False, upscale: bool = False) -> Path | Problem:
+    def output_image(self, which: str = "edited", full_size: bool = True) -> np.ndarray | None:
+        """What an export writes for `which`, (H, W, 3) uint8, always just the photo (never the
+        letterbox padding). `full_size`: at the photo's own resolution — the edit blended back
+        into the photo (`edits.blend`), the reconstruction scaled up; else the generator's
+        image only, at the generator's resolution."""
+        from ..edits.blend import blend_back
+
+        image = self.result_image(which)
+        if image is None or self.placement is None or self.source is None:
+            return None
+        rows, cols = self.placement.slices()
+        if not full_size:
+            return np.ascontiguousarray(image[rows, cols])
+        if which == "source":
+            return self.source.rgb
+        if which == "reconstruction":
+            ph, pw = self.placement.photo
+            return cv2.resize(np.ascontiguousarray(image[rows, cols]), (pw, ph), interpolation=cv2.INTER_CUBIC)
+        assert self.inversion is not None
+        return blend_back(self.source.rgb, image, self.inversion.reconstruction, self.reach_map(), self.placement)
+
+    def export_png(self, path: str | Path, which: str = "edited", side_by_side: bool = False, full_size: bool = True) -> Path | Problem:
         """Write the edited image or the reconstruction (or source | reconstruction | edited side
-        by side) as PNG at the generator's full resolution; `upscale` brings it to the photo's
-        cropped size instead."""
+        by side) as PNG — at the photo's own size by default (see `output_image`) — with the
+        edit recipe in its text chunks (`session.recipe`)."""
+        from .recipe import png_text_for
+
         names = ["source", "reconstruction", "edited"] if side_by_side else [which]
-        images = [self.result_image(n) for n in names]
-        if any(im is None for im in images):
+        if self.inversion is None:
             return Problem("Nothing to export", "Invert the image first: there is no reconstruction yet.")
-        source_crop = None
-        if upscale and self.source is not None and self.crop is not None:
-            t, left, h, w = self.crop
-            source_crop = self.source.rgb[t : t + h, left : left + w]
-        return export_images(path, names, images, source_crop)  # type: ignore[arg-type]
+        images = [self.output_image(n, full_size) for n in names]
+        if any(im is None for im in images):
+            return Problem("Nothing to export", "Open an image and invert it first.")
+        out = images[0] if len(images) == 1 else side_by_side_image(images)  # type: ignore[arg-type]
+        return write_png(path, out, png_text_for(self, full_size=full_size))
+
+
+def side_by_side_image(images: list[np.ndarray]) -> np.ndarray:
+    """Images of one height left to right with white gaps."""
+    gap = np.full((images[0].shape[0], max(4, images[0].shape[1] // 64), 3), 255, np.uint8)
+    parts: list[np.ndarray] = []
+    for im in images:
+        parts += [im, gap]
+    return np.concatenate(parts[:-1], axis=1)
 
 
 def _eroded(mask: np.ndarray) -> np.ndarray:

@@ -124,14 +124,23 @@ def test_invert_previews_and_edit_respects_gating(window, qtbot, sample_png, tmp
     assert window.canvas.reach.isVisible()
     # export the edit and read it back
     out = tmp_path / "résultat 車.png"
-    assert window.export_to(out)
+    assert window.export_to(out)  # the default: the photo at its own size, edit blended in
     back = cv2.cvtColor(cv2.imdecode(np.fromfile(out, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    photo = s.source.rgb
+    assert back.shape == photo.shape and photo.shape[0] > s.frame_size[0]
+    # the F8 segment (out of the edit's reach) away from the feathered edge: the photo, bit for bit
+    deep = cv2.erode(f8.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    deep = cv2.resize(deep.astype(np.uint8), photo.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
+    assert deep.any() and np.array_equal(back[deep], photo[deep])
+    assert np.abs(back.astype(int) - photo)[~deep].mean() > 0.5, "the edit shows elsewhere"
+    gen = tmp_path / "generator.png"
+    assert window.export_to(gen, full_size=False)
+    back = cv2.cvtColor(cv2.imdecode(np.fromfile(gen, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     assert np.array_equal(back, s.edited)
     side = tmp_path / "side.png"
     assert window.export_to(side, side_by_side=True)
-    h, w = s.frame_size
     sb = cv2.imdecode(np.fromfile(side, np.uint8), cv2.IMREAD_COLOR)
-    assert sb.shape[0] == h and sb.shape[1] > 3 * w
+    assert sb.shape[0] == photo.shape[0] and sb.shape[1] > 3 * photo.shape[1]
     # undo the slider: one step for the whole drag
     with qtbot.waitSignal(e.rendered, timeout=30000):
         window.undo.undo()

@@ -10,7 +10,7 @@ import pytest
 
 from sam_editor.gan.native import save_generator
 from sam_editor.inversion import commands
-from sam_editor.inversion.images import ImageLoadError, fit_rgb, load_image, psnr, read_rgb, save_png
+from sam_editor.inversion.images import ImageLoadError, load_image, load_photo, psnr, read_rgb, save_png
 from sam_editor.inversion.phi import Phi
 
 from .conftest import sample_image
@@ -22,8 +22,8 @@ def test_read_rgb_handles_layouts(tmp_path):
     cv2.imwrite(str(tmp_path / "c.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     assert np.allclose(read_rgb(tmp_path / "c.png")[0, 0], [1, 0, 0])
     cv2.imwrite(str(tmp_path / "g16.png"), np.full((10, 12), 65535 // 2, np.uint16))
-    g = read_rgb(tmp_path / "g16.png")
-    assert g.shape == (10, 12, 3) and np.allclose(g, 0.5, atol=1e-4)
+    g = read_rgb(tmp_path / "g16.png")  # the app's one reader works in 8 bits
+    assert g.shape == (10, 12, 3) and np.allclose(g, 0.5, atol=1 / 255)
     bgra = np.zeros((10, 12, 4), np.uint8)
     bgra[..., 3] = 0  # fully transparent → white
     cv2.imwrite(str(tmp_path / "a.png"), bgra)
@@ -31,12 +31,14 @@ def test_read_rgb_handles_layouts(tmp_path):
     (tmp_path / "junk.png").write_bytes(b"no image here")
     with pytest.raises(ImageLoadError, match="not an image"):
         read_rgb(tmp_path / "junk.png")
-    with pytest.raises(ImageLoadError, match="no such"):
+    with pytest.raises(ImageLoadError, match="does not exist"):
         read_rgb(tmp_path / "missing.png")
-    # Cover-resize + centre crop to the generator's (H, W).
-    assert fit_rgb(np.zeros((100, 300, 3), np.float32), (384, 512)).shape == (384, 512, 3)
-    x = load_image(tmp_path / "c.png", (32, 32))
+    # The whole photo is letterboxed into the generator's (H, W): a 12×10 red photo fills a
+    # 32×32 frame in rows 2…28 (edge-repeated padding), and the placement says where.
+    x, place = load_photo(tmp_path / "c.png", (32, 32))
     assert x.shape == (3, 32, 32) and float(x[0].mean()) == pytest.approx(1.0)
+    assert place.photo == (10, 12) and place.box == (2, 0, 27, 32)
+    assert load_image(tmp_path / "c.png", (32, 32)).shape == (3, 32, 32)
 
 
 @pytest.fixture()

@@ -106,3 +106,46 @@ def test_prior_statistics_are_cached_on_disk(G, tmp_path, monkeypatch):
     G2 = Generator(GeneratorConfig(resolution=8, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=8))
     assert L.generator_fingerprint(G2) != L.generator_fingerprint(G)
     assert len(calls) == 3
+
+
+# ---- a photo letterboxed into the frame: no loss outside it -------------------------------------
+def test_masked_rec_loss_ignores_the_padding_entirely():
+    from sam_editor.perceptual import Perceptual
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 24, 32) * 2 - 1
+    mask = torch.zeros(1, 1, 24, 32)
+    mask[..., 3:21, :] = 1  # a 4:3 photo in the middle rows
+    perceptual = Perceptual(backbone_file="/nonexistent")  # the l2+ssim stand-in: a spatial metric too
+    x_hat = torch.rand(2, 3, 24, 32, requires_grad=True)
+    rec, parts = L.loss_rec(x, x_hat, perceptual, 1.0, 1.0, mask=mask)
+    rec.sum().backward()
+    assert x_hat.grad[..., :3, :].abs().max() == 0 and x_hat.grad[..., 21:, :].abs().max() == 0
+    assert x_hat.grad[..., 3:21, :].abs().max() > 0
+    # anything drawn in the padding leaves the loss exactly as it was
+    other = x_hat.detach().clone()
+    other[..., :3, :] = -1.0
+    other[..., 21:, :] = 1.0
+    rec2, _ = L.loss_rec(x, other, perceptual, 1.0, 1.0, mask=mask)
+    torch.testing.assert_close(rec2, rec.detach(), rtol=0, atol=0)
+    # the ℓ2 term is the mean over the photo's pixels, not diluted by the padding
+    expected = (x_hat.detach() - x)[..., 3:21, :].pow(2).mean(dim=(1, 2, 3))
+    torch.testing.assert_close(parts["mse"].detach(), expected)
+
+
+def test_inversion_of_a_letterboxed_photo_does_not_see_the_padding(G):
+    from sam_editor.inversion.optimise import invert
+
+    from .conftest import sample_image
+
+    x = sample_image(G, 7)
+    valid = torch.zeros(x.shape[-2:], dtype=torch.bool)
+    valid[4:28] = True
+    a, b = x.clone(), x.clone()
+    a[..., :4, :], b[..., :4, :] = 1.0, -1.0  # two different paddings around the same photo
+    s = InversionSettings(steps=6, lambda_lpips=0.0, prior_samples=500)
+    ra = invert(G, a, "wplus", settings=s, valid=valid.numpy())
+    rb = invert(G, b, "wplus", settings=s, valid=valid.numpy())
+    torch.testing.assert_close(ra.phi.w_plus, rb.phi.w_plus, rtol=0, atol=0)
+    rc = invert(G, a, "wplus", settings=s)  # without the mask the padding does pull on w+
+    assert not torch.equal(rc.phi.w_plus, ra.phi.w_plus)
