@@ -11,10 +11,11 @@ import sys
 
 from .runtime import init_torch
 
-# Modules that contribute subcommands; a module missing its optional parts still lets the rest work.
+# Modules that contribute subcommands. They import their heavy dependencies (torch, cv2, Qt)
+# inside the command functions, so that building the parser (and `--help`) stays fast.
 COMMAND_MODULES = (
     "sam_editor.weights_commands",
-    "sam_editor.inversion.commands",
+    "sam_editor.session.invert_commands",
     "sam_editor.invertibility.commands",
     "sam_editor.edits.commands",
     "sam_editor.demo.commands",
@@ -29,13 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("image", nargs="?", help="image to open")
     gui.set_defaults(func=_run_gui)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):  # that area is not built yet
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -46,12 +41,12 @@ def _run_gui(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    init_torch()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    init_torch()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

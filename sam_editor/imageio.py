@@ -16,13 +16,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+
+from .util import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MAX_PIXELS = 64_000_000  # decoded at full size up to this (8000 × 8000); JPEGs above it load reduced
@@ -189,22 +190,6 @@ def letterbox(rgb: np.ndarray, frame: tuple[int, int]) -> tuple[np.ndarray, Plac
 
 
 # ----------------------------------------------------------------------------------- writing
-def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `path` through a temporary file in the same folder, so a crash or a full
-    disk never leaves a half-written file under the final name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def encode_png(rgb: np.ndarray, text: dict[str, str] | None = None, compression: int = 1) -> bytes:
     """RGB uint8 (H, W, 3) → PNG bytes with `text` as iTXt chunks (UTF-8, uncompressed).
 

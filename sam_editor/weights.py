@@ -23,7 +23,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+
+from .util import sha256_file
 
 ProgressFn = Callable[[int, "int | None"], None]  # (bytes done, total bytes or None)
 
@@ -232,14 +233,6 @@ def require(entry: str | WeightsEntry) -> Path:
 
 
 # ---- hashing / verification ---------------------------------------------------------------------
-def sha256_file(path: str | os.PathLike, h: Any = None) -> str:
-    h = h or hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @dataclasses.dataclass(frozen=True)
 class EntryStatus:
     entry: WeightsEntry

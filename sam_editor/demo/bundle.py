@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from ..weights import sha256_file
+from ..util import sha256_file
 
 BUNDLE_DIR = Path(__file__).resolve().parents[2] / "weights" / "demo"
 MANIFEST = "manifest.json"

@@ -188,7 +188,7 @@ def _presets(args: argparse.Namespace) -> int:
     from ..edits.ganspace import compute_components
     from ..edits.presets import GENERATOR_PRESETS_FILE
     from ..gan.native import load_generator
-    from ..weights import sha256_file
+    from ..util import sha256_file
     from .edit_probe import layer_ranges, name_presets, probe_components
 
     G, _ = load_generator(args.generator)

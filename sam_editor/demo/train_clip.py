@@ -28,7 +28,6 @@ import functools
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +44,7 @@ from ..edits.clip_models import (
     demo_clip_files,
     register_config,
 )
+from ..util import atomic_write
 from . import carworld
 from .pipeline import prefetch, to_cpu
 
@@ -210,16 +210,7 @@ def make_batch(step: int, settings: ClipTrainSettings) -> tuple[torch.Tensor, li
 
 
 def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the bundle is plain data
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def save_clip(model: torch.nn.Module, directory: str | os.PathLike = DEMO_CLIP_DIR, config: dict | None = None,

@@ -5,30 +5,32 @@ Modules: `ganspace` (PCA of W, cached), `presets` (named GANSpace edits), `offic
 repository's `.npy` directions), `compose` (EditStack, render_edit), `commands` (CLI).
 """
 
-from .compose import Edit, EditStack, ganspace_edit, official_edit, preset_edit, render_edit, text_edit
-from .ganspace import GanspaceCancelled, GanspaceComponents, compute_components, direction_to_delta_w, load_or_compute
-from .official import DirectionError, OfficialDirection, discover_directions, load_direction
-from .presets import Preset, all_presets, get_preset, save_user_preset
+from __future__ import annotations
 
-__all__ = [
-    "DirectionError",
-    "Edit",
-    "EditStack",
-    "GanspaceCancelled",
-    "GanspaceComponents",
-    "OfficialDirection",
-    "Preset",
-    "all_presets",
-    "compute_components",
-    "direction_to_delta_w",
-    "discover_directions",
-    "ganspace_edit",
-    "get_preset",
-    "load_direction",
-    "load_or_compute",
-    "official_edit",
-    "preset_edit",
-    "render_edit",
-    "save_user_preset",
-    "text_edit",
-]
+from .._lazy import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Edit": "compose",
+        "EditStack": "compose",
+        "ganspace_edit": "compose",
+        "official_edit": "compose",
+        "preset_edit": "compose",
+        "render_edit": "compose",
+        "text_edit": "compose",
+        "GanspaceCancelled": "ganspace",
+        "GanspaceComponents": "ganspace",
+        "compute_components": "ganspace",
+        "direction_to_delta_w": "ganspace",
+        "load_or_compute": "ganspace",
+        "DirectionError": "official",
+        "OfficialDirection": "official",
+        "discover_directions": "official",
+        "load_direction": "official",
+        "Preset": "presets",
+        "all_presets": "presets",
+        "get_preset": "presets",
+        "save_user_preset": "presets",
+    },
+)

@@ -12,20 +12,17 @@ or "F<i>"; a mask may be at F_i's size or at the output size (N|1, 1, H_out, W_o
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
-from ..gan.networks import Generator
-from . import ganspace as gs
-from .compose import EditStack, ganspace_edit, official_edit, preset_edit, render_edit, text_edit
-from .official import DirectionError, directions_for_generator, load_direction_for
-from .presets import OFFICIAL_CAR_GENERATOR, Preset, all_presets, get_preset, save_user_preset
-from .region import limit_to_region
+    from ..gan.networks import Generator
+    from . import ganspace as gs
 
 
 # ---- φ loading ---------------------------------------------------------------------------------
@@ -39,6 +36,8 @@ def _feature_key(k: object) -> int:
 def _as_phi(G: Generator, obj: object) -> tuple[torch.Tensor, dict[int, torch.Tensor], dict[int, torch.Tensor]]:
     """Normalise an object (dict, or anything with attributes w_plus/delta_f/masks) to
     (w+ (N, num_ws, w_dim), {i: Δf_i}, {i: m_i at F_i's size})."""
+    import torch
+
     get = (lambda n: obj.get(n)) if isinstance(obj, Mapping) else (lambda n: getattr(obj, n, None))
     w_plus = get("w_plus")
     if not isinstance(w_plus, torch.Tensor):
@@ -67,18 +66,16 @@ def load_phi(
 
     Reads the inversion's own format (`sam_editor.inversion.phi.Phi`, `.pt`/`.npz`) and, failing
     that, a plain `torch.save`d dict with keys w_plus / delta_f / masks (see module docstring)."""
+    import torch
+
+    from ..inversion.phi import Phi
+
     try:
-        from ..inversion.phi import Phi
-    except ImportError:  # the inversion package is optional for editing
-        Phi = None  # type: ignore[assignment]  # noqa: N806
-    error: Exception | None = None
-    if Phi is not None:
-        try:
-            phi = Phi.load(path)
-            obj: object = phi.select(index) if phi.n > 1 else phi
-            return _as_phi(G, obj)
-        except ValueError as exc:  # not that format (or not matching G): try the plain dict
-            error = exc
+        phi = Phi.load(path)
+        obj: object = phi.select(index) if phi.n > 1 else phi
+        return _as_phi(G, obj)
+    except ValueError as exc:  # not that format (or not matching G): try the plain dict
+        error: Exception | None = exc
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -106,6 +103,8 @@ def _split_value(text: str, default: float) -> tuple[str, float]:
 
 def parse_ganspace_arg(text: str, default_layers: str | None, num_ws: int) -> tuple[int, float, tuple[int, int]]:
     """'K:S' or 'K:S@A-B' → (k, strength, (start, end))."""
+    from . import ganspace as gs
+
     spec, _, layers = text.partition("@")
     k_text, _, s_text = spec.partition(":")
     try:
@@ -125,12 +124,14 @@ def _progress(done: int, total: int) -> None:
 
 
 def _components(G: Generator, args: argparse.Namespace) -> gs.GanspaceComponents:
+    from . import ganspace as gs
+
     return gs.load_or_compute(
         G,
         weights_path=args.generator,
         cache_dir=args.ganspace_cache,
-        n_samples=args.n_samples,
-        n_components=args.components,
+        n_samples=args.n_samples or gs.PAPER_N_SAMPLES,
+        n_components=args.components or gs.PAPER_N_COMPONENTS,
         seed=args.pca_seed,
         on_step=_progress,
     )
@@ -140,11 +141,9 @@ def _text_delta_w(G: Generator, phi: tuple, text: str, args: argparse.Namespace,
     """δw+ (1, num_ws, w_dim) for a prompt, delegated to `sam_editor.edits.styleclip`: its
     `text_edit(G, w+, Δf, masks, prompt, clip, …)` (gated latent optimisation) with the CLIP
     model from `clip_models.load_clip`."""
-    try:
-        styleclip = importlib.import_module("sam_editor.edits.styleclip")
-        clip_models = importlib.import_module("sam_editor.edits.clip_models")
-    except ModuleNotFoundError as exc:
-        raise RuntimeError(f"text edits need StyleCLIP support, which is not available ({exc})") from exc
+    from . import clip_models, styleclip
+    from . import ganspace as gs
+
     w_plus, delta_f, masks = phi
     clip = clip_models.load_clip(args.clip)
     kwargs = {} if args.text_steps is None else {"steps": args.text_steps}
@@ -164,6 +163,7 @@ def _text_delta_w(G: Generator, phi: tuple, text: str, args: argparse.Namespace,
 def save_png(img: torch.Tensor, path: str | Path) -> None:
     """(1, 3, H, W) in [-1, 1] → 8-bit RGB PNG."""
     import cv2
+    import numpy as np
 
     arr = ((img[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -196,6 +196,7 @@ def _load_G(path: str) -> Generator:
 def run_edit(args: argparse.Namespace) -> int:
     """The `edit` subcommand; user errors (bad files, names, shapes) → message + exit code 2."""
     from ..gan.native import CheckpointError
+    from .official import DirectionError
 
     try:
         return _run_edit(args)
@@ -206,6 +207,14 @@ def run_edit(args: argparse.Namespace) -> int:
 
 
 def _run_edit(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import ganspace as gs
+    from .compose import EditStack, ganspace_edit, official_edit, preset_edit, render_edit, text_edit
+    from .official import directions_for_generator, load_direction_for
+    from .presets import OFFICIAL_CAR_GENERATOR, get_preset
+    from .region import limit_to_region
+
     G = _load_G(args.generator)
     w_plus, delta_f, masks = load_phi(G, args.phi_file, args.index)
     area = 1.0  # fraction of the frame the edits may change
@@ -252,7 +261,6 @@ def _run_edit(args: argparse.Namespace) -> int:
     return 0
 
 
-@torch.no_grad()
 def component_strip(
     G: Generator,
     comps: gs.GanspaceComponents,
@@ -264,19 +272,28 @@ def component_strip(
 ) -> np.ndarray:
     """Visualise components: one row per component, for each seed the images at −s, 0, +s σ_k
     (GANSpace-style strips) → uint8 RGB grid (rows·H, seeds·3·W, 3)."""
-    gen = torch.Generator().manual_seed(0)
-    w = G.map(torch.randn(n_seeds, G.z_dim, generator=gen).to(G.mapping.w_avg.device), truncation_psi)
-    rows = []
-    for k in components:
-        d = gs.direction_to_delta_w(G, comps, k, layers, strength)
-        imgs = [G.synthesize(w, delta_w=s * d) if s else G.synthesize(w) for s in (-1.0, 0.0, 1.0)]
-        tiles = torch.stack(imgs, dim=1).flatten(0, 1)  # (seeds·3, 3, H, W), seed-major
-        rows.append(torch.cat(list(tiles), dim=2))  # (3, H, seeds·3·W)
-    grid = torch.cat(rows, dim=1)
-    return ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    import torch
+
+    from . import ganspace as gs
+
+    with torch.no_grad():
+        gen = torch.Generator().manual_seed(0)
+        w = G.map(torch.randn(n_seeds, G.z_dim, generator=gen).to(G.mapping.w_avg.device), truncation_psi)
+        rows = []
+        for k in components:
+            d = gs.direction_to_delta_w(G, comps, k, layers, strength)
+            imgs = [G.synthesize(w, delta_w=s * d) if s else G.synthesize(w) for s in (-1.0, 0.0, 1.0)]
+            tiles = torch.stack(imgs, dim=1).flatten(0, 1)  # (seeds·3, 3, H, W), seed-major
+            rows.append(torch.cat(list(tiles), dim=2))  # (3, H, seeds·3·W)
+        grid = torch.cat(rows, dim=1)
+        return ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
 def run_ganspace(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import ganspace as gs
+
     G = _load_G(args.generator)
     comps = _components(G, args)
     ratio = comps.explained_variance_ratio
@@ -294,6 +311,8 @@ def run_ganspace(args: argparse.Namespace) -> int:
 
 
 def run_presets(args: argparse.Namespace) -> int:
+    from .presets import Preset, all_presets, save_user_preset
+
     if args.save:
         if not args.user_presets:
             raise SystemExit("--save needs --user-presets DIR")
@@ -311,8 +330,9 @@ def run_presets(args: argparse.Namespace) -> int:
 
 
 def _add_pca_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--n-samples", type=int, default=gs.PAPER_N_SAMPLES, help="sampled w for the PCA (GANSpace: 10⁶)")
-    p.add_argument("--components", type=int, default=gs.PAPER_N_COMPONENTS, help="components kept (GANSpace: 80)")
+    # defaults (None → GANSpace's figures) are resolved in _components, so building the parser loads no torch
+    p.add_argument("--n-samples", type=int, default=None, help="sampled w for the PCA (default GANSpace's 10⁶)")
+    p.add_argument("--components", type=int, default=None, help="components kept (default GANSpace's 80)")
     p.add_argument("--pca-seed", type=int, default=0)
     p.add_argument("--ganspace-cache", default=None, help="folder of the .npz cache (default: next to the weights)")
 

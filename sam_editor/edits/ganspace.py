@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 
 from ..gan.networks import Generator
-from ..weights import sha256_file
+from ..util import atomic_write, sha256_file
 
 PAPER_N_SAMPLES = 1_000_000  # GANSpace: PCA on 10⁶ sampled w for StyleGAN/StyleGAN2
 PAPER_N_COMPONENTS = 80  # GANSpace's default number of components kept
@@ -77,26 +76,17 @@ class GanspaceComponents:
 
     def save_npz(self, path: str | os.PathLike) -> None:
         """Write atomically (temp file + rename) so a crash never leaves half a cache file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".tmp.npz", dir=path.parent)
-        os.close(fd)
-        try:
-            np.savez(
-                tmp,
-                components=self.components.numpy().astype(np.float32),
-                stdev=self.stdev.numpy().astype(np.float32),
-                mean=self.mean.numpy().astype(np.float32),
-                n_samples=np.int64(self.n_samples),
-                key=np.str_(self.key),
-                seed=np.int64(self.seed),
-                total_variance=np.float64(self.total_variance),
-                version=np.int64(CACHE_VERSION),
-            )
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        arrays = {
+            "components": self.components.numpy().astype(np.float32),
+            "stdev": self.stdev.numpy().astype(np.float32),
+            "mean": self.mean.numpy().astype(np.float32),
+            "n_samples": np.int64(self.n_samples),
+            "key": np.str_(self.key),
+            "seed": np.int64(self.seed),
+            "total_variance": np.float64(self.total_variance),
+            "version": np.int64(CACHE_VERSION),
+        }
+        atomic_write(Path(path).with_suffix(".npz"), lambda tmp: np.savez(tmp, **arrays))
 
     @classmethod
     def load_npz(cls, path: str | os.PathLike) -> GanspaceComponents:

@@ -20,8 +20,9 @@ import dataclasses
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
+
+from ..util import atomic_write
 
 OFFICIAL_CAR_GENERATOR = "stylegan2-car-config-f"
 
@@ -102,18 +103,8 @@ def _slug(name: str) -> str:
 
 def save_user_preset(preset: Preset, user_dir: str | os.PathLike) -> Path:
     """Write `<user_dir>/<slug of name>.json` atomically; overwrites a preset of the same name."""
-    folder = Path(user_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{_slug(preset.name)}.json"
-    fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(preset.to_dict(), f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    path = Path(user_dir) / f"{_slug(preset.name)}.json"
+    return atomic_write(path, json.dumps(preset.to_dict(), indent=1, sort_keys=True))
 
 
 def delete_user_preset(name: str, user_dir: str | os.PathLike) -> bool:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from ..util import atomic_write
 from .networks import Generator, GeneratorConfig
 
 FORMAT = "sam-editor-generator"
@@ -38,16 +38,7 @@ def save_generator(path: str | os.PathLike, G: Generator, meta: dict | None = No
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     """torch.save to a temp file in the same folder, then rename over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_generator(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[Generator, dict]:

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
 from superqt import QLabeledDoubleSlider, QLabeledSlider
 
 from sam_editor.gan.layers import LayerSpace
-from sam_editor.invertibility.latent_map import TAU_MAX, TAU_MIN
 from sam_editor.session import SegmentInfo
+from sam_editor.util import TAU_DEFAULT, TAU_MAX, TAU_MIN
 
 from .overlay import InvertibilityBars, Legend, space_color
 
@@ -63,7 +63,7 @@ class MapPanel(QWidget):
         self.tau.setRange(TAU_MIN, TAU_MAX)
         self.tau.setDecimals(3)
         self.tau.setSingleStep(0.005)
-        self.tau.setValue(0.225)
+        self.tau.setValue(TAU_DEFAULT)
         self.tau.setToolTip("Each segment takes the most editable space whose predicted error is ≤ τ")
         self.tau.valueChanged.connect(self._tau_moved)
         self.tau._slider.sliderReleased.connect(self.tauReleased)

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
 from sam_editor.gan.layers import LayerSpace
 from sam_editor.invertibility.latent_map import SPACE_COLORS
 from sam_editor.session import SegmentInfo
+from sam_editor.util import TAU_DEFAULT
 
 SPACES = tuple(LayerSpace)
 NOTES = {LayerSpace.W_PLUS: "most editable", LayerSpace.F10: "most faithful"}
@@ -66,7 +67,7 @@ class InvertibilityBars(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.info: SegmentInfo | None = None
-        self.tau = 0.225
+        self.tau = TAU_DEFAULT
         self.scale_max = 0.5
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumHeight(5 * 18 + 18)

@@ -1,22 +1,24 @@
 """Optimisation-based inversion (§3.3): φ, the losses of eq. 3.5–3.8, and `invert`."""
 
-from .losses import WPriorStats, estimate_w_prior, loss_f, loss_rec, loss_w, objective, w_prior_stats
-from .optimise import InversionResult, invert
-from .phi import Phi
-from .settings import METHODS, InversionSettings, learning_rate
+from __future__ import annotations
 
-__all__ = [
-    "METHODS",
-    "InversionResult",
-    "InversionSettings",
-    "Phi",
-    "WPriorStats",
-    "estimate_w_prior",
-    "invert",
-    "learning_rate",
-    "loss_f",
-    "loss_rec",
-    "loss_w",
-    "objective",
-    "w_prior_stats",
-]
+from .._lazy import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "WPriorStats": "losses",
+        "estimate_w_prior": "losses",
+        "loss_f": "losses",
+        "loss_rec": "losses",
+        "loss_w": "losses",
+        "objective": "losses",
+        "w_prior_stats": "losses",
+        "InversionResult": "optimise",
+        "invert": "optimise",
+        "Phi": "phi",
+        "METHODS": "settings",
+        "InversionSettings": "settings",
+        "learning_rate": "settings",
+    },
+)

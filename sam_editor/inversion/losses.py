@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ..gan.networks import Generator
 from ..perceptual import Perceptual, PreparedTarget
+from ..util import atomic_write, sha256_file
 
 PRIOR_SLOPE = 5.0  # ŵ = LeakyReLU(w, 5.0) undoes the mapping network's last lrelu(0.2)
 STATS_VERSION = 1
@@ -83,11 +84,7 @@ def generator_fingerprint(G: Generator) -> str:
 
 def file_fingerprint(path: str | os.PathLike) -> str:
     """SHA-256 (16 hex) of a generator file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    return sha256_file(path)[:16]
 
 
 def default_cache_dir() -> Path:
@@ -141,11 +138,8 @@ def w_prior_stats(
         except Exception:  # unreadable cache: recompute and overwrite
             pass
     stats = estimate_w_prior(G, samples=samples, seed=seed, key=key)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
     meta = json.dumps({"version": STATS_VERSION, "samples": samples, "seed": seed, "key": key})
-    torch.save({"mean": stats.mean, "cov": stats.cov, "inv_cov": stats.inv_cov, "meta": meta}, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save({"mean": stats.mean, "cov": stats.cov, "inv_cov": stats.inv_cov, "meta": meta}, tmp))
     return stats.to(device)
 
 

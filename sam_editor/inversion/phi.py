@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from ..gan.networks import Generator
+from ..util import atomic_write
 
 FORMAT = "sam-editor-phi"
 VERSION = 1
@@ -113,20 +113,10 @@ class Phi:
         if suffix not in (".pt", ".npz"):
             raise ValueError(f"{path}: φ files are .pt or .npz")
         header = json.dumps({"format": FORMAT, "version": VERSION, "metadata": self.metadata})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp" + suffix, dir=path.parent)
-        os.close(fd)
-        try:
-            arrays = self._arrays()
-            if suffix == ".pt":
-                torch.save({"header": header, **arrays}, tmp)
-            else:
-                np.savez(tmp, header=np.array(header), **{k: v.numpy() for k, v in arrays.items()})
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        arrays = self._arrays()
+        if suffix == ".pt":
+            return atomic_write(path, lambda tmp: torch.save({"header": header, **arrays}, tmp))
+        return atomic_write(path, lambda tmp: np.savez(tmp, header=np.array(header), **{k: v.numpy() for k, v in arrays.items()}))
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Phi:

@@ -17,17 +17,19 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
+if TYPE_CHECKING:
+    from sam_editor.gan.layers import LayerSpace
 
-from sam_editor.gan.layers import LayerSpace
-from sam_editor.invertibility.latent_map import TAU_DEFAULT, legend_image
 
 __all__ = ["register", "main", "cmd_latent_map", "cmd_train_invertibility"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``latent-map`` and ``train-invertibility`` sub-commands."""
+    from sam_editor.util import TAU_DEFAULT
+
     p = subparsers.add_parser(
         "latent-map",
         help="predict the per-segment latent-space map of an image (SAM §3.1–3.2)",
@@ -78,6 +80,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def parse_override(text: str) -> tuple[int, int, LayerSpace]:
     """'X,Y=SPACE' → (x, y, space); argparse turns a ValueError into a usage message."""
+    from sam_editor.gan.layers import LayerSpace
+
     where, sep, space = text.partition("=")
     try:
         x_text, y_text = where.split(",")
@@ -91,7 +95,10 @@ def parse_override(text: str) -> tuple[int, int, LayerSpace]:
 
 
 def cmd_latent_map(args: argparse.Namespace) -> int:
+    import cv2
+
     from sam_editor.invertibility.data import load_image
+    from sam_editor.invertibility.latent_map import legend_image
     from sam_editor.invertibility.pipeline import latent_map_for_image
     from sam_editor.invertibility.predictor import load_predictor
     from sam_editor.invertibility.segmenters import make_segmenter

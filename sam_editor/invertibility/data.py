@@ -10,8 +10,6 @@ Generation is resumable: images whose ``.npz`` already exists (and loads) are sk
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,8 @@ import torch
 from torch.utils.data import Dataset
 
 from sam_editor.gan.layers import LayerSpace
+
+from ..util import atomic_write
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -91,14 +91,7 @@ def _is_valid_target(path: Path) -> bool:
 
 
 def _write_npz(path: Path, **arrays: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".npz.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
 @dataclass

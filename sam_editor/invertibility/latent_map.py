@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from sam_editor.gan.layers import LayerSpace
+from sam_editor.util import TAU_DEFAULT, TAU_MAX, TAU_MIN, atomic_write
 
 __all__ = [
     "SPACES",
@@ -41,9 +42,6 @@ __all__ = [
 ]
 
 SPACES: tuple[LayerSpace, ...] = tuple(LayerSpace)
-TAU_DEFAULT = 0.225  # official default for cars
-TAU_MIN = 0.10  # slider range of the official sweep (cars)
-TAU_MAX = 0.40
 UNREACHABLE = 1.0e9  # segment error that no threshold accepts (used by LatentMap.uniform)
 FORMAT = "sam_editor.latent_map"
 VERSION = 1
@@ -263,12 +261,7 @@ class LatentMap:
 
     def save(self, path: str | Path) -> Path:
         """Write the map as ``.json`` (atomic replace)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json()))
-        tmp.replace(path)
-        return path
+        return atomic_write(path, json.dumps(self.to_json()))
 
     @classmethod
     def load(cls, path: str | Path) -> LatentMap:

@@ -31,6 +31,8 @@ from torchvision.models.resnet import Bottleneck
 
 from sam_editor.gan.layers import LayerSpace
 
+from ..util import atomic_write
+
 __all__ = [
     "SPACES",
     "InvertibilityPredictor",
@@ -291,10 +293,7 @@ def save_predictor(model: TinyInvertibilityNet, path: str | Path, meta: dict[str
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": dict(meta or {}),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_official_predictor(

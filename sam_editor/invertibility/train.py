@@ -28,6 +28,8 @@ from sam_editor.invertibility.predictor import (
     save_predictor,
 )
 
+from ..util import atomic_write
+
 __all__ = [
     "TrainResult",
     "train_predictor",
@@ -105,18 +107,14 @@ def _checkpoint_path(out_path: Path) -> Path:
 def _save_checkpoint(
     path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int, gen: torch.Generator, extra: dict
 ) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "step": step,
-            "generator": gen.get_state(),
-            **extra,
-        },
-        tmp,
-    )
-    tmp.replace(path)
+    state = {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "step": step,
+        "generator": gen.get_state(),
+        **extra,
+    }
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def train_predictor(

@@ -1,26 +1,22 @@
 """Perceptual distance (eq. 3.5's L_LPIPS) and spatial error maps (eq. 3.1's e_l)."""
 
-from .lpips_vgg import VGG16_FILE, LpipsVGG, build_lpips_vgg, hub_backbone_path
-from .perceptual import (
-    FALLBACK_NAME,
-    LPIPS_NAME,
-    RANDOM_NAME,
-    Perceptual,
-    PreparedTarget,
-    default_perceptual,
-    ssim_map,
-)
+from __future__ import annotations
 
-__all__ = [
-    "FALLBACK_NAME",
-    "LPIPS_NAME",
-    "RANDOM_NAME",
-    "VGG16_FILE",
-    "LpipsVGG",
-    "Perceptual",
-    "PreparedTarget",
-    "build_lpips_vgg",
-    "default_perceptual",
-    "hub_backbone_path",
-    "ssim_map",
-]
+from .._lazy import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "VGG16_FILE": "lpips_vgg",
+        "LpipsVGG": "lpips_vgg",
+        "build_lpips_vgg": "lpips_vgg",
+        "hub_backbone_path": "lpips_vgg",
+        "FALLBACK_NAME": "perceptual",
+        "LPIPS_NAME": "perceptual",
+        "RANDOM_NAME": "perceptual",
+        "Perceptual": "perceptual",
+        "PreparedTarget": "perceptual",
+        "default_perceptual": "perceptual",
+        "ssim_map": "perceptual",
+    },
+)

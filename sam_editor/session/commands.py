@@ -17,7 +17,8 @@ from typing import Any
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from ..imageio import Problem, atomic_write, list_images, read_image
+    from ..imageio import Problem, list_images, read_image
+    from ..util import atomic_write
     from .models import load_bundle
     from .recipe import RecipeError, apply_recipe, check_generator, read_recipe
 

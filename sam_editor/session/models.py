@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from ..weights import sha256_file
+from ..util import TAU_DEFAULT, sha256_file
 from .files import Problem
 
 # the demo predictor's name (demo.bundle.COMPONENTS says invertibility.pt), older names accepted
@@ -31,7 +31,7 @@ class Bundle:
     segmenter: Any
     device: torch.device
     notes: list[str] = dataclasses.field(default_factory=list)  # missing pieces, for the user
-    tau: float = 0.225
+    tau: float = TAU_DEFAULT
     inversion_settings: Any = None  # InversionSettings
     ganspace_samples: int = 1_000_000
     cache_dir: Path | None = None
@@ -133,7 +133,6 @@ def load_bundle(
     from ..gan.checkpoints import load_generator_any
     from ..gan.native import CheckpointError
     from ..inversion.settings import InversionSettings
-    from ..invertibility.latent_map import TAU_DEFAULT
     from ..invertibility.predictor import load_predictor
     from ..invertibility.segmenters import make_segmenter
     from ..runtime import default_device

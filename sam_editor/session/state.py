@@ -20,6 +20,7 @@ import torch
 from ..gan.layers import LayerSpace
 from ..gan.networks import Generator
 from ..invertibility.latent_map import SPACE_COLORS, LatentMap
+from ..util import TAU_DEFAULT
 from .files import (
     Placement,
     Problem,
@@ -191,7 +192,7 @@ class Session:
 
     @property
     def tau(self) -> float:
-        return self.latent_map.tau if self.latent_map is not None else (self.bundle.tau if self.bundle else 0.225)
+        return self.latent_map.tau if self.latent_map is not None else (self.bundle.tau if self.bundle else TAU_DEFAULT)
 
     def set_tau(self, tau: float) -> float:
         """Re-threshold the map (§3.2) — no network call. → the previous τ."""

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from sam_editor.edits import commands
+from sam_editor.edits import clip_models, commands, styleclip
 from sam_editor.edits import ganspace as gs
 from sam_editor.edits.compose import EditStack, ganspace_edit, official_edit, render_edit, text_edit
 from sam_editor.edits.official import load_direction_for
 from sam_editor.gan.native import save_generator
+from sam_editor.inversion.phi import Phi
 
 
 def _run(argv: list[str]) -> int:
@@ -67,9 +68,8 @@ def test_edit_command_writes_the_stack_render(tiny_G, tiny_phi, tmp_path, capsys
     assert np.abs(img.astype(int) - rec).mean() > 1.0  # the edit did something
 
     # The inversion's own φ format (.npz here) gives the same result.
-    phi_mod = pytest.importorskip("sam_editor.inversion.phi")
     phi_npz = tmp_path / "phi.npz"
-    phi_mod.Phi(torch.cat([w2, w2]), {i: torch.cat([v, v]) for i, v in df2.items()}, m2).save(phi_npz)
+    Phi(torch.cat([w2, w2]), {i: torch.cat([v, v]) for i, v in df2.items()}, m2).save(phi_npz)
     out2 = tmp_path / "edited2.png"
     argv2 = [phi_npz if a == str(phi) else out2 if a == str(out) else a for a in argv] + ["--index", "1"]
     assert _run([str(a) for a in argv2]) == 0
@@ -114,8 +114,6 @@ def test_ganspace_and_presets_commands(tiny_G, tmp_path, capsys):
 def test_text_edit_is_delegated_to_styleclip(tiny_G, tiny_phi, tmp_path, monkeypatch):
     """--text hands φ and the prompt to sam_editor.edits.styleclip.text_edit (owned elsewhere);
     here it is replaced by a stub that returns a fixed δw+."""
-    styleclip = pytest.importorskip("sam_editor.edits.styleclip")
-    clip_models = pytest.importorskip("sam_editor.edits.clip_models")
     G, (w, df, masks) = tiny_G, tiny_phi
     weights, phi, out = tmp_path / "g.pt", tmp_path / "phi.pt", tmp_path / "t.png"
     save_generator(weights, G)
@@ -150,8 +148,6 @@ def saved(tiny_G, tiny_phi, tmp_path):
 
 
 def test_text_layers_restrict_the_rows_the_text_edit_may_change(tiny_G, saved, tmp_path, monkeypatch, capsys):
-    styleclip = pytest.importorskip("sam_editor.edits.styleclip")
-    clip_models = pytest.importorskip("sam_editor.edits.clip_models")
     G, (weights, phi) = tiny_G, saved
     seen = {}
 
@@ -172,8 +168,6 @@ def test_text_layers_restrict_the_rows_the_text_edit_may_change(tiny_G, saved, t
 
 
 def test_region_keeps_the_rest_of_the_image_and_reaches_the_text_edit(tiny_G, tiny_phi, saved, tmp_path, monkeypatch, capsys):
-    styleclip = pytest.importorskip("sam_editor.edits.styleclip")
-    clip_models = pytest.importorskip("sam_editor.edits.clip_models")
     G, (w, df, masks) = tiny_G, tiny_phi
     weights, phi = saved
     mask = np.zeros((128, 128), np.uint8)  # drawn at twice the frame size: resized to 64×64

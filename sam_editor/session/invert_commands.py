@@ -1,4 +1,7 @@
-"""`sam-editor invert …` and `sam-editor eval …` (Table 4.1 of the thesis)."""
+"""`sam-editor invert …` and `sam-editor eval …` (Table 4.1 of the thesis).
+
+They live with the session because they compose what sits below it: the bundle's models, the
+invertibility predictor (`--latent-map auto`) and the inversion itself."""
 
 from __future__ import annotations
 
@@ -6,12 +9,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
+from ..util import TAU_DEFAULT
 
-from .settings import METHODS
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
 
 METHOD_TITLES = {
     "w": "StyleGAN2 (W)",
@@ -41,7 +46,7 @@ def demo_generator_path() -> Path:
 
 def default_predictor_path(generator: str | Path) -> Path | None:
     """The invertibility predictor shipped beside a generator (the demo bundle has one)."""
-    from ..session.models import DEMO_PREDICTOR_FILES
+    from .models import DEMO_PREDICTOR_FILES
 
     for name in DEMO_PREDICTOR_FILES:
         if (Path(generator).parent / name).is_file():
@@ -55,7 +60,7 @@ def load_generator_file(path: str | Path | None, device: str) -> tuple[Any, str]
     becomes a `CommandError` with the loader's one-line reason."""
     from ..gan.checkpoints import load_generator_any
     from ..gan.native import CheckpointError
-    from .losses import file_fingerprint
+    from ..inversion.losses import file_fingerprint
 
     path = Path(path) if path is not None else demo_generator_path()
     if not path.is_file():
@@ -70,7 +75,9 @@ def load_generator_file(path: str | Path | None, device: str) -> tuple[Any, str]
 def load_latent_map_file(path: Path, size: tuple[int, int]) -> np.ndarray:
     """A latent-map file → uint8 ranks (H, W) at `size`: `.json` (LatentMap.save), `.npy`
     (rank array 0 = W+ … 4 = F10) or a single-channel image holding ranks 0…4."""
-    from .latent_maps import to_rank_map
+    import numpy as np
+
+    from ..inversion.latent_maps import to_rank_map
 
     suffix = path.suffix.lower()
     if not path.is_file():
@@ -95,8 +102,8 @@ def auto_latent_map(image: torch.Tensor, size: tuple[int, int], args: argparse.N
     from ..invertibility.pipeline import latent_map_for_image
     from ..invertibility.predictor import load_predictor
     from ..invertibility.segmenters import make_segmenter
-    from .images import tensor_to_rgb8
-    from .latent_maps import to_rank_map
+    from ..inversion.images import tensor_to_rgb8
+    from ..inversion.latent_maps import to_rank_map
 
     path = args.predictor or default_predictor_path(args.generator or demo_generator_path())
     if path is None:
@@ -118,6 +125,8 @@ def auto_latent_map(image: torch.Tensor, size: tuple[int, int], args: argparse.N
 def resolve_latent_map(
     spec: str | None, image: torch.Tensor, size: tuple[int, int], args: argparse.Namespace, box: tuple[int, int, int, int] | None = None
 ) -> np.ndarray:
+    import numpy as np
+
     if spec is None or spec.lower() == "auto":
         return auto_latent_map(image, size, args, box)
     if spec.lower() in ("wplus", "w+"):
@@ -139,7 +148,7 @@ def parse_size(text: str | None) -> Any:
 
 
 def _settings(args: argparse.Namespace):
-    from .settings import InversionSettings
+    from ..inversion.settings import InversionSettings
 
     kw: dict[str, Any] = {"optimise_size": parse_size(args.optimise_size)}
     if args.steps is not None:
@@ -150,7 +159,9 @@ def _settings(args: argparse.Namespace):
 def _metrics(perceptual, rec: torch.Tensor, x: torch.Tensor, valid: torch.Tensor | None = None) -> dict[str, Any]:
     """PSNR and the perceptual distance of a reconstruction, over the photo's pixels `valid`
     (1, 1, H, W) of a letterboxed frame (None: all pixels)."""
-    from .images import psnr
+    import torch
+
+    from ..inversion.images import psnr
 
     with torch.no_grad():
         rec = rec.to(x.device)
@@ -186,6 +197,8 @@ class _Progress:
 
 def _photo_valid(placement: Any) -> torch.Tensor | None:
     """(1, 1, H, W) float: the photo's pixels in its letterboxed frame (None: it fills the frame)."""
+    import torch
+
     if placement.full:
         return None
     return torch.from_numpy(placement.mask()).float()[None, None]
@@ -200,15 +213,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictor", default=None, help="invertibility predictor for --latent-map auto (default: the one beside the generator)")
     p.add_argument("--segmenter", default="overseg", help="segmenter for --latent-map auto")
     p.add_argument("--segmenter-weights", default=None)
-    p.add_argument("--tau", type=float, default=0.225, help="invertibility threshold τ for --latent-map auto")
+    p.add_argument("--tau", type=float, default=TAU_DEFAULT, help="invertibility threshold τ for --latent-map auto")
 
 
 # ---- invert --------------------------------------------------------------------------------
 def cmd_invert(args: argparse.Namespace) -> int:
     from ..perceptual import default_perceptual
     from ..runtime import default_device
-    from .images import ImageLoadError, load_photo, save_png
-    from .optimise import invert
+    from ..inversion.images import ImageLoadError, load_photo, save_png
+    from ..inversion.optimise import invert
 
     device = args.device or str(default_device())
     try:
@@ -274,10 +287,13 @@ def format_table(rows: list[dict[str, Any]], metric_name: str) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from ..perceptual import default_perceptual
     from ..runtime import default_device
-    from .images import ImageLoadError, list_images, load_photo
-    from .optimise import invert
+    from ..inversion.images import ImageLoadError, list_images, load_photo
+    from ..inversion.optimise import invert
+    from ..inversion.settings import METHODS
 
     device = args.device or str(default_device())
     methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
@@ -365,6 +381,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..inversion.settings import METHODS
+
     p = subparsers.add_parser("invert", help="invert one image into the generator (§3.3)")
     p.add_argument("image")
     p.add_argument("--method", default="sam", choices=METHODS)
@@ -386,7 +404,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m sam_editor.inversion.commands …`)."""
+    """Standalone entry (`python -m sam_editor.session.invert_commands …`)."""
     from ..runtime import init_torch
 
     init_torch()
