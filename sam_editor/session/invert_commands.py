@@ -99,11 +99,11 @@ def load_latent_map_file(path: Path, size: tuple[int, int]) -> np.ndarray:
 def auto_latent_map(image: torch.Tensor, size: tuple[int, int], args: argparse.Namespace, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Predict a latent map (§3.1–3.2) with `--predictor FILE`, or the predictor shipped beside
     the generator (the demo bundle's). `box`: the photo's part of a letterboxed frame."""
+    from ..inversion.images import tensor_to_rgb8
+    from ..inversion.latent_maps import to_rank_map
     from ..invertibility.pipeline import latent_map_for_image
     from ..invertibility.predictor import load_predictor
     from ..invertibility.segmenters import make_segmenter
-    from ..inversion.images import tensor_to_rgb8
-    from ..inversion.latent_maps import to_rank_map
 
     path = args.predictor or default_predictor_path(args.generator or demo_generator_path())
     if path is None:
@@ -218,10 +218,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 # ---- invert --------------------------------------------------------------------------------
 def cmd_invert(args: argparse.Namespace) -> int:
-    from ..perceptual import default_perceptual
-    from ..runtime import default_device
     from ..inversion.images import ImageLoadError, load_photo, save_png
     from ..inversion.optimise import invert
+    from ..perceptual import default_perceptual
+    from ..runtime import default_device
 
     device = args.device or str(default_device())
     try:
@@ -289,11 +289,11 @@ def format_table(rows: list[dict[str, Any]], metric_name: str) -> str:
 def cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..perceptual import default_perceptual
-    from ..runtime import default_device
     from ..inversion.images import ImageLoadError, list_images, load_photo
     from ..inversion.optimise import invert
     from ..inversion.settings import METHODS
+    from ..perceptual import default_perceptual
+    from ..runtime import default_device
 
     device = args.device or str(default_device())
     methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]

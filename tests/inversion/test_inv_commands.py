@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from sam_editor.gan.native import save_generator
-from sam_editor.session import invert_commands as commands
 from sam_editor.inversion.images import ImageLoadError, load_image, load_photo, psnr, read_rgb, save_png
 from sam_editor.inversion.phi import Phi
+from sam_editor.session import invert_commands as commands
 
 from .conftest import sample_image
 
