@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -15,6 +16,16 @@ TAU_MIN = 0.10
 TAU_MAX = 0.40
 
 _CHUNK = 1 << 20
+
+
+def ramped_lr(t: float, peak: float, rampup: float = 0.05, rampdown: float = 0.25) -> float:
+    """The learning-rate schedule of the StyleGAN2 projector, which the official SAM inversion and
+    StyleCLIP's latent optimisation share: at progress t = step / steps, a linear ramp from 0 over
+    the first `rampup` of the run, flat at `peak`, then a half cosine down to 0 over the last
+    `rampdown`. Note lr = 0 at t = 0 (the official quirk)."""
+    up = min(1.0, t / rampup) if rampup > 0 else 1.0
+    down = min(1.0, (1.0 - t) / rampdown) if rampdown > 0 else 1.0
+    return peak * up * (0.5 - 0.5 * math.cos(math.pi * down))
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], object]) -> Path:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sam_editor.util import atomic_write, sha256_file
+from sam_editor.util import atomic_write, ramped_lr, sha256_file
 
 
 def test_atomic_write_bytes_text_and_writer(tmp_path):
@@ -57,3 +57,11 @@ def test_cli_parser_and_help_load_no_torch():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_ramped_lr_ramps_up_and_down():
+    assert ramped_lr(0.0, 0.1) == 0.0  # the official quirk: the first step has lr 0
+    assert ramped_lr(0.025, 0.1) == pytest.approx(0.05)  # half-way up the 5 % ramp
+    assert ramped_lr(0.5, 0.1) == pytest.approx(0.1)
+    assert ramped_lr(0.875, 0.1) == pytest.approx(0.05)  # half-way down the last 25 %
+    assert ramped_lr(0.999, 0.1) < 0.001

@@ -23,6 +23,7 @@ import torch
 
 from ..gan.layers import block_of_feature_index
 from ..gan.networks import Generator
+from ..util import ramped_lr
 from .clip_models import ClipModel
 
 PreviewFn = Callable[[], torch.Tensor]
@@ -72,14 +73,6 @@ def l2_lambda_for_region(area: float, l2_lambda: float = StyleClipSettings.l2_la
     if not 0 < area <= 1:
         raise ValueError(f"region area must be in (0, 1], got {area}")
     return l2_lambda * area
-
-
-def lr_at(t: float, lr: float, rampup: float = 0.05, rampdown: float = 0.25) -> float:
-    """Learning rate at progress t ∈ [0, 1): linear from 0 over `rampup`, flat, then a half
-    cosine down to 0 over the last `rampdown` of the run."""
-    up = min(1.0, t / rampup) if rampup > 0 else 1.0
-    down_progress = min(1.0, (1.0 - t) / rampdown) if rampdown > 0 else 1.0
-    return lr * up * (1.0 - math.cos(math.pi * down_progress)) / 2.0
 
 
 def rows_before_feature(G: Generator, index: int) -> list[int]:
@@ -146,9 +139,9 @@ def text_edit(
     masks: Mapping[int, torch.Tensor] | None,  # i → m_i at F_i's size
     prompt: str,
     clip: ClipModel,
-    steps: int = StyleClipSettings.steps,
-    lr: float = StyleClipSettings.lr,
-    l2_lambda: float = StyleClipSettings.l2_lambda,
+    steps: int | None = None,
+    lr: float | None = None,
+    l2_lambda: float | None = None,
     layers: Sequence[int] | torch.Tensor | None = None,
     on_step: OnStep | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -162,9 +155,11 @@ def text_edit(
     current δ (no grad), so a UI pays for a preview only when it wants one. `should_stop()` is
     polled before every step: cancelling returns within one step with the best δ so far.
     Deterministic for a given seed (the seed draws δ's tiny starting noise and any views).
-    `settings` supplies the remaining knobs (lr schedule, init noise, CLIP views); steps, lr and
-    l2_lambda are the explicit arguments.
+    `settings` supplies every knob; `steps`, `lr` and `l2_lambda`, when given, override its own.
     """
+    steps = settings.steps if steps is None else steps
+    lr = settings.lr if lr is None else lr
+    l2_lambda = settings.l2_lambda if l2_lambda is None else l2_lambda
     if w_plus.ndim != 3 or w_plus.shape[0] != 1 or w_plus.shape[1:] != (G.num_ws, G.w_dim):
         raise ValueError(f"w_plus must be (1, {G.num_ws}, {G.w_dim}), got {tuple(w_plus.shape)}")
     device = w_plus.device
@@ -190,7 +185,7 @@ def text_edit(
         if should_stop is not None and should_stop():
             cancelled = True
             break
-        step_lr = lr_at(i / steps, lr, settings.lr_rampup, settings.lr_rampdown)
+        step_lr = ramped_lr(i / steps, lr, settings.lr_rampup, settings.lr_rampdown)
         opt.param_groups[0]["lr"] = step_lr
         with torch.enable_grad():
             d_eff = delta * rows

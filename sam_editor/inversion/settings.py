@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Literal
+
+from ..util import ramped_lr
 
 METHODS: tuple[str, ...] = ("sam", "w", "wplus", "f4", "f6", "f8", "f10", "gaussian", "pti")
 SINGLE_FEATURE_METHODS: dict[str, int] = {"f4": 4, "f6": 6, "f8": 8, "f10": 10}
@@ -94,11 +95,6 @@ class InversionSettings:
 
 
 def learning_rate(step: int, total: int, settings: InversionSettings) -> float:
-    """The official schedule (StyleGAN2 projector): t = step/total,
-    lr = base · ½(1 − cos(π · min(1, (1 − t)/rampdown))) · min(1, t/rampup). Note lr = 0 at step 0."""
-    t = step / max(total, 1)
-    ramp = min(1.0, (1.0 - t) / settings.lr_rampdown) if settings.lr_rampdown > 0 else 1.0
-    ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
-    if settings.lr_rampup > 0:
-        ramp *= min(1.0, t / settings.lr_rampup)
-    return settings.lr * ramp
+    """The official schedule (StyleGAN2 projector, `util.ramped_lr`) at `step` of `total` with the
+    inversion's peak and ramps. Note lr = 0 at step 0."""
+    return ramped_lr(step / max(total, 1), settings.lr, settings.lr_rampup, settings.lr_rampdown)

@@ -9,7 +9,6 @@ from sam_editor.edits import clip_models
 from sam_editor.edits.clip_models import ClipWeightsMissing, clip_status, load_clip, load_demo_clip
 from sam_editor.edits.styleclip import (
     StyleClipSettings,
-    lr_at,
     random_views,
     rows_before_feature,
     rows_from_feature,
@@ -52,13 +51,6 @@ def test_random_views_keep_the_image_first_and_pass_gradients():
     assert random_views(x, 1, torch.Generator()) is x
 
 
-def test_lr_schedule_ramps_up_and_down():
-    assert lr_at(0.0, 0.1) == 0.0
-    assert lr_at(0.5, 0.1) == pytest.approx(0.1)
-    assert lr_at(0.875, 0.1) == pytest.approx(0.05)
-    assert lr_at(0.999, 0.1) < 0.001
-
-
 def test_clip_loss_decreases_deterministically(tiny_G, tiny_phi, tiny_clip):
     w, df, masks = tiny_phi
     r = text_edit(tiny_G, w, df, masks, "a blue car", tiny_clip, steps=8, seed=0)
@@ -82,6 +74,16 @@ def test_default_settings_are_the_official_single_view(tiny_G, tiny_phi, tiny_cl
                       settings=StyleClipSettings(clip_views=8))
     assert torch.equal(default.delta_w, official.delta_w)
     assert not torch.equal(default.delta_w, eight.delta_w)
+
+
+def test_settings_are_honoured_and_explicit_arguments_override_them(tiny_G, tiny_phi, tiny_clip):
+    w, df, masks = tiny_phi
+    short = text_edit(tiny_G, w, df, masks, "a blue car", tiny_clip, settings=StyleClipSettings(steps=3, lr=0.2))
+    assert [h["step"] for h in short.history] == [1, 2, 3]
+    assert [h["lr"] for h in short.history] == pytest.approx([0.0, 0.2, 0.2])  # the settings' peak lr, not 0.1
+    assert text_edit(tiny_G, w, df, masks, "a blue car", tiny_clip, steps=2, settings=StyleClipSettings(steps=3)).history[-1]["step"] == 2
+    strong = text_edit(tiny_G, w, df, masks, "a blue car", tiny_clip, settings=StyleClipSettings(steps=3, lr=0.2, l2_lambda=1e3))
+    assert strong.history[-1]["loss"] > short.history[-1]["loss"]  # λ_L2 from the settings weighs in
 
 
 def test_zero_delta_renders_the_reconstruction(tiny_G, tiny_phi, tiny_clip):
