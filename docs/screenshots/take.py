@@ -26,6 +26,35 @@ HERE = Path(__file__).resolve().parent
 CAR_STROKE = [(88, 60), (87, 75), (88, 90), (89, 105)]  # (y, x) on the 128-px frame of car_fence.png
 
 
+def open_window(weights_dir: Path | None):  # noqa: ANN201
+    """The app and its main window, on screen at a fixed size, with settings in a temp file."""
+    init_torch()
+    from sam_editor.gui.app import create_app
+    from sam_editor.gui.main_window import MainWindow
+
+    app = create_app([])
+    MainWindow.confirm_unsaved = False
+    settings = QSettings(str(Path(tempfile.mkdtemp()) / "take.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, weights_dirs=[weights_dir] if weights_dir else None)
+    w.resize(1560, 950)
+    w.move(20, 20)
+    w.show()
+    return app, w
+
+
+def grab(app, path: Path, small: bool = True) -> None:  # noqa: ANN001
+    """Let the window settle, then grab the screen into `path` (small: 1100 px wide, 8-bit)."""
+    for _ in range(5):
+        app.processEvents()
+        time.sleep(0.1)
+    raw = path.with_name(f".{path.name}") if small else path
+    subprocess.run(["import", "-window", "root", "-crop", "1600x1000+0+0", str(raw)], check=True)
+    if small:
+        subprocess.run(["convert", str(raw), "-resize", "1100x", "-colors", "200", f"PNG8:{path}"], check=True)
+        raw.unlink()
+    print("wrote", path, flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights-dir", type=Path, default=None, help="folder with demo/ (default: the app's own search)")
@@ -35,29 +64,13 @@ def main() -> None:
     ap.add_argument("--text", default="a blue car")
     ap.add_argument("--text-steps", type=int, default=100)
     args = ap.parse_args()
-    init_torch()
-    from sam_editor.gui.app import create_app
-    from sam_editor.gui.main_window import MainWindow
+    app, w = open_window(args.weights_dir)
     from sam_editor.session import SAMPLES_DIR
 
-    app = create_app([])
-    MainWindow.confirm_unsaved = False
-    settings = QSettings(str(Path(tempfile.mkdtemp()) / "take.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings, weights_dirs=[args.weights_dir] if args.weights_dir else None)
-    w.resize(1560, 950)
-    w.move(20, 20)
-    w.show()
     e, s = w.editor, w.session
 
     def shot(name: str) -> None:
-        for _ in range(5):
-            app.processEvents()
-            time.sleep(0.1)
-        raw = args.out / f".{name}.png"
-        subprocess.run(["import", "-window", "root", "-crop", "1600x1000+0+0", str(raw)], check=True)
-        subprocess.run(["convert", str(raw), "-resize", "1100x", "-colors", "200", f"PNG8:{args.out / name}.png"], check=True)
-        raw.unlink()
-        print("wrote", args.out / f"{name}.png", flush=True)
+        grab(app, args.out / f"{name}.png")
 
     def later(ms: int, fn) -> None:  # noqa: ANN001
         QTimer.singleShot(ms, fn)

@@ -14,15 +14,11 @@ upscale side by side. DIR should be outside the repository when PHOTO is not our
 from __future__ import annotations
 
 import argparse
-import subprocess
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, QTimer
-
-from sam_editor.runtime import init_torch
+from PySide6.QtCore import QTimer
+from take import grab, open_window  # the sibling script: same window, same grab
 
 
 def crop_strip(photo: np.ndarray, full: np.ndarray, gen_only: np.ndarray, size: int = 160) -> np.ndarray:
@@ -43,28 +39,15 @@ def main() -> None:
     ap.add_argument("--weights-dir", type=Path, default=None)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    init_torch()
+    app, w = open_window(args.weights_dir)
     import cv2
 
-    from sam_editor.gui.app import create_app
-    from sam_editor.gui.main_window import MainWindow
     from sam_editor.imageio import read_image
 
-    app = create_app([])
-    MainWindow.confirm_unsaved = False
-    settings = QSettings(str(Path(tempfile.mkdtemp()) / "take.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings, weights_dirs=[args.weights_dir] if args.weights_dir else None)
-    w.resize(1560, 950)
-    w.move(20, 20)
-    w.show()
     e, s = w.editor, w.session
 
     def shot(name: str) -> None:
-        for _ in range(5):
-            app.processEvents()
-            time.sleep(0.1)
-        subprocess.run(["import", "-window", "root", "-crop", "1600x1000+0+0", str(args.out / f"{name}.png")], check=True)
-        print("wrote", args.out / f"{name}.png", flush=True)
+        grab(app, args.out / f"{name}.png", small=False)
 
     def later(ms: int, fn) -> None:  # noqa: ANN001
         QTimer.singleShot(ms, fn)
