@@ -159,6 +159,7 @@ class SynthesisBlock(torch.nn.Module):
         super().__init__()
         out_ch = cfg.channels(resolution)
         self.resolution = resolution
+        self.out_channels = out_ch
         self.is_first = resolution == 4
         if self.is_first:
             self.const = torch.nn.Parameter(torch.randn([out_ch, 4, 4]))
@@ -189,10 +190,59 @@ class SynthesisBlock(torch.nn.Module):
         y = self.torgb(x, ws[:, self.num_conv])
         return y if skip is None else skip + y
 
+    # The two passes of `Generator.synthesize`, one block each: → (f_i, skip image, image).
+    def reconstruct(
+        self,
+        x: torch.Tensor | None,  # f of the previous block (None for b4)
+        img: torch.Tensor | None,  # image of the previous block
+        ws: torch.Tensor,  # (N, num_conv + 1, w_dim)
+        delta: torch.Tensor | None,  # Δf_i (N, C, r, r) or None
+        mask: torch.Tensor | None,  # m_i (N|1, 1, r, r)
+        noise_mode: str,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Eq. 3.3–3.4: f_i = g(f_prev, w+) + m_i ⊙ Δf_i, then the image through toRGB."""
+        x = self.features(x, ws, noise_mode)
+        _assert_feature(self, x, ws)
+        if delta is not None:
+            x = x + mask * delta
+        skip = self.upsample_skip(img)
+        return x, skip, self.to_image(x, skip, ws)
+
+    def edit_gated(
+        self,
+        x: torch.Tensor,  # f of the previous block on the edited path
+        img: torch.Tensor | None,  # image of the previous block on the edited path
+        ws: torch.Tensor,  # edited rows w+ + δw+ (N, num_conv + 1, w_dim)
+        rec_x: torch.Tensor,  # this block's reconstructed f_i
+        rec_skip: torch.Tensor | None,  # this block's reconstructed skip image
+        delta: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        noise_mode: str,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """§3.4's gated edit: inside m_i the unedited f_i and skip image are pasted, so a region
+        inverted in F_i takes δw+ only in the layers after F_i."""
+        x = self.features(x, ws, noise_mode)
+        _assert_feature(self, x, ws)
+        skip = self.upsample_skip(img)
+        if mask is not None:
+            if delta is not None:  # so that δ → 0 gives the reconstruction also on soft mask edges
+                x = x + mask * delta
+            x = torch.lerp(x, rec_x, mask)
+            if skip is not None:
+                skip = torch.lerp(skip, rec_skip, mask)
+        return x, skip, self.to_image(x, skip, ws)
+
     def forward(self, x, img, ws, noise_mode: str) -> tuple[torch.Tensor, torch.Tensor]:
         """NVIDIA's block: (x, img) → (x, img)."""
         x = self.features(x, ws, noise_mode)
         return x, self.to_image(x, self.upsample_skip(img), ws)
+
+
+def _assert_feature(block: SynthesisBlock, x: torch.Tensor, ws: torch.Tensor) -> None:
+    """The block boundary's contract: f_i is (N, C, r, r) for the block's resolution r."""
+    expected = (ws.shape[0], block.out_channels, block.resolution, block.resolution)
+    if tuple(x.shape) != expected:
+        raise ValueError(f"b{block.resolution}: features {tuple(x.shape)}, expected {expected}")
 
 
 class SynthesisNetwork(torch.nn.Module):
@@ -243,6 +293,38 @@ class RenderCache:
     def clear(self) -> None:
         self.rec.clear()
         self.edit.clear()
+
+    # One render walks the blocks in order; an entry is reused only while every earlier one was.
+    def start(self) -> None:
+        self.computed_blocks = []
+        self._rec_valid = self._edit_valid = True
+
+    def rec_hit(self, k: int, rows: torch.Tensor, delta: torch.Tensor | None, mask: torch.Tensor | None) -> _Entry | None:
+        e = self.rec[k] if self._rec_valid and k < len(self.rec) else None
+        self._rec_valid = e is not None and _same(e.rows, rows) and _same(e.delta, delta) and _same(e.mask, mask)
+        return e if self._rec_valid else None
+
+    def store_rec(self, k: int, entry: _Entry, resolution: int) -> None:
+        del self.rec[k:]
+        self.rec.append(entry)
+        self.computed_blocks.append(("rec", resolution))
+
+    def edit_shared(self, k: int) -> None:
+        """Block k of the edit is the reconstruction's (the edit has not diverged yet)."""
+        if not (self._edit_valid and k < len(self.edit) and self.edit[k] is None):
+            self._edit_valid = False
+            del self.edit[k:]
+            self.edit.append(None)
+
+    def edit_hit(self, k: int, rows: torch.Tensor) -> _Entry | None:
+        e = self.edit[k] if self._edit_valid and self._rec_valid and k < len(self.edit) else None
+        self._edit_valid = e is not None and _same(e.rows, rows)
+        return e if self._edit_valid else None
+
+    def store_edit(self, k: int, entry: _Entry, resolution: int) -> None:
+        del self.edit[k:]
+        self.edit.append(entry)
+        self.computed_blocks.append(("edit", resolution))
 
 
 class Generator(torch.nn.Module):
@@ -327,6 +409,7 @@ class Generator(torch.nn.Module):
                 continue
             skip = block.upsample_skip(img)
             f = block.features(f, rows, noise_mode)
+            _assert_feature(block, f, rows)
             if j is not None and block.feature_index == j:
                 return f, skip
             img = block.to_image(f, skip, rows)
@@ -356,71 +439,43 @@ class Generator(torch.nn.Module):
         for i in delta_f:
             if i not in masks:
                 raise ValueError(f"Δf_{i} given without its mask m_{i}")
-        use_cache = cache is not None and noise_mode != "random" and not torch.is_grad_enabled()
-        if use_cache:
-            cache.computed_blocks = []
+        if cache is not None and noise_mode != "random" and not torch.is_grad_enabled():
+            cache.start()
+        else:
+            cache = None
         w_edit = None if delta_w is None else w_plus + delta_w
-        rec_x = rec_img = ed_x = ed_img = None
-        rec_valid = edit_valid = use_cache
+        rec: tuple = (None, None, None)  # (f_i, skip image, image) of the reconstruction
+        ed: tuple = (None, None, None)  # … and of the edit
         # The edit path differs from the reconstruction from here on; an edit being optimised
         # (StyleCLIP) must run its own path even at δ = 0, or no gradient would reach δ.
         diverged = delta_w is not None and delta_w.requires_grad
         for k, (block, start) in enumerate(self._blocks()):
-            i = block.feature_index
             rows = w_plus[:, start : start + block.num_conv + 1]
-            dfi, mi = delta_f.get(i), masks.get(i)
-            # Reconstruction path: f_i = g(f_prev, w+) + m_i ⊙ Δf_i, then toRGB.
-            rec_valid = rec_valid and k < len(cache.rec) and _same(cache.rec[k].rows, rows)
-            rec_valid = rec_valid and _same(cache.rec[k].delta, dfi) and _same(cache.rec[k].mask, mi)
-            if rec_valid:
-                rec_x, rec_skip, rec_img = cache.rec[k].x, cache.rec[k].skip, cache.rec[k].img
+            dfi, mi = delta_f.get(block.feature_index), masks.get(block.feature_index)
+            hit = cache.rec_hit(k, rows, dfi, mi) if cache is not None else None
+            if hit is not None:
+                rec = (hit.x, hit.skip, hit.img)
             else:
-                rec_x = block.features(rec_x, rows, noise_mode)
-                if dfi is not None:
-                    rec_x = rec_x + mi * dfi
-                rec_skip = block.upsample_skip(rec_img)
-                rec_img = block.to_image(rec_x, rec_skip, rows)
-                if use_cache:
-                    del cache.rec[k:]
-                    cache.rec.append(_Entry(rows, dfi, mi, rec_x, rec_skip, rec_img))
-                    cache.computed_blocks.append(("rec", block.resolution))
+                rec = block.reconstruct(rec[0], rec[2], rows, dfi, mi, noise_mode)
+                if cache is not None:
+                    cache.store_rec(k, _Entry(rows, dfi, mi, *rec), block.resolution)
             if w_edit is None:
                 continue
-            # Edited path, gated: paste the unedited f_i and skip image inside m_i.
             ed_rows = w_edit[:, start : start + block.num_conv + 1]
             diverged = diverged or not torch.equal(ed_rows, rows.expand_as(ed_rows))
             if not diverged:  # identical to the reconstruction so far: share its features
-                ed_x, ed_img = rec_x, rec_img
-                if use_cache and not (edit_valid and k < len(cache.edit) and cache.edit[k] is None):
-                    edit_valid = False
-                    del cache.edit[k:]
-                    cache.edit.append(None)
+                ed = rec
+                if cache is not None:
+                    cache.edit_shared(k)
                 continue
-            edit_valid = (
-                edit_valid
-                and rec_valid
-                and k < len(cache.edit)
-                and cache.edit[k] is not None
-                and _same(cache.edit[k].rows, ed_rows)
-            )
-            if edit_valid:
-                ed_x, ed_img = cache.edit[k].x, cache.edit[k].img
+            hit = cache.edit_hit(k, ed_rows) if cache is not None else None
+            if hit is not None:
+                ed = (hit.x, hit.skip, hit.img)
                 continue
-            ed_x = block.features(ed_x, ed_rows, noise_mode)
-            ed_skip = block.upsample_skip(ed_img)
-            if mi is not None:
-                if dfi is not None:  # so that δ → 0 gives the reconstruction also on soft mask edges
-                    ed_x = ed_x + mi * dfi
-                ed_x = torch.lerp(ed_x, rec_x, mi)
-                if ed_skip is not None:
-                    ed_skip = torch.lerp(ed_skip, rec_skip, mi)
-            ed_img = block.to_image(ed_x, ed_skip, ed_rows)
-            if use_cache:
-                del cache.edit[k:]
-                cache.edit.append(_Entry(ed_rows, None, None, ed_x, ed_skip, ed_img))
-                cache.computed_blocks.append(("edit", block.resolution))
-        img = rec_img if w_edit is None else ed_img
-        return self.crop_output(img)
+            ed = block.edit_gated(ed[0], ed[2], ed_rows, rec[0], rec[1], dfi, mi, noise_mode)
+            if cache is not None:
+                cache.store_edit(k, _Entry(ed_rows, None, None, *ed), block.resolution)
+        return self.crop_output(rec[2] if w_edit is None else ed[2])
 
     def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, noise_mode: str = "const") -> torch.Tensor:
         """Sample images from z (N, z_dim) — the plain forward pass, via `synthesize`."""
