@@ -284,36 +284,33 @@ def _tf_params(net: TFNetworkStub, path: Path) -> dict[str, Any]:
     return out
 
 
-def _convert_tf(gs: TFNetworkStub, path: Path) -> Converted:
-    if gs.version < 4:
-        raise CheckpointError(f"{path}: TensorFlow network pickle version {gs.version} is too old (need 4)")
-    kw = gs.static_kwargs
+def _check_tf_options(kw: dict[str, Any], path: Path) -> None:
+    """Refuse generator options this converter does not reproduce exactly."""
+    norm = lambda x: list(x) if isinstance(x, (list, tuple)) else x  # noqa: E731
     for k, v in kw.items():
         if k not in _TF_KWARGS_OK:
             raise CheckpointError(f"{path}: unsupported TensorFlow generator option {k}={v!r}")
         allowed = _TF_KWARGS_OK[k]
-        if allowed is None or v is None:
-            continue
-        norm = lambda x: list(x) if isinstance(x, (list, tuple)) else x  # noqa: E731
-        if not any(norm(v) == norm(a) for a in allowed):
+        if allowed is not None and v is not None and not any(norm(v) == norm(a) for a in allowed):
             raise CheckpointError(f"{path}: unsupported TensorFlow generator option {k}={v!r} (only {allowed[0]!r})")
     if kw.get("mapping_fmaps") not in (None, kw.get("dlatent_size", 512)):
         raise CheckpointError(f"{path}: mapping_fmaps ≠ dlatent_size is not supported")
-    p = _tf_params(gs, path)
+
+
+def _tf_config(kw: dict[str, Any], p: dict[str, Any], path: Path) -> GeneratorConfig:
+    """The generator's hyper-parameters from the pickle's static kwargs (TF defaults otherwise)."""
     if any(re.fullmatch(r"synthesis/ToRGB_lod\d+/.*", k) for k in p):
         raise CheckpointError(f"{path}: 'orig' (non-skip) StyleGAN2 architecture is not supported")
     if any(re.search(r"/Skip/weight$", k) for k in p if k.startswith("synthesis/")):
         raise CheckpointError(f"{path}: 'resnet' generator architecture is not supported")
     sizes = [int(m.group(1)) for k in p if (m := re.fullmatch(r"synthesis/(\d+)x\1/.*", k))]
-    resolution = int(kw.get("resolution") or (max(sizes) if sizes else 1024))
-    mapping_layers = int(kw.get("mapping_layers") or 8)
     w_avg_beta = kw.get("w_avg_beta", kw.get("dlatent_avg_beta", 0.995))
     try:
-        cfg = GeneratorConfig(
-            resolution=resolution,
+        return GeneratorConfig(
+            resolution=int(kw.get("resolution") or (max(sizes) if sizes else 1024)),
             z_dim=int(kw.get("latent_size") or 512),
             w_dim=int(kw.get("dlatent_size") or 512),
-            mapping_layers=mapping_layers,
+            mapping_layers=int(kw.get("mapping_layers") or 8),
             channel_base=int(kw.get("fmap_base") or 16384) * 2,
             channel_max=int(kw.get("fmap_max") or 512),
             img_channels=int(kw.get("num_channels") or 3),
@@ -324,6 +321,9 @@ def _convert_tf(gs: TFNetworkStub, path: Path) -> Converted:
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"{path}: unsupported TensorFlow generator options ({exc})") from exc
 
+
+def _tf_state_dict(p: dict[str, Any], cfg: GeneratorConfig, path: Path) -> tuple[dict[str, Any], set[str]]:
+    """TF variables → our state dict (numpy), and the names of the variables used."""
     used: set[str] = set()
 
     def get(name: str) -> Any:
@@ -333,7 +333,7 @@ def _convert_tf(gs: TFNetworkStub, path: Path) -> Converted:
         return np.asarray(p[name], dtype=np.float32)
 
     sd: dict[str, Any] = {"mapping.w_avg": get("dlatent_avg")}
-    for i in range(mapping_layers):
+    for i in range(cfg.mapping_layers):
         sd[f"mapping.fc{i}.weight"] = get(f"mapping/Dense{i}/weight").T
         sd[f"mapping.fc{i}.bias"] = get(f"mapping/Dense{i}/bias")
     sd["synthesis.b4.const"] = get("synthesis/4x4/Const/const")[0]
@@ -363,8 +363,19 @@ def _convert_tf(gs: TFNetworkStub, path: Path) -> Converted:
         sd[f"synthesis.b{res}.torgb.bias"] = get(f"{rgb}/bias")
         sd[f"synthesis.b{res}.torgb.affine.weight"] = get(f"{rgb}/mod_weight").T
         sd[f"synthesis.b{res}.torgb.affine.bias"] = get(f"{rgb}/mod_bias") + 1
-    if f"mapping/Dense{mapping_layers}/weight" in p:
-        raise CheckpointError(f"{path}: more mapping layers than mapping_layers={mapping_layers}")
+    if f"mapping/Dense{cfg.mapping_layers}/weight" in p:
+        raise CheckpointError(f"{path}: more mapping layers than mapping_layers={cfg.mapping_layers}")
+    return sd, used
+
+
+def _convert_tf(gs: TFNetworkStub, path: Path) -> Converted:
+    if gs.version < 4:
+        raise CheckpointError(f"{path}: TensorFlow network pickle version {gs.version} is too old (need 4)")
+    kw = gs.static_kwargs
+    _check_tf_options(kw, path)
+    p = _tf_params(gs, path)
+    cfg = _tf_config(kw, p, path)
+    sd, used = _tf_state_dict(p, cfg, path)
     state = {k: _tensor(v, path, k) for k, v in sd.items()}
     ignored = sorted(k for k in p if k not in used and not k.startswith(("G_mapping/", "G_synthesis/")))
     meta = {
