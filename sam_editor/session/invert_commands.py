@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..util import TAU_DEFAULT
+from ..util import TAU_DEFAULT, atomic_write
 
 if TYPE_CHECKING:
     import numpy as np
@@ -286,11 +286,54 @@ def format_table(rows: list[dict[str, Any]], metric_name: str) -> str:
     return "\n".join(lines)
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def _eval_latent_map(path: Path, x: torch.Tensor, placement: Any, size: tuple[int, int], args: argparse.Namespace) -> np.ndarray:
+    """SAM's latent map for one eval image: its file in `--latent-maps DIR`, else `--latent-map`."""
+    spec = args.latent_map
+    if args.latent_maps:
+        found = [Path(args.latent_maps) / f"{path.stem}{e}" for e in LATENT_MAP_EXTENSIONS]
+        found = [f for f in found if f.is_file()]
+        if not found:
+            raise CommandError(f"no latent map for {path.name} in {args.latent_maps}")
+        spec = str(found[0])
+    return resolve_latent_map(spec or "auto", x[0], size, args, placement.box)
+
+
+def _eval_image(G: Any, gen_id: str, method: str, path: Path, args: argparse.Namespace, settings: Any, perceptual: Any) -> dict[str, Any]:
+    """Invert one image with one method → its row of per-image metrics (photo pixels only)."""
+    from ..inversion.images import load_photo
+    from ..inversion.optimise import invert
+
+    device = next(G.parameters()).device
+    size = G.cfg.output_size
+    x, placement = load_photo(path, size)
+    x = x[None].to(device)
+    valid = _photo_valid(placement)
+    lmap = _eval_latent_map(path, x, placement, size, args) if method == "sam" else None
+    bar = _Progress(f"{method} {path.name}")
+    try:
+        res = invert(G, x, method, lmap, settings, on_step=bar.on_step, seed=args.seed,
+                     perceptual=perceptual, generator_id=gen_id, valid=valid)  # fmt: skip
+    finally:
+        bar.close()
+    return {"image": path.name, "method": method, **_metrics(perceptual, res.reconstruction, x, valid), "seconds": res.seconds}
+
+
+def _eval_row(method: str, scores: list[dict[str, Any]], error: str | None, perceptual: Any) -> dict[str, Any]:
+    """One row of Table 4.1: the means over the images this method inverted."""
     import numpy as np
 
-    from ..inversion.images import ImageLoadError, list_images, load_photo
-    from ..inversion.optimise import invert
+    row: dict[str, Any] = {"method": method, "title": METHOD_TITLES[method], "images": len(scores)}
+    if not scores:
+        row["error"] = error or "no images inverted"
+        return row
+    for k in ("perceptual", "psnr", "seconds"):
+        row[k] = float(np.mean([s[k] for s in scores]))
+    row["lpips"] = row["perceptual"] if perceptual.is_lpips else None
+    return row
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..inversion.images import ImageLoadError, list_images
     from ..inversion.settings import METHODS
     from ..perceptual import default_perceptual
     from ..runtime import default_device
@@ -310,7 +353,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not paths:
         print(f"error: no images in {args.folder}", file=sys.stderr)
         return 2
-    size = G.cfg.output_size
     perceptual = default_perceptual(device)
     if perceptual.warning:
         print(f"note: {perceptual.warning}", file=sys.stderr)
@@ -322,51 +364,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         error = None
         for path in paths:
             try:
-                x, placement = load_photo(path, size)
-                x = x[None].to(device)
-                valid = _photo_valid(placement)
-                lmap = None
-                if method == "sam":
-                    spec = args.latent_map
-                    if args.latent_maps:
-                        found = [Path(args.latent_maps) / f"{path.stem}{e}" for e in LATENT_MAP_EXTENSIONS]
-                        found = [f for f in found if f.is_file()]
-                        if not found:
-                            raise CommandError(f"no latent map for {path.name} in {args.latent_maps}")
-                        spec = str(found[0])
-                    lmap = resolve_latent_map(spec or "auto", x[0], size, args, placement.box)
+                scores.append(_eval_image(G, gen_id, method, path, args, settings, perceptual))
             except (CommandError, ImageLoadError, ValueError) as exc:
                 error = str(exc)
                 print(f"error ({method}, {path.name}): {exc}", file=sys.stderr)
                 if method == "sam" and isinstance(exc, CommandError):
-                    break
-                continue
-            bar = _Progress(f"{method} {path.name}")
-            try:
-                res = invert(G, x, method, lmap, settings, on_step=bar.on_step, seed=args.seed,
-                             perceptual=perceptual, generator_id=gen_id, valid=valid)  # fmt: skip
-            finally:
-                bar.close()
-            m = {
-                "image": path.name,
-                "method": method,
-                **_metrics(perceptual, res.reconstruction, x, valid),
-                "seconds": res.seconds,
-            }
-            scores.append(m)
-            per_image.append(m)
-        row: dict[str, Any] = {"method": method, "title": METHOD_TITLES[method], "images": len(scores)}
-        if scores:
-            for k in ("perceptual", "psnr", "seconds"):
-                row[k] = float(np.mean([s[k] for s in scores]))
-            row["lpips"] = row["perceptual"] if perceptual.is_lpips else None
-        else:
-            row["error"] = error or "no images inverted"
-        rows.append(row)
+                    break  # no latent maps for this folder: SAM cannot run at all
+        per_image.extend(scores)
+        rows.append(_eval_row(method, scores, error, perceptual))
     table = format_table(rows, perceptual.name)
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     summary = {
         "generator": str(args.generator or demo_generator_path()),
         "generator_id": gen_id,
@@ -375,8 +382,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "rows": rows,
         "per_image": per_image,
     }
-    (out / "eval.json").write_text(json.dumps(summary, indent=2))
-    (out / "eval.md").write_text(table + "\n")
+    atomic_write(Path(args.out) / "eval.json", json.dumps(summary, indent=2))
+    atomic_write(Path(args.out) / "eval.md", table + "\n")
     return 0 if all(not r.get("error") for r in rows) else 1
 
 
