@@ -1,14 +1,17 @@
-"""What every room of the house shares: the threshold τ's defaults, the one way to write a file
-(atomically) and the one way to hash one. Light imports only (the CLI's parser reads τ from here)."""
+"""What every room of the house shares: the threshold τ's defaults, the contract of a long job,
+the one learning-rate schedule, the one way to write a file (atomically) and the one way to hash
+one. Light imports only (the CLI's parser reads τ from here)."""
 
 from __future__ import annotations
 
 import hashlib
 import math
 import os
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 # τ on the predicted invertibility (§3.2): the official default for cars and the slider range of the official sweep
 TAU_DEFAULT = 0.225
@@ -16,6 +19,46 @@ TAU_MIN = 0.10
 TAU_MAX = 0.40
 
 _CHUNK = 1 << 20
+
+# ---- the contract of every long core job ---------------------------------------------------------
+# Inversion, PTI, StyleCLIP, GANSpace, invertibility targets, demo training: each takes
+#   on_step(step, total, info, preview)  after every step (info: losses or counts; preview: a
+#                                        function rendering the current result, or None), and
+#   should_stop()                        polled between steps.
+# A stopped job returns what it has: the best result so far, marked cancelled (inversion,
+# StyleCLIP), what it finished (targets, training), or None where a partial result means
+# nothing (GANSpace's PCA). Jobs print nothing; progress bars live in the CLI (`StepBar`).
+PreviewFn = Callable[[], Any]
+OnStep = Callable[[int, int, Mapping[str, Any], "PreviewFn | None"], None]
+ShouldStop = Callable[[], bool]
+
+
+class StepBar:
+    """A tqdm bar on stderr driven by a job's `on_step`; `postfix` names an info key to show.
+    tqdm is imported when the first step arrives. Use as a context manager (closes the bar)."""
+
+    def __init__(self, desc: str, unit: str = "step", postfix: str | None = None, leave: bool = False) -> None:
+        self.desc, self.unit, self.postfix, self.leave = desc, unit, postfix, leave
+        self.bar: Any = None
+
+    def __call__(self, step: int, total: int, info: Mapping[str, Any] | None = None, _preview: PreviewFn | None = None) -> None:
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr, leave=self.leave)
+        self.bar.update(step - self.bar.n)
+        if self.postfix and info and self.postfix in info:
+            self.bar.set_postfix({self.postfix: f"{info[self.postfix]:.4g}"}, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __enter__(self) -> StepBar:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 def ramped_lr(t: float, peak: float, rampup: float = 0.05, rampdown: float = 0.25) -> float:

@@ -115,15 +115,18 @@ def _train_predictor(args: argparse.Namespace) -> int:
     from ..gan.native import load_generator
     from ..invertibility.train import train_predictor
     from ..perceptual import default_perceptual
+    from ..util import StepBar
     from .train_predictor import build_targets, make_cluttered_images
 
     G, _ = load_generator(args.generator)
     perceptual = default_perceptual()
     work = Path(args.work_dir)
     images = make_cluttered_images(work / "images", args.n_images, args.seed, G.cfg.resolution, args.photos)
-    report = build_targets(G, images, work / "targets", args.inversion_steps, perceptual)
+    with StepBar("invertibility targets", unit="img", leave=True) as bar:
+        report = build_targets(G, images, work / "targets", args.inversion_steps, perceptual, on_step=bar)
     print(report)
-    result = train_predictor(work / "targets", args.out, steps=args.train_steps, input_size=G.cfg.output_size)
+    with StepBar("train predictor", postfix="loss", leave=True) as bar:
+        result = train_predictor(work / "targets", args.out, steps=args.train_steps, input_size=G.cfg.output_size, on_step=bar)
     print(result)
     return 0
 

@@ -29,7 +29,6 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +43,7 @@ from ..edits.clip_models import (
     demo_clip_files,
     register_config,
 )
-from ..util import atomic_write
+from ..util import OnStep, ShouldStop, atomic_write
 from . import carworld
 from .pipeline import prefetch, to_cpu
 
@@ -287,8 +286,8 @@ def train_clip(
     settings: ClipTrainSettings = ClipTrainSettings(),
     minutes: float | None = None,
     export_to: str | os.PathLike | None = DEMO_CLIP_DIR,
-    on_progress: Callable[[int, int, dict], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    on_step: OnStep | None = None,
+    should_stop: ShouldStop | None = None,
     eval_n: int = 400,
     config: dict | None = None,
     device: str | torch.device = "cpu",
@@ -342,8 +341,8 @@ def train_clip(
                 model.logit_scale.clamp_(0, math.log(100))
             step += 1
             history.append({"step": step, "loss": round(loss.item(), 4), "temp": round(1 / model.logit_scale.exp().item(), 4)})
-            if on_progress:
-                on_progress(step, settings.steps, history[-1])
+            if on_step:
+                on_step(step, settings.steps, history[-1], None)
             if time.time() - last_ckpt > 60 * settings.checkpoint_minutes:
                 checkpoint()
                 last_ckpt = time.time()
@@ -403,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(zero_shot_accuracy(load_demo_clip(args.out), n=1000)))
         return 0
 
-    def progress(step: int, total: int, info: dict) -> None:
+    def progress(step: int, total: int, info: dict, _preview: object) -> None:
         if step % 25 == 0:
             print(f"step {step}/{total} loss {info['loss']:.3f} temp {info['temp']:.3f}", flush=True)
 
@@ -413,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
 
         args.device = default_device()
     config = {**TINY_CLIP_CONFIG, "vision_cfg": IMAGE_TOWERS[args.tower]}
-    r = train_clip(args.run_dir, s, minutes=args.minutes, export_to=args.out, on_progress=progress, config=config,
+    r = train_clip(args.run_dir, s, minutes=args.minutes, export_to=args.out, on_step=progress, config=config,
                    device=args.device, workers=args.workers)
     print(json.dumps({"steps": r.steps, "loss": round(r.loss, 4), "zero_shot": r.accuracy,
                       "minutes": round(r.minutes, 1), "size_mb": round(r.size_mb, 2), "cancelled": r.cancelled}))

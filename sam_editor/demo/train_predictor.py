@@ -53,7 +53,7 @@ def inversion_reconstructor(
 
 
 def build_targets(
-    G: Generator, images_dir: str | Path, targets_dir: str | Path, steps: int, perceptual, batch_size: int = 4
+    G: Generator, images_dir: str | Path, targets_dir: str | Path, steps: int, perceptual, batch_size: int = 4, on_step=None
 ):
     """e_l for every image and space, written as `.npz` beside a copy of the image (eq. 3.1)."""
     from ..invertibility.data import generate_targets
@@ -66,4 +66,5 @@ def build_targets(
         perceptual.error_map,
         size=size,
         batch_size=batch_size,
+        on_step=on_step,
     )

@@ -19,7 +19,6 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "preset_edit": "compose",
         "render_edit": "compose",
         "text_edit": "compose",
-        "GanspaceCancelled": "ganspace",
         "GanspaceComponents": "ganspace",
         "compute_components": "ganspace",
         "direction_to_delta_w": "ganspace",

@@ -114,27 +114,20 @@ def parse_ganspace_arg(text: str, default_layers: str | None, num_ws: int) -> tu
     return k, strength, gs.parse_layers(layers or default_layers, num_ws)
 
 
-def _progress(done: int, total: int) -> None:
-    """Print PCA progress to stderr: a live line on a terminal, quarters otherwise."""
-    tty = sys.stderr.isatty()
-    step = max(total // (50 if tty else 4), 1)
-    if done == total or done // step != (done - 1) // step:
-        end = "\n" if done == total or not tty else ""
-        print(f"{chr(13) if tty else ''}GANSpace PCA: {done}/{total} samples", end=end, file=sys.stderr, flush=True)
-
-
 def _components(G: Generator, args: argparse.Namespace) -> gs.GanspaceComponents:
+    from ..util import StepBar
     from . import ganspace as gs
 
-    return gs.load_or_compute(
-        G,
-        weights_path=args.generator,
-        cache_dir=args.ganspace_cache,
-        n_samples=args.n_samples or gs.PAPER_N_SAMPLES,
-        n_components=args.components or gs.PAPER_N_COMPONENTS,
-        seed=args.pca_seed,
-        on_step=_progress,
-    )
+    with StepBar("GANSpace PCA", unit="w") as bar:
+        return gs.load_or_compute(
+            G,
+            weights_path=args.generator,
+            cache_dir=args.ganspace_cache,
+            n_samples=args.n_samples or gs.PAPER_N_SAMPLES,
+            n_components=args.components or gs.PAPER_N_COMPONENTS,
+            seed=args.pca_seed,
+            on_step=bar,
+        )
 
 
 def _text_delta_w(G: Generator, phi: tuple, text: str, args: argparse.Namespace, area: float = 1.0) -> torch.Tensor:

@@ -22,26 +22,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..gan.networks import Generator
-from ..util import atomic_write, sha256_file
+from ..util import OnStep, ShouldStop, atomic_write, sha256_file
 
 PAPER_N_SAMPLES = 1_000_000  # GANSpace: PCA on 10⁶ sampled w for StyleGAN/StyleGAN2
 PAPER_N_COMPONENTS = 80  # GANSpace's default number of components kept
 CACHE_VERSION = 1
-
-ProgressFn = Callable[[int, int], None]  # on_step(done_samples, total_samples)
-CancelFn = Callable[[], bool]  # True → stop as soon as possible
-
-
-class GanspaceCancelled(RuntimeError):
-    """The PCA was cancelled through `should_cancel`; nothing was written to the cache."""
-
 
 @dataclasses.dataclass(frozen=True)
 class GanspaceComponents:
@@ -143,15 +135,15 @@ def compute_components(
     n_components: int = PAPER_N_COMPONENTS,
     batch_size: int = 4096,
     seed: int = 0,
-    on_step: ProgressFn | None = None,
-    should_cancel: CancelFn | None = None,
+    on_step: OnStep | None = None,
+    should_stop: ShouldStop | None = None,
     key: str = "",
-) -> GanspaceComponents:
+) -> GanspaceComponents | None:
     """PCA of W by batched covariance accumulation (GANSpace §3, used by SAM §3.4).
 
-    Memory is O(w_dim²) whatever n_samples is. `on_step(done, total)` is called after every batch
-    (and once with (0, total) before the first); `should_cancel()` is polled between batches and
-    raises `GanspaceCancelled`.
+    Memory is O(w_dim²) whatever n_samples is. `on_step(done, total, {"samples": done}, None)`
+    is called after every batch (and once with done = 0 before the first); `should_stop()` is
+    polled between batches, and a stopped PCA returns None (half a covariance means nothing).
     """
     D = G.w_dim
     n_components = min(n_components, D)
@@ -160,10 +152,10 @@ def compute_components(
     s2 = torch.zeros(D, D, dtype=torch.float64)
     done = 0
     if on_step is not None:
-        on_step(0, n_samples)
+        on_step(0, n_samples, {"samples": 0}, None)
     for w in iter_w_batches(G, n_samples, batch_size, seed):
-        if should_cancel is not None and should_cancel():
-            raise GanspaceCancelled(f"GANSpace PCA cancelled after {done} of {n_samples} samples")
+        if should_stop is not None and should_stop():
+            return None
         x = w.double()
         if shift is None:
             shift = x.mean(dim=0)
@@ -172,7 +164,7 @@ def compute_components(
         s2 += x.T @ x
         done += w.shape[0]
         if on_step is not None:
-            on_step(done, n_samples)
+            on_step(done, n_samples, {"samples": done}, None)
     assert shift is not None
     mean_shifted = s1 / done
     cov = (s2 - done * torch.outer(mean_shifted, mean_shifted)) / (done - 1)  # (D, D)
@@ -220,10 +212,11 @@ def load_or_compute(
     n_components: int = PAPER_N_COMPONENTS,
     batch_size: int = 4096,
     seed: int = 0,
-    on_step: ProgressFn | None = None,
-    should_cancel: CancelFn | None = None,
-) -> GanspaceComponents:
-    """The GANSpace components of G, from the cache when a matching file exists.
+    on_step: OnStep | None = None,
+    should_stop: ShouldStop | None = None,
+) -> GanspaceComponents | None:
+    """The GANSpace components of G, from the cache when a matching file exists (None: stopped
+    through `should_stop` before the PCA finished; nothing is written then).
 
     The cache key is `key` if given, else the sha256 of `weights_path`. A cached file is used
     only if its key, n_samples, seed and w_dim match; otherwise it is recomputed and rewritten.
@@ -248,8 +241,9 @@ def load_or_compute(
             and cached.num_components == n_components
         ):
             return cached
-    comps = compute_components(G, n_samples, n_components, batch_size, seed, on_step, should_cancel, key=key)
-    comps.save_npz(path)
+    comps = compute_components(G, n_samples, n_components, batch_size, seed, on_step, should_stop, key=key)
+    if comps is not None:
+        comps.save_npz(path)
     return comps
 
 

@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
 from ..gan.layers import block_of_feature_index
 from ..gan.networks import Generator
-from ..util import ramped_lr
+from ..util import OnStep, PreviewFn, ShouldStop, ramped_lr
 from .clip_models import ClipModel
-
-PreviewFn = Callable[[], torch.Tensor]
-OnStep = Callable[[int, int, dict, PreviewFn], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +141,7 @@ def text_edit(
     l2_lambda: float | None = None,
     layers: Sequence[int] | torch.Tensor | None = None,
     on_step: OnStep | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    should_stop: ShouldStop | None = None,
     seed: int = 0,
     settings: StyleClipSettings = StyleClipSettings(),
 ) -> TextEditResult:

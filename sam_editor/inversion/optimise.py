@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -30,14 +30,11 @@ import torch.nn.functional as F
 from ..gan.layers import LayerSpace
 from ..gan.networks import Generator
 from ..perceptual import Perceptual, default_perceptual
+from ..util import OnStep, ShouldStop  # the one job contract (util's module docstring)
 from . import latent_maps as lm
 from .losses import WPriorStats, loss_f, loss_rec, loss_w, objective, w_prior_stats
 from .phi import Phi
 from .settings import METHODS, SINGLE_FEATURE_METHODS, InversionSettings, learning_rate
-
-PreviewFn = Callable[[], torch.Tensor]
-OnStep = Callable[[int, int, dict[str, float], PreviewFn], None]
-ShouldStop = Callable[[], bool]
 
 
 @dataclasses.dataclass
@@ -227,7 +224,7 @@ def run_latent_optimisation(
         entry.update({k: float(v.detach().float().mean()) for k, v in parts.items()})
         history.append(entry)
         if on_step is not None:
-            on_step(step_offset + step, total_steps, dict(entry), preview)
+            on_step(step_offset + step + 1, total_steps, dict(entry), preview)
     if not cancelled and s.steps > 0:
         with torch.no_grad():  # the parameters after the last update
             total, _ = problem.evaluate()
@@ -266,7 +263,8 @@ def invert(
     """Invert `images` (N, 3, H_out, W_out) in [-1, 1] into G by minimising eq. 3.8.
 
     latent_map: for 'sam' — one map for all images or a sequence of N (see `latent_maps`).
-    on_step(step, total, losses, preview_fn): after every step; `preview_fn()` renders the current
+    on_step(step, total, losses, preview_fn): after every step (step = steps done, 1…total);
+        `preview_fn()` renders the current
         x̂ (N, 3, H_out, W_out) on demand. should_stop(): polled before every step; when it
         returns True the best φ so far is returned with `cancelled=True`.
     init_w_plus: (N | 1, num_ws, w_dim) start point (e.g. from an e4e encoder; recorded in the

@@ -100,7 +100,7 @@ def _tune_one(
         total.backward()
         opt.step()
         if on_step is not None:
-            on_step(step_offset + step, total_steps, dict(entry), preview)
+            on_step(step_offset + step + 1, total_steps, dict(entry), preview)
     else:
         if steps > 0:
             with torch.no_grad():

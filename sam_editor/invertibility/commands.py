@@ -135,18 +135,10 @@ def cmd_latent_map(args: argparse.Namespace) -> int:
 
 
 def cmd_train_invertibility(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from sam_editor.invertibility.train import train_predictor
+    from sam_editor.util import StepBar
 
-    bar = tqdm(total=args.steps, desc="train invertibility", unit="step")
-
-    def on_step(step: int, total: int, loss: float) -> None:
-        bar.n = step
-        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-        bar.refresh()
-
-    try:
+    with StepBar("train invertibility", postfix="loss", leave=True) as bar:
         result = train_predictor(
             args.data,
             args.out,
@@ -160,10 +152,8 @@ def cmd_train_invertibility(args: argparse.Namespace) -> int:
             checkpoint_every=args.checkpoint_every,
             resume=not args.no_resume,
             device=args.device,
-            on_step=on_step,
+            on_step=bar,
         )
-    finally:
-        bar.close()
     print(
         f"held-out MSE {result.val_mse:.5f} vs constant predictor {result.const_mse:.5f} "
         f"({result.improvement:.2f}x better) on {result.num_val} images; wrote {result.out_path}"

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from sam_editor.gan.layers import LayerSpace
 
-from ..util import atomic_write
+from ..util import OnStep, ShouldStop, atomic_write
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -115,17 +115,18 @@ def generate_targets(
     size: tuple[int, int] | None = (192, 256),
     batch_size: int = 4,
     device: str | torch.device = "cpu",
-    progress: bool = True,
+    on_step: OnStep | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> GenerationReport:
     """Write e_l (eq. 3.1) for every image and every space l ∈ Φ beside a resized copy of it.
 
     ``images`` is a folder or a list of image files; each is resized to ``size`` (H, W) (None:
     keep, then all images of a batch must share a size).  Images whose target file exists and
     loads are skipped, so an interrupted run resumes where it stopped.  Autograd stays enabled
-    while ``reconstruct`` runs (optimisation-based inversion needs it).
+    while ``reconstruct`` runs (optimisation-based inversion needs it). ``on_step(done, total,
+    {"image": name}, None)`` follows every batch; a stop (``should_stop()``, polled between
+    batches) returns the report of what was written, and a rerun goes on from there.
     """
-    from tqdm.auto import tqdm
-
     if isinstance(images, (str, Path)):
         paths = list_images(images)
     else:
@@ -143,38 +144,37 @@ def generate_targets(
             report.skipped.append(dst)
         else:
             todo.append(p)
-    bar = tqdm(
-        total=len(paths), initial=len(report.skipped), desc="invertibility targets", unit="img", disable=not progress
-    )
-    try:
-        for start in range(0, len(todo), max(1, batch_size)):
-            batch_paths = todo[start : start + max(1, batch_size)]
-            imgs = [load_image(p, size) for p in batch_paths]
-            x = to_tensor(np.stack(imgs)).to(device)
-            errors = []
-            for space in SPACES:
-                x_hat = reconstruct(x, space).detach()  # may optimise with autograd inside
-                with torch.no_grad():
-                    e = error_map(x, x_hat).detach().float()
-                if e.ndim != 4 or e.shape[1] != 1 or e.shape[0] != x.shape[0]:
-                    raise ValueError(f"error_map must return (N, 1, H, W), got {tuple(e.shape)}")
-                if e.shape[-2:] != x.shape[-2:]:
-                    e = torch.nn.functional.interpolate(e, size=x.shape[-2:], mode="bilinear", align_corners=False)
-                errors.append(e[:, 0].cpu().numpy())
-            stacked = np.stack(errors, 1).astype(np.float16)  # (N, 5, H, W)
-            for i, p in enumerate(batch_paths):
-                dst = target_path(out_dir, p)
-                _write_npz(
-                    dst,
-                    image=imgs[i],
-                    errors=stacked[i],
-                    spaces=np.array([s.value for s in SPACES]),
-                    source=np.array(str(p)),
-                )
-                report.written.append(dst)
-            bar.update(len(batch_paths))
-    finally:
-        bar.close()
+    done = len(report.skipped)
+    for start in range(0, len(todo), max(1, batch_size)):
+        if should_stop is not None and should_stop():
+            break
+        batch_paths = todo[start : start + max(1, batch_size)]
+        imgs = [load_image(p, size) for p in batch_paths]
+        x = to_tensor(np.stack(imgs)).to(device)
+        errors = []
+        for space in SPACES:
+            x_hat = reconstruct(x, space).detach()  # may optimise with autograd inside
+            with torch.no_grad():
+                e = error_map(x, x_hat).detach().float()
+            if e.ndim != 4 or e.shape[1] != 1 or e.shape[0] != x.shape[0]:
+                raise ValueError(f"error_map must return (N, 1, H, W), got {tuple(e.shape)}")
+            if e.shape[-2:] != x.shape[-2:]:
+                e = torch.nn.functional.interpolate(e, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            errors.append(e[:, 0].cpu().numpy())
+        stacked = np.stack(errors, 1).astype(np.float16)  # (N, 5, H, W)
+        for i, p in enumerate(batch_paths):
+            dst = target_path(out_dir, p)
+            _write_npz(
+                dst,
+                image=imgs[i],
+                errors=stacked[i],
+                spaces=np.array([s.value for s in SPACES]),
+                source=np.array(str(p)),
+            )
+            report.written.append(dst)
+        done += len(batch_paths)
+        if on_step is not None:
+            on_step(done, len(paths), {"image": batch_paths[-1].name}, None)
     return report
 
 

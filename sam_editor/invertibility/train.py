@@ -2,7 +2,7 @@
 
 ``train_predictor`` fits a :class:`TinyInvertibilityNet` on the ``.npz`` targets written by
 :func:`sam_editor.invertibility.data.generate_targets` with Adam, reports progress through
-``on_step(step, total, loss)``, stops cleanly when ``should_stop()`` turns true, checkpoints to
+``on_step(step, total, {"loss": …}, None)`` (the job contract of `sam_editor.util`), stops cleanly when ``should_stop()`` turns true, checkpoints to
 ``<out>.ckpt`` (and resumes from it) and finally evaluates on held-out images against a constant
 predictor (the per-space mean of the training targets).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from sam_editor.invertibility.predictor import (
     save_predictor,
 )
 
-from ..util import atomic_write
+from ..util import OnStep, ShouldStop, atomic_write
 
 __all__ = [
     "TrainResult",
@@ -39,7 +39,6 @@ __all__ = [
     "latent_map_for_image",
 ]
 
-StepCallback = Callable[[int, int, float], None]
 
 
 @dataclass
@@ -132,8 +131,8 @@ def train_predictor(
     resume: bool = True,
     hflip: bool = True,
     device: str | torch.device = "cpu",
-    on_step: StepCallback | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    on_step: OnStep | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> TrainResult:
     """Fit S_l for all five spaces (shared backbone, one head each) by ℓ2 regression (eq. 3.2).
 
@@ -191,7 +190,7 @@ def train_predictor(
         step += 1
         loss_value = float(loss.detach())
         if on_step is not None:
-            on_step(step, steps, loss_value)
+            on_step(step, steps, {"loss": loss_value}, None)
         if checkpoint_every > 0 and step % checkpoint_every == 0 and step < steps:
             _save_checkpoint(ckpt_path, model, opt, step, gen, extra)
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..util import TAU_DEFAULT, atomic_write
+from ..util import TAU_DEFAULT, StepBar, atomic_write
 
 if TYPE_CHECKING:
     import numpy as np
@@ -175,26 +175,6 @@ def _metrics(perceptual, rec: torch.Tensor, x: torch.Tensor, valid: torch.Tensor
     }
 
 
-class _Progress:
-    """tqdm bar for one inversion: `on_step` is the optimiser's callback; close() ends the bar."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.bar: Any = None
-
-    def on_step(self, step: int, total: int, losses: dict[str, float], _preview) -> None:
-        if self.bar is None:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=self.prefix, unit="step", file=sys.stderr, leave=False)
-        self.bar.update(step + 1 - self.bar.n)
-        self.bar.set_postfix(loss=f"{losses['total']:.4f}", refresh=False)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _photo_valid(placement: Any) -> torch.Tensor | None:
     """(1, 1, H, W) float: the photo's pixels in its letterboxed frame (None: it fills the frame)."""
     import torch
@@ -237,12 +217,9 @@ def cmd_invert(args: argparse.Namespace) -> int:
     perceptual = default_perceptual(device)
     if perceptual.warning:
         print(f"note: {perceptual.warning}", file=sys.stderr)
-    bar = _Progress(f"{args.method} {Path(args.image).name}")
-    try:
-        result = invert(G, x, args.method, lmap, _settings(args), on_step=bar.on_step, seed=args.seed,
+    with StepBar(f"{args.method} {Path(args.image).name}", postfix="total") as bar:
+        result = invert(G, x, args.method, lmap, _settings(args), on_step=bar, seed=args.seed,
                         perceptual=perceptual, generator_id=gen_id, valid=valid)  # fmt: skip
-    finally:
-        bar.close()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(args.image).stem
@@ -309,12 +286,9 @@ def _eval_image(G: Any, gen_id: str, method: str, path: Path, args: argparse.Nam
     x = x[None].to(device)
     valid = _photo_valid(placement)
     lmap = _eval_latent_map(path, x, placement, size, args) if method == "sam" else None
-    bar = _Progress(f"{method} {path.name}")
-    try:
-        res = invert(G, x, method, lmap, settings, on_step=bar.on_step, seed=args.seed,
+    with StepBar(f"{method} {path.name}", postfix="total") as bar:
+        res = invert(G, x, method, lmap, settings, on_step=bar, seed=args.seed,
                      perceptual=perceptual, generator_id=gen_id, valid=valid)  # fmt: skip
-    finally:
-        bar.close()
     return {"image": path.name, "method": method, **_metrics(perceptual, res.reconstruction, x, valid), "seconds": res.seconds}
 
 

@@ -15,11 +15,13 @@ import torch
 from ..gan.layers import LayerSpace
 from ..gan.networks import Generator, RenderCache
 from ..invertibility.latent_map import LatentMap
+from ..util import ShouldStop
 from .files import to_uint8
 from .models import Bundle
 
+# The core's jobs take util.OnStep / util.ShouldStop; these adapt them to what a window's worker
+# emits: one payload per step (InversionProgress, a label, the losses).
 Progress = Callable[[int, int, Any], None]  # (step, total, payload for the window)
-ShouldStop = Callable[[], bool]
 SPACES: tuple[LayerSpace, ...] = tuple(LayerSpace)
 
 METHODS: dict[str, str] = {  # inversion method → menu label
@@ -124,11 +126,11 @@ def run_inversion(
     def on_step(step: int, total: int, losses: dict[str, float], preview_fn: Callable[[], torch.Tensor]) -> None:
         elapsed = time.perf_counter() - t0
         preview = None
-        if step - state["last"] >= preview_every or step + 1 == total:
+        if step - state["last"] >= preview_every or step == total:
             preview = to_uint8(preview_fn()[0])
             state["last"] = step
-        eta = elapsed / (step + 1) * (total - step - 1) if step >= 0 else None
-        progress(step + 1, total, InversionProgress(step + 1, total, losses, preview, elapsed, eta))
+        eta = elapsed / step * (total - step) if step > 0 else None
+        progress(step, total, InversionProgress(step, total, losses, preview, elapsed, eta))
 
     assert isinstance(settings, InversionSettings)
     result = invert(
@@ -158,20 +160,20 @@ def run_inversion(
 
 def compute_ganspace(bundle: Bundle, progress: Progress, should_stop: ShouldStop) -> Any:
     """GANSpace principal components of the bundle's W (cached next to the weights)."""
-    from ..edits.ganspace import GanspaceCancelled, load_or_compute
+    from ..edits.ganspace import load_or_compute
 
-    try:
-        return load_or_compute(
-            bundle.G,
-            weights_path=bundle.generator_path,
-            key=bundle.generator_id,
-            cache_dir=bundle.cache_dir,
-            n_samples=bundle.ganspace_samples,
-            on_step=lambda done, total: progress(done, total, "GANSpace PCA"),
-            should_cancel=should_stop,
-        )
-    except GanspaceCancelled as exc:
-        raise Cancelled() from exc
+    comps = load_or_compute(
+        bundle.G,
+        weights_path=bundle.generator_path,
+        key=bundle.generator_id,
+        cache_dir=bundle.cache_dir,
+        n_samples=bundle.ganspace_samples,
+        on_step=lambda done, total, _info, _preview: progress(done, total, "GANSpace PCA"),
+        should_stop=should_stop,
+    )
+    if comps is None:
+        raise Cancelled()
+    return comps
 
 
 def run_styleclip(bundle: Bundle, request: RenderRequest, text: str, steps: int, progress: Progress, should_stop: ShouldStop) -> torch.Tensor:

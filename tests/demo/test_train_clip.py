@@ -69,7 +69,7 @@ def test_training_reduces_infonce_and_resumes(tmp_path):
 def test_cancel_stops_training(tmp_path):
     calls = []
     r = train_clip(tmp_path / "run", FAST, export_to=None, eval_n=0, config=SMALL,
-                   should_stop=lambda: len(calls) >= 2, on_progress=lambda s, t, info: calls.append(info))
+                   should_stop=lambda: len(calls) >= 2, on_step=lambda s, t, info, _p: calls.append(info))
     assert r.cancelled and r.steps == 2
 
 

@@ -42,26 +42,25 @@ def test_first_component_matches_direct_numpy_pca(comps, tiny_G):
     np.testing.assert_allclose(proj.std(axis=0, ddof=1), comps.stdev.numpy(), rtol=1e-3)
 
 
-def test_progress_and_cancel(tiny_G, tmp_path):
+def test_progress_and_stop(tiny_G, tmp_path):
     steps = []
     gs.compute_components(
-        tiny_G, n_samples=1000, n_components=4, batch_size=300, on_step=lambda d, t: steps.append((d, t))
+        tiny_G, n_samples=1000, n_components=4, batch_size=300, on_step=lambda d, t, info, _p: steps.append((d, t))
     )
     assert steps == [(0, 1000), (300, 1000), (600, 1000), (900, 1000), (1000, 1000)]
     polls = []
-    with pytest.raises(gs.GanspaceCancelled):
-        gs.load_or_compute(
-            tiny_G, key="cancel-me", cache_dir=tmp_path, n_samples=1000, n_components=4, batch_size=100,
-            should_cancel=lambda: polls.append(1) or len(polls) > 2,
-        )  # fmt: skip
-    assert len(polls) == 3 and not list(tmp_path.iterdir())  # nothing cached
+    stopped = gs.load_or_compute(
+        tiny_G, key="cancel-me", cache_dir=tmp_path, n_samples=1000, n_components=4, batch_size=100,
+        should_stop=lambda: polls.append(1) or len(polls) > 2,
+    )  # fmt: skip
+    assert stopped is None and len(polls) == 3 and not list(tmp_path.iterdir())  # a stopped PCA: nothing, nothing cached
 
 
 def test_cache_is_keyed_by_weights_and_reused(tiny_G, tmp_path):
     weights = tmp_path / "tiny.pt"
     save_generator(weights, tiny_G)
     calls = []
-    count = lambda d, t: calls.append(d)
+    count = lambda d, t, _info, _p: calls.append(d)
     a = gs.load_or_compute(tiny_G, weights_path=weights, n_samples=800, n_components=8, batch_size=400, on_step=count)
     assert len(calls) == 3
     files = sorted(p.name for p in tmp_path.glob("*.npz"))

@@ -32,7 +32,7 @@ def test_losses_decrease_and_history(G, stats, fallback_perceptual):
     )
     totals = [h["total"] for h in res.losses]
     assert len(totals) == 30 and totals[-1] < 0.5 * totals[0]
-    assert [c[0] for c in calls] == list(range(30)) and all(c[1] == 30 for c in calls)
+    assert [c[0] for c in calls] == list(range(1, 31)) and all(c[1] == 30 for c in calls)  # steps done
     assert set(calls[5][2]) >= {"total", "mse", "perceptual", "w_prior", "w_spread", "f", "lr"}
     preview = calls[-1][3]()
     assert preview.shape == (1, 3, 32, 32) and preview.abs().max() <= 1
@@ -56,7 +56,7 @@ def test_cancel_returns_within_one_step_with_the_best_phi(G, stats, fallback_per
     seen = []
     res = _run(G, x, "sam", stats, fallback_perceptual, latent_map={LayerSpace.F4: np.eye(32, dtype=bool)},
                on_step=lambda s, t, losses, p: seen.append(s), should_stop=lambda: len(seen) >= 7)  # fmt: skip
-    assert res.cancelled and seen == list(range(7)) and len(res.losses) == 7
+    assert res.cancelled and seen == list(range(1, 8)) and len(res.losses) == 7
     totals = [h["total"] for h in res.losses]
     assert res.best_step == int(np.argmin(totals))
     # φ holds the parameters evaluated at the best step: re-evaluating it gives that step's loss.

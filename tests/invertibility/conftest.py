@@ -68,5 +68,5 @@ def target_folder(image_folder: Path, tmp_path_factory: pytest.TempPathFactory) 
 
     out = tmp_path_factory.mktemp("inv_targets")
     fake = FakeInversion()
-    generate_targets(image_folder, out, fake.reconstruct, fake.error_map, size=(48, 64), batch_size=8, progress=False)
+    generate_targets(image_folder, out, fake.reconstruct, fake.error_map, size=(48, 64), batch_size=8)
     return out

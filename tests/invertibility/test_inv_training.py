@@ -34,7 +34,7 @@ def test_targets_hold_the_known_error_maps(target_folder: Path) -> None:
 def test_generation_is_resumable(image_folder: Path, tmp_path: Path) -> None:
     fake = FakeInversion()
     first = generate_targets(
-        image_folder, tmp_path, fake.reconstruct, fake.error_map, size=(24, 32), batch_size=5, progress=False
+        image_folder, tmp_path, fake.reconstruct, fake.error_map, size=(24, 32), batch_size=5
     )
     assert len(first.written) == 28 and fake.calls == 5 * 6  # 6 batches × 5 spaces
     assert all(fake.grad_enabled)
@@ -42,11 +42,22 @@ def test_generation_is_resumable(image_folder: Path, tmp_path: Path) -> None:
     (tmp_path / "img010.npz").unlink()
     fake.calls = 0
     again = generate_targets(
-        image_folder, tmp_path, fake.reconstruct, fake.error_map, size=(24, 32), batch_size=5, progress=False
+        image_folder, tmp_path, fake.reconstruct, fake.error_map, size=(24, 32), batch_size=5
     )
     assert sorted(p.name for p in again.written) == ["img003.npz", "img010.npz"]
     assert len(again.skipped) == 26 and fake.calls == 5
     assert len(again.targets) == 28
+
+
+def test_generation_reports_each_batch_and_stops_between_batches(image_folder: Path, tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    part = generate_targets(
+        image_folder, tmp_path, FakeInversion().reconstruct, FakeInversion().error_map, size=(24, 32), batch_size=5,
+        on_step=lambda done, total, _info, _p: seen.append((done, total)), should_stop=lambda: len(seen) >= 2,
+    )  # fmt: skip
+    assert seen == [(5, 28), (10, 28)] and len(part.written) == 10  # what it finished is kept
+    rest = generate_targets(image_folder, tmp_path, FakeInversion().reconstruct, FakeInversion().error_map, size=(24, 32))
+    assert len(rest.skipped) == 10 and len(rest.written) == 18
 
 
 def test_split_is_deterministic_and_disjoint(target_folder: Path) -> None:
@@ -68,7 +79,7 @@ def test_predictor_learns_and_beats_a_constant_on_held_out_images(target_folder:
         width=8,
         input_size=(48, 64),
         val_fraction=0.25,
-        on_step=lambda s, t, loss: steps_seen.append((s, t, loss)),
+        on_step=lambda s, t, info, _p: steps_seen.append((s, t, info["loss"])),
     )
     assert [s for s, _, _ in steps_seen] == list(range(1, 151)) and all(t == 150 for _, t, _ in steps_seen)
     assert not result.stopped and result.steps_done == 150 and result.num_val == 7
@@ -94,15 +105,15 @@ def test_cancel_and_resume(target_folder: Path, tmp_path: Path) -> None:
     seen: list[int] = []
     kwargs = dict(batch_size=4, width=4, input_size=(24, 32), checkpoint_every=4)
     stopped = train_predictor(
-        target_folder, out, 12, on_step=lambda s, t, loss: seen.append(s), should_stop=lambda: len(seen) >= 6, **kwargs
+        target_folder, out, 12, on_step=lambda s, t, info, _p: seen.append(s), should_stop=lambda: len(seen) >= 6, **kwargs
     )
     assert stopped.stopped and stopped.steps_done == 6
     assert not out.exists() and out.with_name("inv.pt.ckpt").exists()
     seen.clear()
-    done = train_predictor(target_folder, out, 12, on_step=lambda s, t, loss: seen.append(s), **kwargs)
+    done = train_predictor(target_folder, out, 12, on_step=lambda s, t, info, _p: seen.append(s), **kwargs)
     assert seen == list(range(7, 13)) and done.steps_done == 12 and out.exists()
     seen.clear()
-    fresh = train_predictor(target_folder, out, 3, resume=False, on_step=lambda s, t, loss: seen.append(s), **kwargs)
+    fresh = train_predictor(target_folder, out, 3, resume=False, on_step=lambda s, t, info, _p: seen.append(s), **kwargs)
     assert seen == [1, 2, 3] and fresh.steps_done == 3
 
 
