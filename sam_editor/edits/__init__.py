@@ -2,7 +2,8 @@
 text (StyleCLIP), composed in an `EditStack` and rendered with the gated `Generator.synthesize`.
 
 Modules: `ganspace` (PCA of W, cached), `presets` (named GANSpace edits), `official` (the SAM
-repository's `.npy` directions), `compose` (EditStack, render_edit), `commands` (CLI).
+repository's `.npy` directions), `spec` (EditSpec: the one edit model of window, CLI and recipes),
+`compose` (EditStack, render_edit), `commands` (CLI).
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "Edit": "compose",
+        "EditSpec": "spec",
+        "resolve_edits": "spec",
         "EditStack": "compose",
         "ganspace_edit": "compose",
-        "official_edit": "compose",
-        "preset_edit": "compose",
         "render_edit": "compose",
-        "text_edit": "compose",
         "GanspaceComponents": "ganspace",
         "compute_components": "ganspace",
         "direction_to_delta_w": "ganspace",

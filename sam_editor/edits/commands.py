@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,66 +25,20 @@ if TYPE_CHECKING:
 
 
 # ---- φ loading ---------------------------------------------------------------------------------
-def _feature_key(k: object) -> int:
-    if isinstance(k, int):
-        return k
-    s = str(k).strip().upper()
-    return int(s[1:]) if s.startswith("F") else int(s)
-
-
-def _as_phi(G: Generator, obj: object) -> tuple[torch.Tensor, dict[int, torch.Tensor], dict[int, torch.Tensor]]:
-    """Normalise an object (dict, or anything with attributes w_plus/delta_f/masks) to
-    (w+ (N, num_ws, w_dim), {i: Δf_i}, {i: m_i at F_i's size})."""
-    import torch
-
-    get = (lambda n: obj.get(n)) if isinstance(obj, Mapping) else (lambda n: getattr(obj, n, None))
-    w_plus = get("w_plus")
-    if not isinstance(w_plus, torch.Tensor):
-        raise ValueError("φ has no tensor 'w_plus'")
-    if w_plus.ndim == 2:
-        w_plus = w_plus.unsqueeze(0)
-    if tuple(w_plus.shape[1:]) != (G.num_ws, G.w_dim):
-        raise ValueError(f"φ's w+ is {tuple(w_plus.shape)}, the generator needs (N, {G.num_ws}, {G.w_dim})")
-    delta_f = {_feature_key(k): v.float() for k, v in dict(get("delta_f") or {}).items()}
-    masks: dict[int, torch.Tensor] = {}
-    for k, m in dict(get("masks") or {}).items():
-        i = _feature_key(k)
-        m = m.float()
-        while m.ndim < 4:
-            m = m.unsqueeze(0)
-        if tuple(m.shape[-2:]) != G.feature_shape(i)[1:]:
-            m = G.mask_to_feature(m, i)  # given at output size
-        masks[i] = m
-    return w_plus.float(), delta_f, masks
-
-
 def load_phi(
     G: Generator, path: str | Path, index: int = 0
 ) -> tuple[torch.Tensor, dict[int, torch.Tensor], dict[int, torch.Tensor]]:
-    """φ of image `index` from a file → (w+ (1, num_ws, w_dim), {i: Δf_i}, {i: m_i}).
-
-    Reads the inversion's own format (`sam_editor.inversion.phi.Phi`, `.pt`/`.npz`) and, failing
-    that, a plain `torch.save`d dict with keys w_plus / delta_f / masks (see module docstring)."""
-    import torch
-
+    """φ of image `index` from a file (`Phi.load`: the inversion's `.pt`/`.npz`, or a plain
+    dict of w_plus / delta_f / masks) → (w+ (1, num_ws, w_dim), {i: Δf_i}, {i: m_i at F_i's size})."""
     from ..inversion.phi import Phi
 
-    try:
-        phi = Phi.load(path)
-        obj: object = phi.select(index) if phi.n > 1 else phi
-        return _as_phi(G, obj)
-    except ValueError as exc:  # not that format (or not matching G): try the plain dict
-        error: Exception | None = exc
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable φ file ({error or exc})") from exc
-    if not isinstance(obj, Mapping) or "w_plus" not in obj:
-        raise ValueError(f"{path}: not a φ file ({error or 'no w_plus'})")
-    w_plus, delta_f, masks = _as_phi(G, obj)
-    sl = slice(index, index + 1)
-    pick = lambda t: t[sl] if t.shape[0] > 1 else t
-    return w_plus[sl], {i: v[sl] for i, v in delta_f.items()}, {i: pick(m) for i, m in masks.items()}
+    phi = Phi.load(path)
+    if phi.n > 1:
+        phi = phi.select(index)
+    if tuple(phi.w_plus.shape[1:]) != (G.num_ws, G.w_dim):
+        raise ValueError(f"φ's w+ is {tuple(phi.w_plus.shape)}, the generator needs (N, {G.num_ws}, {G.w_dim})")
+    masks = {i: m if tuple(m.shape[-2:]) == G.feature_shape(i)[1:] else G.mask_to_feature(m, i) for i, m in phi.masks.items()}
+    return phi.w_plus.float(), {i: v.float() for i, v in phi.delta_f.items()}, {i: m.float() for i, m in masks.items()}
 
 
 # ---- argument parsing ---------------------------------------------------------------------------
@@ -203,10 +156,11 @@ def _run_edit(args: argparse.Namespace) -> int:
     import numpy as np
 
     from . import ganspace as gs
-    from .compose import EditStack, ganspace_edit, official_edit, preset_edit, render_edit, text_edit
+    from .compose import render_edit
     from .official import directions_for_generator, load_direction_for
     from .presets import OFFICIAL_CAR_GENERATOR, get_preset
     from .region import limit_to_region
+    from .spec import EditSpec, resolve_edits
 
     G = _load_G(args.generator)
     w_plus, delta_f, masks = load_phi(G, args.phi_file, args.index)
@@ -215,9 +169,13 @@ def _run_edit(args: argparse.Namespace) -> int:
         region = load_region(args.region, G.cfg.output_size)
         delta_f, masks = limit_to_region(G, delta_f, masks, region)
         area = float(region.mean())
-    # Resolve every spec first, so a typo fails before the (possibly long) PCA.
-    pcs = [parse_ganspace_arg(text, args.layers, G.num_ws) for text in args.ganspace or []]
-    presets = []
+    # The same edit model as the window's and the recipes' (edits.spec): every argument becomes an
+    # EditSpec first, so a typo fails before the (possibly long) PCA or text optimisation.
+    all_rows = (0, G.num_ws - 1)
+    specs: list[EditSpec] = []
+    for text in args.ganspace or []:
+        k, strength, layers = parse_ganspace_arg(text, args.layers, G.num_ws)
+        specs.append(EditSpec("ganspace", f"PC{k} [{layers[0]}-{layers[1]}]", strength, layers, component=k))
     for text in args.preset or []:
         name, strength = _split_value(text, float("nan"))
         preset = get_preset(name, args.user_presets)
@@ -225,29 +183,26 @@ def _run_edit(args: argparse.Namespace) -> int:
         if preset.generator == OFFICIAL_CAR_GENERATOR and (G.num_ws, G.w_dim) != (16, 512):
             print(f"warning: preset {preset.name!r} was found for {OFFICIAL_CAR_GENERATOR}; its component "
                   "index may mean something else for this generator", file=sys.stderr)  # fmt: skip
-        presets.append((preset, None if np.isnan(strength) else strength))
-    directions, official = [], None
+        strength = preset.strength if np.isnan(strength) else strength
+        specs.append(EditSpec("ganspace", preset.name, strength, tuple(preset.layers), component=preset.component))
+    directions: dict[int, torch.Tensor] = {}
+    official = None
     for text in args.direction or []:
         target, mult = _split_value(text, 1.0)
         if Path(target).suffix == ".npy" or Path(target).is_file():
-            directions.append((load_direction_for(G, target), mult))
-            continue
-        official = official if official is not None else directions_for_generator(G, args.generator)
-        if target not in official:
-            raise KeyError(f"no direction {target!r}; found next to the weights: {sorted(official) or 'none'}")
-        directions.append((official[target], mult))
-
-    stack = EditStack()
-    comps = _components(G, args) if (pcs or presets) else None
-    for k, strength, layers in pcs:
-        stack.add(ganspace_edit(G, comps, k, layers, strength))  # type: ignore[arg-type]
-    for preset, strength in presets:
-        stack.add(preset_edit(G, comps, preset, strength))  # type: ignore[arg-type]
-    for d, mult in directions:
-        stack.add(official_edit(d, mult))
+            d = load_direction_for(G, target)
+        else:
+            official = official if official is not None else directions_for_generator(G, args.generator)
+            if target not in official:
+                raise KeyError(f"no direction {target!r}; found next to the weights: {sorted(official) or 'none'}")
+            d = official[target]
+        directions[len(directions) + 1] = d.delta_w
+        specs.append(EditSpec("direction", d.name, mult, all_rows, key=len(directions)))
+    comps = _components(G, args) if any(s.kind == "ganspace" for s in specs) else None
     if args.text:
-        delta = _text_delta_w(G, (w_plus, delta_f, masks), args.text, args, area)
-        stack.add(text_edit(delta, args.text, args.text_strength))
+        directions[len(directions) + 1] = _text_delta_w(G, (w_plus, delta_f, masks), args.text, args, area)
+        specs.append(EditSpec("styleclip", f"“{args.text}”", args.text_strength, all_rows, text=args.text, key=len(directions)))
+    stack = resolve_edits(G, specs, comps, directions)
     img = render_edit(G, w_plus, delta_f, masks, stack)
     save_png(img[:1], args.out)
     print(f"{args.out}: {len(stack.active())} edit(s), changes from style row {stack.earliest_row()}")

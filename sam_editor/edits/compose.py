@@ -16,8 +16,6 @@ import torch
 
 from ..gan.networks import Generator, RenderCache
 from .ganspace import GanspaceComponents, direction_to_delta_w
-from .official import OfficialDirection
-from .presets import Preset
 
 KINDS = ("ganspace", "official", "text", "custom")
 
@@ -149,25 +147,6 @@ def ganspace_edit(
     direction = direction_to_delta_w(G, comps, k, layers, 1.0)
     name = name or f"PC{k} [{layers[0]}-{layers[1]}]"
     return Edit(name, direction, strength, kind="ganspace", info={"component": k, "layers": tuple(layers)})
-
-
-def preset_edit(G: Generator, comps: GanspaceComponents, preset: Preset, strength: float | None = None) -> Edit:
-    """A named preset as a slider; its stored strength is the default value."""
-    e = ganspace_edit(
-        G, comps, preset.component, preset.layers, preset.strength if strength is None else strength, preset.name
-    )
-    e.info["preset"] = preset.name
-    return e
-
-
-def official_edit(direction: OfficialDirection, multiplier: float = 1.0) -> Edit:
-    """An official SAM direction (`edits/cars/*.npy`) with its multiplier (the official sweep is 0–3)."""
-    return Edit(direction.name, direction.delta_w, multiplier, kind="official", info={"path": str(direction.path)})
-
-
-def text_edit(delta_w: torch.Tensor, text: str, strength: float = 1.0) -> Edit:
-    """A text-driven δw+ (StyleCLIP, computed elsewhere) (1, num_ws, w_dim) as a slider."""
-    return Edit(f"text: {text}", delta_w.detach(), strength, kind="text", info={"text": text})
 
 
 # ---- rendering ---------------------------------------------------------------------------------

@@ -119,6 +119,28 @@ class Phi:
         return atomic_write(path, lambda tmp: np.savez(tmp, header=np.array(header), **{k: v.numpy() for k, v in arrays.items()}))
 
     @classmethod
+    def from_plain_dict(cls, d: dict[str, Any]) -> Phi:
+        """A φ saved by hand as ``torch.save({"w_plus": …, "delta_f": {…}, "masks": {…}})``: feature
+        keys may be ints or "F<i>", w+ may lack its batch axis, masks may be at any size and rank
+        (the generator brings them to F_i's grid when it uses them)."""
+
+        def index(k: object) -> int:
+            s = str(k).strip().upper()
+            return int(s[1:]) if s.startswith("F") else int(s)
+
+        w_plus = d["w_plus"]
+        if not isinstance(w_plus, torch.Tensor):
+            raise ValueError("φ has no tensor 'w_plus'")
+        masks = {}
+        for k, m in dict(d.get("masks") or {}).items():
+            m = m.float()
+            while m.ndim < 4:
+                m = m.unsqueeze(0)
+            masks[index(k)] = m
+        delta_f = {index(k): v.float() for k, v in dict(d.get("delta_f") or {}).items()}
+        return cls(w_plus.float() if w_plus.ndim == 3 else w_plus.float()[None], delta_f, masks, metadata={"source": "plain dict"})
+
+    @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Phi:
         path = Path(path)
         if not path.is_file():
@@ -130,6 +152,8 @@ class Phi:
                     arrays = {k: torch.from_numpy(z[k].copy()) for k in z.files if k != "header"}
             else:
                 d = torch.load(path, map_location="cpu", weights_only=True)
+                if isinstance(d, dict) and "header" not in d and "w_plus" in d:
+                    return cls.from_plain_dict(d).to(map_location)
                 header = d.pop("header")
                 arrays = d
             head = json.loads(header)

@@ -45,7 +45,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "Bundle": "models",
         "device_name": "models",
         "load_bundle": "models",
-        "EditSpec": "state",
+        "EditSpec": "state",  # defined in edits.spec, the one edit model
         "Events": "state",
         "SegmentInfo": "state",
         "Session": "state",

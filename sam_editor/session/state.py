@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..edits.spec import EditSpec, resolve_edits
 from ..gan.layers import LayerSpace
 from ..gan.networks import Generator
 from ..invertibility.latent_map import SPACE_COLORS, LatentMap
@@ -63,40 +64,6 @@ class Events:
             yield
         finally:
             self._blocked -= 1
-
-
-@dataclasses.dataclass(frozen=True)
-class EditSpec:
-    """One active edit. GANSpace: component k on style rows `layers` (inclusive), strength in
-    σ_k; StyleCLIP: the δw+ found for `text` (held by the session under `key`), times strength."""
-
-    kind: str  # "ganspace" | "styleclip" | "direction" (an official SAM δw+ file)
-    name: str
-    strength: float
-    layers: tuple[int, int]
-    component: int = -1
-    text: str = ""
-    key: int = 0
-
-    def with_strength(self, strength: float) -> EditSpec:
-        return dataclasses.replace(self, strength=float(strength))
-
-    def to_json(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["layers"] = list(self.layers)
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> EditSpec:
-        return cls(
-            kind=str(d["kind"]),
-            name=str(d["name"]),
-            strength=float(d["strength"]),
-            layers=(int(d["layers"][0]), int(d["layers"][1])),
-            component=int(d.get("component", -1)),
-            text=str(d.get("text", "")),
-            key=int(d.get("key", 0)),
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -379,23 +346,12 @@ class Session:
 
     def edit_stack(self, edits: list[EditSpec] | None = None) -> Any:
         """The core `EditStack` of the edits (default: the active ones): δw+ = Σ s_j · d_j."""
-        from ..edits.compose import Edit, EditStack, ganspace_edit
+        from ..edits.compose import EditStack
 
-        stack = EditStack()
         if self.bundle is None:
-            return stack
-        G = self.bundle.G
-        for i, e in enumerate(self.edits if edits is None else edits):
-            name = f"{i:02d} {e.name}"
-            if e.kind == "ganspace" and self.ganspace is not None:
-                stack.add(ganspace_edit(G, self.ganspace, e.component, e.layers, e.strength, name=name))
-            elif e.kind in ("styleclip", "direction") and e.key in self.directions:
-                d = self.directions[e.key].to(self.bundle.device)
-                rows = torch.zeros(1, G.num_ws, 1, device=d.device)
-                rows[:, e.layers[0] : e.layers[1] + 1] = 1  # the edit's own row range
-                kind = "text" if e.kind == "styleclip" else "official"
-                stack.add(Edit(name, d * rows, e.strength, kind=kind, info={"text": e.text}))
-        return stack
+            return EditStack()
+        specs = self.edits if edits is None else edits
+        return resolve_edits(self.bundle.G, specs, self.ganspace, self.directions, self.bundle.device)
 
     def presets(self) -> list[Any]:
         """Named edits for this generator: GANSpace presets whose component indices belong to it

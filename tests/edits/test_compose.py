@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sam_editor.edits import ganspace as gs
-from sam_editor.edits.compose import Edit, EditStack, block_of_row, ganspace_edit, render_edit, text_edit
+from sam_editor.edits.compose import Edit, EditStack, block_of_row, ganspace_edit, render_edit
 from sam_editor.gan.networks import RenderCache
 
 
@@ -17,8 +17,8 @@ def _stack(G, comps, order):
     edits = {
         "a": ganspace_edit(G, comps, 0, (0, 3), 2.0, name="a"),
         "b": ganspace_edit(G, comps, 1, (2, 9), -1.3, name="b"),
-        "c": text_edit(
-            0.37 * torch.randn(1, G.num_ws, G.w_dim, generator=torch.Generator().manual_seed(5)), "red", 0.7
+        "c": Edit(
+            "text: red", 0.37 * torch.randn(1, G.num_ws, G.w_dim, generator=torch.Generator().manual_seed(5)), 0.7, kind="text"
         ),
     }
     return EditStack([edits[k] for k in order])

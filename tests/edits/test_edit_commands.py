@@ -10,7 +10,7 @@ import torch
 
 from sam_editor.edits import clip_models, commands, styleclip
 from sam_editor.edits import ganspace as gs
-from sam_editor.edits.compose import EditStack, ganspace_edit, official_edit, render_edit, text_edit
+from sam_editor.edits.compose import Edit, EditStack, ganspace_edit, render_edit
 from sam_editor.edits.official import load_direction_for
 from sam_editor.gan.native import save_generator
 from sam_editor.inversion.phi import Phi
@@ -58,7 +58,7 @@ def test_edit_command_writes_the_stack_render(tiny_G, tiny_phi, tmp_path, capsys
     stack = EditStack([
         ganspace_edit(G, comps, 1, (0, 3), 2.0),
         ganspace_edit(G, comps, 0, (6, 9), -1.0),
-        official_edit(load_direction_for(G, tmp_path / "dir.npy"), 2.0),
+        Edit("dir", load_direction_for(G, tmp_path / "dir.npy").delta_w, 2.0, kind="official"),
     ])  # fmt: skip
     ref = render_edit(G, w2, df2, m2, stack)
     ref = ((ref[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
@@ -132,7 +132,7 @@ def test_text_edit_is_delegated_to_styleclip(tiny_G, tiny_phi, tmp_path, monkeyp
             "--text-steps", "5", "--clip", "demo", "--out", str(out)]  # fmt: skip
     assert _run(argv) == 0
     assert seen == {"prompt": "a red car", "clip": "clip:demo", "rows": w.shape, "spaces": [4, 6], "kw": {"steps": 5}}
-    ref = render_edit(G, w, df, masks, EditStack([text_edit(delta, "a red car", 2.0)]))
+    ref = render_edit(G, w, df, masks, EditStack([Edit("text", delta, 2.0, kind="text")]))
     ref = ((ref[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
     assert np.array_equal(cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB), ref)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sam_editor.edits import official as off
-from sam_editor.edits.compose import EditStack, official_edit, render_edit
+from sam_editor.edits.compose import Edit, EditStack, render_edit
 from sam_editor.edits.presets import (
     Preset,
     all_presets,
@@ -79,7 +79,7 @@ def test_official_directions_load_and_apply(tiny_G, tiny_phi, tmp_path):
     torch.testing.assert_close(found["blue"].scaled(3.0), 3.0 * found["blue"].delta_w)
     # A multiplier-0 official edit is the reconstruction; multiplier 2 edits the W+ region.
     rec = render_edit(G, w, df, masks, EditStack())
-    stack = EditStack([official_edit(found["rims"], 0.0)])
+    stack = EditStack([Edit("rims", found["rims"].delta_w, 0.0, kind="official")])
     torch.testing.assert_close(render_edit(G, w, df, masks, stack), rec, rtol=0, atol=0)
     stack.set_strength("rims", 2.0)
     assert stack.earliest_row() == 8
