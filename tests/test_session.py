@@ -105,6 +105,11 @@ def test_letterbox_keeps_the_whole_photo() -> None:
     assert np.array_equal(out[0], out[21]) and np.array_equal(out[63], out[41])
 
 
+def test_a_mistyped_output_name_is_refused(session: Session) -> None:
+    with pytest.raises(ValueError, match="which must be one of"):
+        session.result_image("edtied")
+
+
 def test_tau_and_overrides_return_old_values(session: Session) -> None:
     lm = session.latent_map
     events: list[str] = []

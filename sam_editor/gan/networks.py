@@ -131,6 +131,8 @@ class SynthesisLayer(torch.nn.Module):
             noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
         elif noise_mode == "const":
             noise = self.noise_const * self.noise_strength
+        elif noise_mode != "none":
+            raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=1, resample_filter=self.resample_filter)
         return bias_act(x, self.bias, act="lrelu", clamp=self.conv_clamp)
 
@@ -159,6 +161,7 @@ class SynthesisBlock(torch.nn.Module):
         super().__init__()
         out_ch = cfg.channels(resolution)
         self.resolution = resolution
+        self.in_channels = cfg.channels(resolution // 2) if resolution > 4 else out_ch
         self.out_channels = out_ch
         self.is_first = resolution == 4
         if self.is_first:
@@ -201,8 +204,8 @@ class SynthesisBlock(torch.nn.Module):
         noise_mode: str,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Eq. 3.3–3.4: f_i = g(f_prev, w+) + m_i ⊙ Δf_i, then the image through toRGB."""
-        x = self.features(x, ws, noise_mode)
         _assert_feature(self, x, ws)
+        x = self.features(x, ws, noise_mode)
         if delta is not None:
             x = x + mask * delta
         skip = self.upsample_skip(img)
@@ -221,8 +224,8 @@ class SynthesisBlock(torch.nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """§3.4's gated edit: inside m_i the unedited f_i and skip image are pasted, so a region
         inverted in F_i takes δw+ only in the layers after F_i."""
-        x = self.features(x, ws, noise_mode)
         _assert_feature(self, x, ws)
+        x = self.features(x, ws, noise_mode)
         skip = self.upsample_skip(img)
         if mask is not None:
             if delta is not None:  # so that δ → 0 gives the reconstruction also on soft mask edges
@@ -238,11 +241,16 @@ class SynthesisBlock(torch.nn.Module):
         return x, self.to_image(x, self.upsample_skip(img), ws)
 
 
-def _assert_feature(block: SynthesisBlock, x: torch.Tensor, ws: torch.Tensor) -> None:
-    """The block boundary's contract: f_i is (N, C, r, r) for the block's resolution r."""
-    expected = (ws.shape[0], block.out_channels, block.resolution, block.resolution)
-    if tuple(x.shape) != expected:
-        raise ValueError(f"b{block.resolution}: features {tuple(x.shape)}, expected {expected}")
+def _assert_feature(block: SynthesisBlock, x: torch.Tensor | None, ws: torch.Tensor) -> None:
+    """The block boundary's contract, checked where a block takes over: the features coming in
+    are the previous block's f, (N, C_in, r/2, r/2) for this block's resolution r (None for b4),
+    with N the rows' batch."""
+    if block.is_first:
+        return
+    expected = (ws.shape[0], block.in_channels, block.resolution // 2, block.resolution // 2)
+    if x is None or tuple(x.shape) != expected:
+        got = None if x is None else tuple(x.shape)
+        raise ValueError(f"b{block.resolution}: features {got} coming in, expected {expected}")
 
 
 class SynthesisNetwork(torch.nn.Module):
@@ -408,8 +416,8 @@ class Generator(torch.nn.Module):
                     started = True
                 continue
             skip = block.upsample_skip(img)
-            f = block.features(f, rows, noise_mode)
             _assert_feature(block, f, rows)
+            f = block.features(f, rows, noise_mode)
             if j is not None and block.feature_index == j:
                 return f, skip
             img = block.to_image(f, skip, rows)

@@ -120,6 +120,8 @@ class ImageCanvas(QGraphicsView):
 
     def set_mode(self, mode: str) -> None:
         """'source' | 'reconstruction' | 'edited' | 'side' (all three)."""
+        if mode != "side" and mode not in PANELS:
+            raise ValueError(f"view mode must be 'side' or one of {PANELS}, got {mode!r}")
         self.mode = mode
         self._layout()
         if self._fitted:

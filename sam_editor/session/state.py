@@ -66,6 +66,9 @@ class Events:
             self._blocked -= 1
 
 
+OUTPUTS = ("source", "reconstruction", "edited")  # what can be shown or exported
+
+
 @dataclasses.dataclass(frozen=True)
 class SegmentInfo:
     """What the window shows when hovering or selecting a segment."""
@@ -510,6 +513,8 @@ class Session:
     # ---- output -------------------------------------------------------------------------------
     def result_image(self, which: str) -> np.ndarray | None:
         """'source' | 'reconstruction' | 'edited' at the generator's size, (H, W, 3) uint8."""
+        if which not in OUTPUTS:
+            raise ValueError(f"which must be one of {OUTPUTS}, got {which!r}")
         if which == "source":
             return self.work
         if self.inversion is None:

@@ -195,3 +195,15 @@ def test_edit_being_optimised_gets_a_gradient_at_zero(G, w):
     with torch.enable_grad():
         G.synthesize(w, delta_w=dw).square().mean().backward()
     assert dw.grad is not None and dw.grad.abs().sum() > 0
+
+
+def test_a_mistyped_noise_mode_is_refused_not_silently_noiseless(G, w):
+    with pytest.raises(ValueError, match="noise_mode"):
+        G.synthesize(w, noise_mode="cnst")
+    assert not torch.equal(G.synthesize(w, noise_mode="none"), G.synthesize(w, noise_mode="const"))
+
+
+def test_block_boundary_checks_the_feature_shape(G, w):
+    block = G.synthesis.blocks()[1]
+    with pytest.raises(ValueError, match=r"b8: features \(1, \d+, 3, 3\) coming in, expected \(1, \d+, 4, 4\)"):
+        block.reconstruct(torch.zeros(1, block.in_channels, 3, 3), None, w[:1, :3], None, None, "const")
