@@ -55,6 +55,14 @@ def grab(app, path: Path, small: bool = True) -> None:  # noqa: ANN001
     print("wrote", path, flush=True)
 
 
+def run(app, w, start, timeout_ms: int) -> None:  # noqa: ANN001
+    """Start the scripted session half a second after the window shows; quit after `timeout_ms`."""
+    QTimer.singleShot(500, start)
+    QTimer.singleShot(timeout_ms, app.quit)
+    app.exec()
+    w.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights-dir", type=Path, default=None, help="folder with demo/ (default: the app's own search)")
@@ -146,10 +154,7 @@ def main() -> None:
     e.mapReady.connect(on_map)
     e.previewShown.connect(on_preview)
     e.inversionFinished.connect(on_inverted)
-    later(500, start)
-    later(900_000, app.quit)
-    app.exec()
-    w.close()
+    run(app, w, start, 900_000)
 
 
 if __name__ == "__main__":

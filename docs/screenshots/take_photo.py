@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QTimer
-from take import grab, open_window  # the sibling script: same window, same grab
+from take import grab, open_window, run  # the sibling script: same window, same grab
 
 
 def crop_strip(photo: np.ndarray, full: np.ndarray, gen_only: np.ndarray, size: int = 160) -> np.ndarray:
@@ -90,10 +90,7 @@ def main() -> None:
 
     e.mapReady.connect(on_map)
     e.inversionFinished.connect(on_inverted)
-    later(500, start)
-    later(600_000, app.quit)
-    app.exec()
-    w.close()
+    run(app, w, start, 600_000)
 
 
 if __name__ == "__main__":
