@@ -101,7 +101,7 @@ def main() -> None:
         e.select([])
         e.on_hover(s.frame_size[0] * 0.55, s.frame_size[1] * 0.3)
         shot("1-invertibility-map")
-        w.inversion_panel.steps.setValue(args.steps)
+        w.inversion_panel.set_steps(args.steps)
         e.start_inversion("sam", args.steps)
 
     previews: list[int] = []

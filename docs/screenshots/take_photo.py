@@ -61,7 +61,7 @@ def main() -> None:
 
     def on_map() -> None:
         shot("photo-1-map")
-        w.inversion_panel.steps.setValue(args.steps)
+        w.inversion_panel.set_steps(args.steps)
         e.start_inversion("sam", args.steps)
 
     def on_inverted(_inv) -> None:  # noqa: ANN001

@@ -11,6 +11,8 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QWidget
 
+from sam_editor.gan.layers import LayerSpace
+
 DEFAULT_SHORTCUTS: dict[str, str | QKeySequence.StandardKey] = {
     "open": QKeySequence.StandardKey.Open,
     "open_project": "Ctrl+Shift+O",
@@ -35,6 +37,15 @@ DEFAULT_SHORTCUTS: dict[str, str | QKeySequence.StandardKey] = {
     "brush": "B",
     "reset_overrides": "Ctrl+Shift+R",
     "reset_edits": "Ctrl+R",
+    # the selected segments: keys 1–5 put them in a space, 0 gives them back to the τ rule
+    "space_W+": "1",
+    "space_F4": "2",
+    "space_F6": "3",
+    "space_F8": "4",
+    "space_F10": "5",
+    "space_auto": "0",
+    "edit_only_selection": "E",
+    "edit_everywhere": "Shift+E",
 }
 
 
@@ -95,6 +106,10 @@ class Actions:
     reset_overrides: QAction
     reset_edits: QAction
     view_group: QActionGroup
+    spaces: dict[LayerSpace, QAction]  # put the selection in a space
+    space_auto: QAction  # selection back to the τ rule
+    edit_only_selection: QAction
+    edit_everywhere: QAction
 
     @property
     def needs_image(self) -> list[QAction]:
@@ -106,7 +121,8 @@ class Actions:
 
 
 def build_actions(w: QWidget, handlers: dict[str, Callable[..., object]], settings: QSettings) -> Actions:
-    """`handlers` maps action names to slots (views get `set_view`)."""
+    """`handlers` maps action names to slots (views get `set_view`, the space actions
+    `override(space | None)`)."""
 
     def act(name: str, text: str, icon: str | None = None, tip: str = "", checkable: bool = False) -> QAction:
         return new_action(w, name, text, handlers.get(name), icon, tip, checkable, settings)
@@ -124,6 +140,15 @@ def build_actions(w: QWidget, handlers: dict[str, Callable[..., object]], settin
         group.addAction(a)
         views[name] = a
     views["view_source"].setChecked(True)
+    spaces = {}
+    for space in LayerSpace:
+        a = act(f"space_{space.value}", f"Put Selection in {space.value}", tip=f"Invert the selected segments in {space.value}")
+        a.triggered.connect(lambda _=False, sp=space: handlers["override"](sp))
+        spaces[space] = a
+    space_auto = act("space_auto", "Selection &Automatic (τ rule)", "mdi6.auto-fix", "Back to the τ rule for the selected segments")
+    space_auto.triggered.connect(lambda _=False: handlers["override"](None))
+    for a in (*spaces.values(), space_auto):
+        w.addAction(a)  # keys work anywhere in the window, menu or not
     return Actions(
         open=act("open", "&Open Image…", "mdi6.folder-open-outline", "Open a photo"),
         open_project=act("open_project", "Open &Project…", "mdi6.folder-star-outline", "Open a saved project"),
@@ -145,5 +170,9 @@ def build_actions(w: QWidget, handlers: dict[str, Callable[..., object]], settin
         reset_overrides=act("reset_overrides", "Reset All &Overrides", "mdi6.restore"),
         reset_edits=act("reset_edits", "Reset All &Edits", "mdi6.backup-restore"),
         view_group=group,
+        spaces=spaces,
+        space_auto=space_auto,
+        edit_only_selection=act("edit_only_selection", "Edit &Only the Selection", "mdi6.selection", "Edits act only on the selected segments"),
+        edit_everywhere=act("edit_everywhere", "Edit E&verywhere", "mdi6.selection-off", "Let edits act on the whole image again"),
         **views,
     )

@@ -4,7 +4,7 @@ text prompt, and the list of active edits with their strengths."""
 from __future__ import annotations
 
 import qtawesome as qta
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -305,7 +305,23 @@ class EditPanel(QWidget):
         self.cancel_text.setVisible(running)
         self.run_text.setEnabled(not running and self.text.isEnabled())
 
+    # ---- job state, shown by the editor ------------------------------------------------------
+    def set_ganspace_status(self, text: str) -> None:
+        self.ganspace_status.setText(text)
+
+    def set_text_status(self, text: str) -> None:
+        self.text_status.setText(text)
+
+    def show_text_progress(self, step: int, total: int) -> None:
+        self.text_progress.setMaximum(total)
+        self.text_progress.setValue(step)
+
     # ---- updates from the session ----------------------------------------------------------
+    def set_reach(self, visible: bool) -> None:
+        """Tick "Show where edits act" without emitting reachToggled (the change came from elsewhere)."""
+        with QSignalBlocker(self.reach):
+            self.reach.setChecked(visible)
+
     def show_edits(self, edits: list[EditSpec]) -> None:
         """Sync the sliders and the active list; rows are rebuilt only when the list's shape
         changed, so a slider being dragged is never destroyed under the pointer."""

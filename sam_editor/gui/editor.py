@@ -9,9 +9,8 @@ import time
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, QPointF, Qt, Signal, Slot
+from PySide6.QtCore import QObject, QPointF, Signal, Slot
 from PySide6.QtGui import QUndoStack
-from PySide6.QtWidgets import QMenu
 
 from sam_editor.gan.layers import LayerSpace
 from sam_editor.session import (
@@ -31,7 +30,6 @@ from .workers import Jobs, JobWorker, RenderWorker, torch_threads_for
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
-SPACES = tuple(LayerSpace)
 TOP_K = 8  # GANSpace components shown as sliders
 
 
@@ -44,6 +42,8 @@ class Editor(QObject):
     rendered = Signal(float)  # seconds from request to repaint
     ganspaceReady = Signal()
     problem = Signal(str)
+    segmentMenuRequested = Signal(QPointF, int, object)  # where, how many selected, their one space or None
+    reachShown = Signal(bool)  # "show where edits act" switched on or off
 
     def __init__(self, window: MainWindow, session: Session, undo: QUndoStack) -> None:
         super().__init__(window)
@@ -104,7 +104,7 @@ class Editor(QObject):
         lm = s.latent_map
         panel = self.w.map_panel
         panel.set_tau(s.tau)
-        panel.legend.set_coverage(None if lm is None else lm.coverage())
+        panel.set_coverage(None if lm is None else lm.coverage())
         panel.set_overrides(0 if lm is None else len(lm.overrides))
         panel.set_stale(s.map_changed_since_inversion)
         panel.set_selection_enabled(bool(self.selection), s.available_spaces())
@@ -171,8 +171,7 @@ class Editor(QObject):
         panel = self.w.map_panel
         highlight = self.selection[0] if len(self.selection) == 1 else self.hover
         rgba = self.session.overlay_rgba(highlight=highlight, selection=self.selection)
-        self.w.canvas.set_overlay(rgba, panel.opacity.value() / 100, panel.show_overlay.isChecked())
-        self.w.actions.toggle_overlay.setChecked(panel.show_overlay.isChecked())
+        self.w.canvas.set_overlay(rgba, panel.overlay_opacity(), panel.overlay_visible())
 
     def on_tau(self, tau: float) -> None:
         if self.session.latent_map is not None and abs(tau - self.session.tau) > 1e-9:
@@ -215,30 +214,10 @@ class Editor(QObject):
         self._show_segment()
         self.update_overlay()
         if segments and global_pos is not None:
-            self._space_menu(global_pos)
-
-    def _space_menu(self, global_pos: QPointF) -> None:
-        lm = self.session.latent_map
-        menu = QMenu(self.w)
-        current = {lm.space_of_segment(k) for k in self.selection} if lm else set()
-        n = len(self.selection)
-        menu.addSection(f"Segment {self.selection[0]}" if n == 1 else f"{n} segments")
-        available = self.session.available_spaces()
-        for i, space in enumerate(SPACES):
-            a = menu.addAction(f"{space.value}\t{i + 1}")
-            a.setEnabled(space in available)
-            a.setCheckable(True)
-            a.setChecked(current == {space})
-            a.triggered.connect(functools.partial(self.override, space))
-        menu.addSeparator()
-        menu.addAction("Automatic (τ rule)\t0").triggered.connect(functools.partial(self.override, None))
-        menu.addSeparator()
-        menu.addAction("Edit only these\tE").triggered.connect(functools.partial(self.limit_edits, True))
-        if self.session.edit_region:
-            menu.addAction("Edit everywhere\tShift+E").triggered.connect(functools.partial(self.limit_edits, False))
-        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        menu.popup(global_pos.toPoint())
-        self._menu = menu
+            lm = self.session.latent_map
+            current = {lm.space_of_segment(k) for k in segments} if lm else set()
+            only = next(iter(current)) if len(current) == 1 else None
+            self.segmentMenuRequested.emit(global_pos, len(segments), only)
 
     def override(self, space: LayerSpace | None, *_: object) -> None:
         """Put the selected segments in `space` (None: back to automatic) — one undo step."""
@@ -324,12 +303,12 @@ class Editor(QObject):
         worker.progress.connect(self._on_ganspace_progress)
         worker.finished.connect(self._on_ganspace)
         worker.failed.connect(self._on_failed)
-        self.w.edit_panel.ganspace_status.setText("Finding GANSpace directions…")
+        self.w.edit_panel.set_ganspace_status("Finding GANSpace directions…")
         self.jobs.start(worker)
 
     @Slot(int, int, object)
     def _on_ganspace_progress(self, done: int, total: int, _payload: object) -> None:
-        self.w.edit_panel.ganspace_status.setText(f"Finding GANSpace directions… {100 * done // max(total, 1)} %")
+        self.w.edit_panel.set_ganspace_status(f"Finding GANSpace directions… {100 * done // max(total, 1)} %")
 
     @Slot(object)
     def _on_ganspace(self, comps) -> None:  # noqa: ANN001
@@ -339,7 +318,7 @@ class Editor(QObject):
         self.w.edit_panel.set_components(ratios, s.num_ws)
         self.presets = s.presets()
         self.w.edit_panel.set_presets([p.name if hasattr(p, "component") else f"Official: {p.name}" for p in self.presets])
-        self.w.edit_panel.ganspace_status.setText(
+        self.w.edit_panel.set_ganspace_status(
             f"Top {len(ratios)} of {comps.num_components} principal directions of W ({comps.n_samples:,} samples)"
         )
         self._refresh_edits()
@@ -406,11 +385,8 @@ class Editor(QObject):
 
     def set_reach(self, visible: bool) -> None:
         self.show_reach = visible
-        self.w.actions.toggle_reach.setChecked(visible)
-        self.w.edit_panel.reach.blockSignals(True)
-        self.w.edit_panel.reach.setChecked(visible)
-        self.w.edit_panel.reach.blockSignals(False)
         self.update_reach()
+        self.reachShown.emit(visible)
 
     def update_reach(self) -> None:
         rgba = self.session.reach_rgba() if self.show_reach else None
@@ -424,7 +400,7 @@ class Editor(QObject):
             return
         ok, message = s.bundle.clip_status()
         if not ok:
-            self.w.edit_panel.text_status.setText(message)
+            self.w.edit_panel.set_text_status(message)
             return
         fn = functools.partial(run_styleclip, s.bundle, request, text, steps)
         worker = JobWorker("styleclip", fn, token=s.image_token, threads=torch_threads_for(s.bundle.G))
@@ -435,7 +411,7 @@ class Editor(QObject):
         worker.failed.connect(self._on_text_failed)
         worker.cancelled.connect(self._on_text_cancelled)
         self.w.edit_panel.set_text_running(True)
-        self.w.edit_panel.text_status.setText(f"Finding a direction for “{text}”…")
+        self.w.edit_panel.set_text_status(f"Finding a direction for “{text}”…")
         self.jobs.start(worker)
         self.w.update_actions()
 
@@ -444,9 +420,7 @@ class Editor(QObject):
 
     @Slot(int, int, object)
     def _on_text_progress(self, step: int, total: int, _payload: object) -> None:
-        bar = self.w.edit_panel.text_progress
-        bar.setMaximum(total)
-        bar.setValue(step)
+        self.w.edit_panel.show_text_progress(step, total)
 
     @Slot(object)
     def _on_text_edit(self, delta_w) -> None:  # noqa: ANN001
@@ -455,7 +429,7 @@ class Editor(QObject):
             self.w.edit_panel.set_text_running(False)
             return
         self.w.edit_panel.set_text_running(False)
-        self.w.edit_panel.text_status.setText("")
+        self.w.edit_panel.set_text_status("")
         key = self.session.add_direction(delta_w)
         n = self.session.num_ws
         spec = EditSpec("styleclip", f"“{text}”", strength, (0, n - 1), text=text, key=key)
@@ -468,7 +442,7 @@ class Editor(QObject):
     @Slot(str)
     def _on_text_failed(self, message: str) -> None:
         self.w.edit_panel.set_text_running(False)
-        self.w.edit_panel.text_status.setText(f"Text edit: {message}")
+        self.w.edit_panel.set_text_status(f"Text edit: {message}")
 
     # ---- rendering --------------------------------------------------------------------------
     def request_render(self) -> None:

@@ -79,6 +79,26 @@ class InversionPanel(QWidget):
     def _invert(self) -> None:
         self.invertRequested.emit(self.method.currentData(), self.steps.value())
 
+    # ---- commands from menus and keys ------------------------------------------------------
+    def request_inversion(self) -> None:
+        """What the Invert button does (nothing while it is disabled)."""
+        if self.invert.isEnabled():
+            self._invert()
+
+    def method_labels(self) -> list[str]:
+        return [self.method.itemText(i) for i in range(self.method.count())]
+
+    def set_method(self, index: int) -> None:
+        self.method.setCurrentIndex(index)
+
+    def current_method(self) -> str:
+        """Key of the chosen method (see session.METHODS)."""
+        return str(self.method.currentData())
+
+    def set_steps(self, steps: int) -> None:
+        self.steps.setValue(steps)
+
+    # ---- state --------------------------------------------------------------------------------
     def set_ready(self, ready: bool, why: str = "") -> None:
         self.invert.setEnabled(ready and not self.cancel.isEnabled())
         self.invert.setToolTip("Invert the image into the generator (Ctrl+I)" if ready else why)

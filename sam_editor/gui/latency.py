@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     _wait(e.mapReady)
     if w.session.ganspace is None:
         _wait(e.ganspaceReady)
-    w.inversion_panel.steps.setValue(args.steps)
+    w.inversion_panel.set_steps(args.steps)
     e.start_inversion("sam", args.steps)
     _wait(e.inversionFinished)
     _wait(e.rendered)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QUrl, Slot
+from PySide6.QtCore import QPointF, QSettings, Qt, QUrl, Slot
 from PySide6.QtGui import (
+    QAction,
     QCloseEvent,
     QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
-    QShortcut,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QScrollArea,
     QToolBar,
@@ -132,18 +133,21 @@ class MainWindow(QMainWindow):
             "quit": self.close,
             "undo": self.undo.undo,
             "redo": self.undo.redo,
-            "invert": lambda: self.inversion_panel.invert.click(),
+            "invert": self.inversion_panel.request_inversion,
             "cancel": e.cancel,
             "zoom_fit": self.canvas.fit,
             "zoom_100": lambda: self.canvas.set_zoom(1.0),
             "zoom_in": lambda: self.canvas.zoom_by(1.25),
             "zoom_out": lambda: self.canvas.zoom_by(0.8),
             "set_view": self.set_view,
-            "toggle_overlay": lambda on: self.map_panel.show_overlay.setChecked(on),
+            "toggle_overlay": self.map_panel.set_overlay_visible,
             "toggle_reach": e.set_reach,
-            "brush": lambda on: self.map_panel.brush.setChecked(on),
+            "brush": self.map_panel.set_brush,
             "reset_overrides": e.reset_overrides,
             "reset_edits": e.reset_edits,
+            "override": e.override,
+            "edit_only_selection": functools.partial(e.limit_edits, True),
+            "edit_everywhere": functools.partial(e.limit_edits, False),
         }
 
     def _menus(self) -> None:
@@ -174,6 +178,10 @@ class MainWindow(QMainWindow):
         edit.addActions([undo, redo])
         edit.addSeparator()
         edit.addActions([a.brush, a.reset_overrides, a.reset_edits])
+        selection = edit.addMenu("Se&lection")
+        selection.addActions([*a.spaces.values(), a.space_auto])
+        selection.addSeparator()
+        selection.addActions([a.edit_only_selection, a.edit_everywhere])
         view = bar.addMenu("&View")
         view.addActions([a.view_source, a.view_reconstruction, a.view_edited, a.view_side])
         view.addSeparator()
@@ -183,16 +191,11 @@ class MainWindow(QMainWindow):
         run = bar.addMenu("&Image")
         run.addActions([a.invert, a.cancel])
         self.method_menu = run.addMenu("Inversion &Method")
-        for i in range(self.inversion_panel.method.count()):
-            act = self.method_menu.addAction(self.inversion_panel.method.itemText(i))
-            act.triggered.connect(functools.partial(self.inversion_panel.method.setCurrentIndex, i))
+        for i, label in enumerate(self.inversion_panel.method_labels()):
+            act = self.method_menu.addAction(label)
+            act.triggered.connect(functools.partial(self.inversion_panel.set_method, i))
         help_ = bar.addMenu("&Help")
         help_.addAction("Get the &official weights…").triggered.connect(self._weights_help)
-        for i, space in enumerate(LayerSpace):  # keys 1–5 put the selection in a space, 0 resets it
-            QShortcut(QKeySequence(str(i + 1)), self, functools.partial(self.editor.override, space))
-        QShortcut(QKeySequence("0"), self, functools.partial(self.editor.override, None))
-        QShortcut(QKeySequence("E"), self, functools.partial(self.editor.limit_edits, True))
-        QShortcut(QKeySequence("Shift+E"), self, functools.partial(self.editor.limit_edits, False))
 
     def _toolbar(self) -> None:
         a = self.actions
@@ -229,6 +232,8 @@ class MainWindow(QMainWindow):
         m.tauChanged.connect(e.on_tau)
         m.tauReleased.connect(e.on_tau_released)
         m.overlayChanged.connect(e.update_overlay)
+        m.overlayChanged.connect(lambda: self.actions.toggle_overlay.setChecked(m.overlay_visible()))
+        self.actions.toggle_overlay.setChecked(m.overlay_visible())
         m.overrideRequested.connect(e.override)
         m.resetOverridesRequested.connect(e.reset_overrides)
         m.editRegionRequested.connect(e.limit_edits)
@@ -249,6 +254,9 @@ class MainWindow(QMainWindow):
         p.reachToggled.connect(e.set_reach)
         p.textRequested.connect(e.start_text_edit)
         p.textCancelRequested.connect(e.cancel_text)
+        e.reachShown.connect(self.actions.toggle_reach.setChecked)
+        e.reachShown.connect(p.set_reach)
+        e.segmentMenuRequested.connect(self.show_segment_menu)
         self.undo.cleanChanged.connect(self._clean_changed)
 
     @Slot(bool)
@@ -450,6 +458,35 @@ class MainWindow(QMainWindow):
         self.canvas.set_mode(mode)
         getattr(self.actions, f"view_{mode}").setChecked(True)
 
+    def show_segment_menu(self, global_pos: QPointF, selected: int, space: LayerSpace | None) -> None:
+        """The menu that pops up at a clicked or brushed selection: the same commands as
+        Edit ▸ Selection, the selection's current space ticked."""
+        a, s = self.actions, self.session
+        menu = QMenu(self)
+        menu.addSection(f"Segment {self.editor.selection[0]}" if selected == 1 else f"{selected} segments")
+        available = s.available_spaces()
+
+        def item(action: QAction, text: str, enabled: bool = True, checked: bool | None = None) -> None:
+            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            entry = menu.addAction(f"{text}\t{keys}" if keys else text)
+            entry.setEnabled(enabled)
+            if checked is not None:
+                entry.setCheckable(True)
+                entry.setChecked(checked)
+            entry.triggered.connect(action.trigger)
+
+        for sp, action in a.spaces.items():
+            item(action, sp.value, sp in available, sp == space)
+        menu.addSeparator()
+        item(a.space_auto, "Automatic (τ rule)")
+        menu.addSeparator()
+        item(a.edit_only_selection, "Edit only these")
+        if s.edit_region:
+            item(a.edit_everywhere, "Edit everywhere")
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(global_pos.toPoint())
+        self.segment_menu = menu
+
     def update_actions(self) -> None:
         s, a = self.session, self.actions
         has_image = s.work is not None and s.bundle is not None
@@ -461,7 +498,7 @@ class MainWindow(QMainWindow):
         a.cancel.setEnabled(self.editor.inverting or self.editor.jobs.is_running("styleclip"))
         a.view_reconstruction.setEnabled(s.inversion is not None or self.editor.inverting)
         a.view_edited.setEnabled(s.inversion is not None)
-        ready = has_image and (s.latent_map is not None or self.inversion_panel.method.currentData() != "sam")
+        ready = has_image and (s.latent_map is not None or self.inversion_panel.current_method() != "sam")
         self.inversion_panel.set_ready(ready, "Waiting for the invertibility map" if has_image else "Open an image first")
 
     def update_title(self) -> None:

@@ -4,7 +4,7 @@ pointer (or the selection) and its layer override."""
 from __future__ import annotations
 
 import qtawesome as qta
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -148,11 +148,29 @@ class MapPanel(QWidget):
     def _tau_moved(self, value: float) -> None:
         self.tauChanged.emit(float(value))
 
+    # ---- what the panel shows, asked by the editor --------------------------------------------
+    def overlay_opacity(self) -> float:
+        """Overlay opacity, 0–1."""
+        return self.opacity.value() / 100
+
+    def overlay_visible(self) -> bool:
+        return self.show_overlay.isChecked()
+
+    # ---- commands from menus and keys (they emit the panel's own signals) --------------------
+    def set_overlay_visible(self, visible: bool) -> None:
+        self.show_overlay.setChecked(visible)
+
+    def set_brush(self, on: bool) -> None:
+        self.brush.setChecked(on)
+
     # ---- updates from the session (widgets never echo back: signals blocked) ----------------
     def set_tau(self, tau: float) -> None:
-        self.tau.blockSignals(True)
-        self.tau.setValue(tau)
-        self.tau.blockSignals(False)
+        with QSignalBlocker(self.tau):
+            self.tau.setValue(tau)
+
+    def set_coverage(self, coverage: dict[LayerSpace, float] | None) -> None:
+        """Share of the image in each space, for the legend (None: no map yet)."""
+        self.legend.set_coverage(coverage)
 
     def set_segment(self, info: SegmentInfo | None, tau: float, selected: int, predicted: bool = True) -> None:
         if not predicted:

@@ -56,7 +56,7 @@ def test_click_segment_override_and_undo(window, qtbot, sample_png):  # noqa: AN
     qtbot.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton, pos=source_point(window, y, x))
     assert window.editor.selection == [seg]
     assert f"Segment {seg}" in window.map_panel.segment_title.text()
-    window.editor._menu.close()
+    window.segment_menu.close()
     window.activateWindow()
     assert not window.map_panel.space_buttons.button(4).isEnabled()  # a 64 px generator has no F10
     qtbot.keyClick(window, Qt.Key.Key_5)
@@ -72,6 +72,16 @@ def test_click_segment_override_and_undo(window, qtbot, sample_png):  # noqa: AN
     assert s.latent_map.overrides == {}
     window.undo.redo()
     assert s.latent_map.overrides == {seg: LayerSpace.F8}
+    # the popup at a click offers the same commands as Edit ▸ Selection, the current space ticked
+    qtbot.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton, pos=source_point(window, y, x))
+    entries = {e.text().split("\t")[0]: e for e in window.segment_menu.actions() if e.text()}
+    assert entries["F8"].isChecked() and not entries["F4"].isChecked()
+    assert entries["F8"].text().endswith("\t4") and not entries["F10"].isEnabled()
+    entries["Automatic (τ rule)"].trigger()
+    window.segment_menu.close()
+    assert s.latent_map.overrides == {}
+    window.actions.spaces[LayerSpace.F6].trigger()  # the menu bar's command
+    assert s.latent_map.overrides == {seg: LayerSpace.F6}
 
 
 def test_brush_over_segments(window, qtbot, sample_png):  # noqa: ANN001
@@ -86,7 +96,7 @@ def test_brush_over_segments(window, qtbot, sample_png):  # noqa: ANN001
     qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=source_point(window, *points[-1]))
     expected = s.segments_in(points)
     assert len(expected) >= 2 and window.editor.selection == expected
-    window.editor._menu.close()
+    window.segment_menu.close()
     window.map_panel.space_buttons.button(1).click()  # F4 for all of them, one undo step
     assert all(s.latent_map.space_of_segment(k) is LayerSpace.F4 for k in expected)
     window.undo.undo()
