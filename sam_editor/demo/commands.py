@@ -44,6 +44,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=str(REPO_WEIGHTS / "invertibility.pt"))
     p.set_defaults(func=_train_predictor)
 
+    e = dsub.add_parser("train-encoder", help="train the SAM encoder E(x, latent map) → φ for instant inversions (resumable)")
+    e.add_argument("--generator", default=str(REPO_WEIGHTS / "generator.pt"))
+    e.add_argument("--predictor", default=str(REPO_WEIGHTS / "invertibility.pt"), help="gives the training maps")
+    e.add_argument("--work-dir", default="runs/demo_encoder", help="renders, their latent maps, training state")
+    e.add_argument("--n-images", type=int, default=2000, help="cluttered renders in the pool")
+    e.add_argument("--heldout", type=int, default=0, help="last pool images kept out of training")
+    e.add_argument("--seed", type=int, default=20000, help="seed of the renders (the eval sets use 5000)")
+    e.add_argument("--photos", nargs="*", default=(), help="photos to cut clutter patches from")
+    e.add_argument("--steps", type=int, default=4000)
+    e.add_argument("--batch", type=int, default=8)
+    e.add_argument("--minutes", type=float, default=None, help="stop after this long (state is saved; rerun resumes)")
+    e.add_argument("--device", default="auto", help="cpu, cuda … (auto: cuda when there is one)")
+    e.add_argument("--out", default=str(REPO_WEIGHTS / "encoder.pt"))
+    e.set_defaults(func=_train_encoder)
+
     m = dsub.add_parser("manifest", help="hash the bundle files into weights/demo/manifest.json")
     m.set_defaults(func=_manifest)
 
@@ -128,6 +143,42 @@ def _train_predictor(args: argparse.Namespace) -> int:
     with StepBar("train predictor", postfix="loss", leave=True) as bar:
         result = train_predictor(work / "targets", args.out, steps=args.train_steps, input_size=G.cfg.output_size, on_step=bar)
     print(result)
+    return 0
+
+
+def _train_encoder(args: argparse.Namespace) -> int:
+    import json
+
+    init_torch()
+    import torch
+
+    from ..gan.native import load_generator
+    from ..invertibility.predictor import load_predictor
+    from ..invertibility.segmenters import make_segmenter
+    from ..perceptual import default_perceptual
+    from ..runtime import default_device
+    from ..util import StepBar
+    from .bundle import write_manifest
+    from .train_encoder import EncoderTraining, Pool, prepare_pool, train_encoder
+    from .train_predictor import make_cluttered_images
+
+    dev = default_device() if args.device == "auto" else torch.device(args.device)
+    G, _ = load_generator(args.generator)
+    work = Path(args.work_dir)
+    images = make_cluttered_images(work / "images", args.n_images, args.seed, G.cfg.resolution, args.photos)
+    predictor = load_predictor(args.predictor)
+    with StepBar("latent maps of the renders", unit="img", leave=True) as bar:
+        cache = prepare_pool(images, work / "maps.npz", predictor, make_segmenter("overseg"), on_step=bar)
+    pool = Pool.load(images, cache)
+    settings = EncoderTraining(steps=args.steps, batch=args.batch)
+    with StepBar("train encoder", postfix="loss", leave=True) as bar:
+        figures = train_encoder(
+            G, pool, work, Path(args.out), settings, default_perceptual(dev), dev, on_step=bar,
+            max_seconds=None if args.minutes is None else args.minutes * 60, heldout=args.heldout,
+        )
+    print(json.dumps({k: v for k, v in figures.items() if k != "settings"}))
+    if Path(args.out).resolve().parent == REPO_WEIGHTS.resolve():
+        write_manifest(figures={"encoder": figures})
     return 0
 
 

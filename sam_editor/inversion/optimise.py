@@ -124,6 +124,7 @@ class LatentProblem:
         masks: dict[int, torch.Tensor],
         init_w_plus: torch.Tensor | None,
         valid: torch.Tensor | None = None,  # (N | 1, 1, H_out, W_out) in [0, 1]: the photo's pixels
+        init_delta_f: dict[int, torch.Tensor] | None = None,  # start Δf_i (e.g. an encoder's); else 0
     ) -> None:
         self.G, self.method, self.settings, self.perceptual, self.stats = G, method, settings, perceptual, stats
         n = target.shape[0]
@@ -139,7 +140,14 @@ class LatentProblem:
             raise ValueError(f"init_w_plus must be (N, {G.num_ws}, {G.w_dim}), got {tuple(w0.shape)}")
         w0 = w0.mean(dim=1, keepdim=True) if method in ("w", "pti") else w0
         self.w = w0.detach().clone().contiguous().requires_grad_(True)  # (N, 1 | num_ws, w_dim)
-        self.delta_f = {i: torch.zeros((n, *G.feature_shape(i)), device=dev, requires_grad=True) for i in sorted(masks)}
+        self.delta_f = {}
+        for i in sorted(masks):
+            shape = (n, *G.feature_shape(i))
+            start = (init_delta_f or {}).get(i)
+            if start is not None and tuple(start.shape[1:]) != shape[1:]:
+                raise ValueError(f"init Δf{i} must be (N, {', '.join(map(str, shape[1:]))}), got {tuple(start.shape)}")
+            d0 = torch.zeros(shape, device=dev) if start is None else start.to(dev, torch.float32).expand(shape)
+            self.delta_f[i] = d0.detach().clone().contiguous().requires_grad_(True)
         self.lambda_prior = settings.lambda_w_prior
         if method == "gaussian":
             self.lambda_prior = settings.gaussian_prior_strength / (G.num_ws * G.w_dim)
@@ -256,6 +264,7 @@ def invert(
     *,
     init_w_plus: torch.Tensor | None = None,
     init_name: str = "e4e",
+    init_phi: Phi | None = None,
     w_stats: WPriorStats | None = None,
     generator_id: str | None = None,
     valid: torch.Tensor | np.ndarray | None = None,
@@ -268,7 +277,9 @@ def invert(
         x̂ (N, 3, H_out, W_out) on demand. should_stop(): polled before every step; when it
         returns True the best φ so far is returned with `cancelled=True`.
     init_w_plus: (N | 1, num_ws, w_dim) start point (e.g. from an e4e encoder; recorded in the
-        metadata as `init_name`), else the mean w. w_stats: μ, Σ of eq. 3.6 (else computed and
+        metadata as `init_name`), else the mean w. init_phi: start from a whole φ (w+ and Δf_i,
+        e.g. `encoder.encode(...)`; the hybrid regime), recorded as `init_phi.metadata["init"]`.
+        w_stats: μ, Σ of eq. 3.6 (else computed and
         cached per generator, key `generator_id` or a hash of G's weights).
     valid: where the images are photo, (H_out, W_out) bool or (N | 1, 1, H_out, W_out) in [0, 1]
         (`sam_editor.imageio.letterbox`); eq. 3.5 is then computed over those pixels only.
@@ -285,6 +296,10 @@ def invert(
         raise ValueError(f"method {method!r} inverts the whole image in one space; a latent map is for 'sam'")
     target = prepare_images(G, images)
     dev = target.device
+    init_delta_f = None
+    if init_phi is not None:
+        init_w_plus, init_delta_f = init_phi.w_plus, init_phi.delta_f
+        init_name = str(init_phi.metadata.get("init", "encoder"))
     n = target.shape[0]
     valid_t = photo_weights(valid, target.shape, dev)
     perceptual = _resolve_perceptual(perceptual, settings, dev)
@@ -319,7 +334,7 @@ def invert(
             from .pti import invert_pti
 
             return invert_pti(G, target, settings, perceptual, stats, on_step, should_stop, seed, init_w_plus, meta, t0, valid_t)
-        problem = LatentProblem(G, target, method, settings, perceptual, stats, masks, init_w_plus, valid_t)
+        problem = LatentProblem(G, target, method, settings, perceptual, stats, masks, init_w_plus, valid_t, init_delta_f)
         best, history, best_steps, cancelled = run_latent_optimisation(problem, on_step, should_stop)
         phi = Phi(
             w_plus=problem.w_plus(best["w"]).detach().clone(),

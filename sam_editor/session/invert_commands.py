@@ -72,6 +72,45 @@ def load_generator_file(path: str | Path | None, device: str) -> tuple[Any, str]
     return G.to(device).eval().requires_grad_(False), f"file-{file_fingerprint(path)}"
 
 
+def load_encoder_for(args: argparse.Namespace, G: Any) -> Any:
+    """The encoder for `--init` (None: start from the mean w). `--encoder FILE`, else the one
+    shipped beside the generator (the demo bundle has `encoder.pt`)."""
+    from ..inversion.encoder import EncoderError, load_encoder
+    from .models import DEMO_ENCODER_FILES
+
+    init = getattr(args, "init", "auto")
+    if init == "mean":
+        return None
+    gen = Path(args.generator) if args.generator else demo_generator_path()
+    path = Path(args.encoder) if getattr(args, "encoder", None) else next(
+        (gen.parent / n for n in DEMO_ENCODER_FILES if (gen.parent / n).is_file()), None
+    )
+    if path is None:
+        if init == "encoder":
+            raise CommandError(f"--init encoder: no encoder beside {gen.name}; give --encoder FILE or train one (sam-editor demo train-encoder)")
+        return None
+    try:
+        return load_encoder(path, device=next(G.parameters()).device, G=G)
+    except EncoderError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def encoder_init(encoder: Any, G: Any, x: torch.Tensor, method: str, lmap: Any) -> tuple[Any, float]:
+    """→ (φ̂ to start from or None, seconds the encoder took)."""
+    if encoder is None:
+        return None, 0.0
+    import dataclasses
+    import time
+
+    from ..inversion.encoder import encode
+
+    t0 = time.perf_counter()
+    phi = encode(encoder, G, x, lmap if method == "sam" else None)
+    if method != "sam":
+        phi = dataclasses.replace(phi, delta_f={}, masks={})
+    return phi, time.perf_counter() - t0
+
+
 def load_latent_map_file(path: Path, size: tuple[int, int]) -> np.ndarray:
     """A latent-map file → uint8 ranks (H, W) at `size`: `.json` (LatentMap.save), `.npy`
     (rank array 0 = W+ … 4 = F10) or a single-channel image holding ranks 0…4."""
@@ -194,6 +233,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--segmenter", default="overseg", help="segmenter for --latent-map auto")
     p.add_argument("--segmenter-weights", default=None)
     p.add_argument("--tau", type=float, default=TAU_DEFAULT, help="invertibility threshold τ for --latent-map auto")
+    p.add_argument(
+        "--init", default="auto", choices=("auto", "encoder", "mean"),
+        help="start point: the encoder's φ (hybrid; with --steps 0 the encoder alone), the mean w, "
+        "or auto = the encoder when one is found",
+    )
+    p.add_argument("--encoder", default=None, help="encoder file for --init (default: encoder.pt beside the generator)")
 
 
 # ---- invert --------------------------------------------------------------------------------
@@ -210,6 +255,7 @@ def cmd_invert(args: argparse.Namespace) -> int:
         x, placement = load_photo(args.image, size)
         x = x[None].to(device)
         lmap = resolve_latent_map(args.latent_map, x[0], size, args, placement.box) if args.method == "sam" else None
+        init_phi, enc_seconds = encoder_init(load_encoder_for(args, G), G, x, args.method, lmap)
     except (CommandError, ImageLoadError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -219,7 +265,7 @@ def cmd_invert(args: argparse.Namespace) -> int:
         print(f"note: {perceptual.warning}", file=sys.stderr)
     with StepBar(f"{args.method} {Path(args.image).name}", postfix="total") as bar:
         result = invert(G, x, args.method, lmap, _settings(args), on_step=bar, seed=args.seed,
-                        perceptual=perceptual, generator_id=gen_id, valid=valid)  # fmt: skip
+                        perceptual=perceptual, generator_id=gen_id, valid=valid, init_phi=init_phi)  # fmt: skip
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(args.image).stem
@@ -230,7 +276,8 @@ def cmd_invert(args: argparse.Namespace) -> int:
         "image": str(args.image),
         "method": args.method,
         **_metrics(perceptual, result.reconstruction, x, valid),
-        "seconds": result.seconds,
+        "seconds": result.seconds + enc_seconds,
+        "init": result.phi.metadata.get("init"),
         "steps": len(result.losses),
         "best_step": result.best_step,
         "cancelled": result.cancelled,
@@ -275,7 +322,9 @@ def _eval_latent_map(path: Path, x: torch.Tensor, placement: Any, size: tuple[in
     return resolve_latent_map(spec or "auto", x[0], size, args, placement.box)
 
 
-def _eval_image(G: Any, gen_id: str, method: str, path: Path, args: argparse.Namespace, settings: Any, perceptual: Any) -> dict[str, Any]:
+def _eval_image(
+    G: Any, gen_id: str, method: str, path: Path, args: argparse.Namespace, settings: Any, perceptual: Any, encoder: Any = None
+) -> dict[str, Any]:
     """Invert one image with one method → its row of per-image metrics (photo pixels only)."""
     from ..inversion.images import load_photo
     from ..inversion.optimise import invert
@@ -286,10 +335,12 @@ def _eval_image(G: Any, gen_id: str, method: str, path: Path, args: argparse.Nam
     x = x[None].to(device)
     valid = _photo_valid(placement)
     lmap = _eval_latent_map(path, x, placement, size, args) if method == "sam" else None
+    init_phi, enc_seconds = encoder_init(encoder, G, x, method, lmap)
     with StepBar(f"{method} {path.name}", postfix="total") as bar:
-        res = invert(G, x, method, lmap, settings, on_step=bar, seed=args.seed,
-                     perceptual=perceptual, generator_id=gen_id, valid=valid)  # fmt: skip
-    return {"image": path.name, "method": method, **_metrics(perceptual, res.reconstruction, x, valid), "seconds": res.seconds}
+        res = invert(G, x, method, lmap, settings, on_step=bar, seed=args.seed, perceptual=perceptual,
+                     generator_id=gen_id, valid=valid, init_phi=init_phi)  # fmt: skip
+    metrics = _metrics(perceptual, res.reconstruction, x, valid)
+    return {"image": path.name, "method": method, **metrics, "seconds": res.seconds + enc_seconds}
 
 
 def _eval_row(method: str, scores: list[dict[str, Any]], error: str | None, perceptual: Any) -> dict[str, Any]:
@@ -320,6 +371,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 2
     try:
         G, gen_id = load_generator_file(args.generator, device)
+        encoder = load_encoder_for(args, G)
         paths = list_images(args.folder)[: args.limit or None]
     except (CommandError, ImageLoadError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -338,7 +390,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         error = None
         for path in paths:
             try:
-                scores.append(_eval_image(G, gen_id, method, path, args, settings, perceptual))
+                scores.append(_eval_image(G, gen_id, method, path, args, settings, perceptual, encoder))
             except (CommandError, ImageLoadError, ValueError) as exc:
                 error = str(exc)
                 print(f"error ({method}, {path.name}): {exc}", file=sys.stderr)
@@ -348,10 +400,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         rows.append(_eval_row(method, scores, error, perceptual))
     table = format_table(rows, perceptual.name)
     print(table)
+    print(f"start point: {'the mean w' if encoder is None else 'the encoder (--init mean to start from the mean w)'}")
     summary = {
         "generator": str(args.generator or demo_generator_path()),
         "generator_id": gen_id,
         "perceptual_metric": perceptual.name,
+        "init": "mean_w" if encoder is None else "encoder",
         "settings": settings.to_dict(),
         "rows": rows,
         "per_image": per_image,

@@ -111,10 +111,13 @@ def run_inversion(
     should_stop: ShouldStop,
     preview_every: int = 5,
     valid: np.ndarray | None = None,  # (H, W) bool: the photo's pixels of a letterboxed frame
+    init: str = "auto",
 ) -> Inversion:
     """SAM inversion (§3.3, eq. 3.8) or a baseline, reporting `InversionProgress` every step and a
     preview every `preview_every` steps. A stop keeps the best φ found so far. Pixels outside
-    `valid` (letterbox padding) get no loss."""
+    `valid` (letterbox padding) get no loss. `init`: "encoder" starts from the bundle's encoder
+    (the hybrid regime; `steps` 0 gives the encoder's φ alone), "mean" from the mean w, "auto"
+    the encoder when the bundle has one."""
     from ..inversion.optimise import invert
     from ..inversion.settings import InversionSettings
 
@@ -133,6 +136,9 @@ def run_inversion(
         progress(step, total, InversionProgress(step, total, losses, preview, elapsed, eta))
 
     assert isinstance(settings, InversionSettings)
+    init_phi = encoder_phi(bundle, x, latent_map if method == "sam" else None, init)
+    if init_phi is not None and method != "sam":
+        init_phi = dataclasses.replace(init_phi, delta_f={}, masks={})  # one space: only w+ carries over
     result = invert(
         bundle.G,
         x.to(bundle.device),
@@ -143,6 +149,7 @@ def run_inversion(
         should_stop=should_stop,
         generator_id=bundle.generator_id,
         valid=valid,
+        init_phi=init_phi,
     )
     last = result.losses[-1] if result.losses else {}
     return Inversion(
@@ -156,6 +163,22 @@ def run_inversion(
         map_json=latent_map.to_json() if (method == "sam" and latent_map is not None) else None,
         generator=result.generators[0] if result.generators else None,
     )
+
+
+INITS = ("auto", "encoder", "mean")
+
+
+def encoder_phi(bundle: Bundle, x: torch.Tensor, latent_map: LatentMap | None, init: str = "auto") -> Any:
+    """The encoder's φ̂ for x (1, 3, H, W) in [-1, 1] (None: no encoder, or `init` "mean")."""
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
+    if init == "mean" or (init == "auto" and bundle.encoder is None):
+        return None
+    if bundle.encoder is None:
+        raise ValueError("--init encoder: this bundle has no encoder (train one: sam-editor demo train-encoder)")
+    from ..inversion.encoder import encode
+
+    return encode(bundle.encoder, bundle.G, x.to(bundle.device), latent_map)
 
 
 def compute_ganspace(bundle: Bundle, progress: Progress, should_stop: ShouldStop) -> Any:

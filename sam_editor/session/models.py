@@ -15,6 +15,7 @@ from .files import Problem
 
 # the demo predictor's name (demo.bundle.COMPONENTS says invertibility.pt), older names accepted
 DEMO_PREDICTOR_FILES = ("invertibility.pt", "predictor.pt")
+DEMO_ENCODER_FILES = ("encoder.pt",)
 FETCH_HINT = "Official car weights: run `sam-editor weights fetch stylegan2-car` and restart."
 
 @dataclasses.dataclass
@@ -40,6 +41,8 @@ class Bundle:
     clip_dir: Path | None = None  # the demo CLIP's folder
     weights_dirs: list[Path] | None = None  # where official files are looked for (None: registry)
     predictor_path: Path | None = None
+    encoder: Any | None = None  # sam_editor.inversion.encoder.SAMEncoder: instant φ, optimisation seed
+    encoder_name: str = "none"
     _clip: Any = None
     _hashes: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -81,6 +84,7 @@ class Bundle:
             else f"{self.generator_path.name} ({res})",
             "weights": {"official": "official weights", "demo": "demo bundle", "custom": "custom weights"}[self.kind],
             "predictor": self.predictor_name,
+            "encoder": self.encoder_name,
         }
 
 
@@ -163,8 +167,19 @@ def load_bundle(
             notes.append(f"Invertibility predictor {pred_path.name} could not be loaded ({exc}); segments start in W+.")
     else:
         notes.append("No invertibility predictor found: every segment starts in W+; set layers by hand.")
+    encoder, encoder_name = None, "none"
+    enc_path = _first_file([gen_path.parent], DEMO_ENCODER_FILES) if kind != "official" else None
+    if enc_path is not None:
+        from ..inversion.encoder import EncoderError, load_encoder
+
+        try:
+            encoder, encoder_name = load_encoder(enc_path, device=dev, G=G), enc_path.name
+        except (EncoderError, OSError, KeyError, RuntimeError) as exc:
+            notes.append(f"Encoder {enc_path.name} could not be loaded ({exc}); inversions start from the mean w.")
     return Bundle(
         G=G,
+        encoder=encoder,
+        encoder_name=encoder_name,
         meta=meta,
         generator_path=gen_path,
         generator_id=sha256_file(gen_path)[:32],
