@@ -22,7 +22,7 @@ TINY_CLIP = {  # a random open_clip model in the demo CLIP's file format
 HEAD_ERRORS = (0.36, 0.27, 0.19, 0.08, 0.04)  # W+, F4, F6, F8, F10: what the heads predict
 
 
-def make_bundle(folder: Path, resolution: int = 64):  # noqa: ANN201
+def make_bundle(folder: Path, resolution: int = 64, encoder: bool = False):  # noqa: ANN201
     from sam_editor.gan.native import save_generator
     from sam_editor.gan.networks import Generator, GeneratorConfig
     from sam_editor.invertibility.predictor import TinyInvertibilityNet, save_predictor
@@ -47,6 +47,14 @@ def make_bundle(folder: Path, resolution: int = 64):  # noqa: ANN201
     direction[0, 5:9] = np.random.default_rng(0).normal(0, 0.5, (4, cfg.w_dim))
     (demo / "edits" / "cars").mkdir(parents=True)
     np.save(demo / "edits" / "cars" / "csc_blue.npy", direction)
+    if encoder:  # an (untrained, slightly perturbed) SAM encoder in the bundle's file format
+        from sam_editor.inversion.encoder import EncoderConfig, SAMEncoder, save_encoder
+
+        enc = SAMEncoder(EncoderConfig.for_generator(G, base_channels=8, max_channels=16, hidden=32), w_avg=G.mapping.w_avg)
+        with torch.no_grad():
+            for p in enc.parameters():
+                p.add_(0.01 * torch.randn_like(p))
+        save_encoder(enc, demo / "encoder.pt", {"steps": 0})
     bundle = load_bundle([folder], ganspace_samples=4000, cache_dir=folder / "cache")
     assert not isinstance(bundle, str) and hasattr(bundle, "G"), bundle
     bundle.inversion_settings = bundle.inversion_settings.replace(prior_samples=500, lambda_lpips=0.0)

@@ -42,6 +42,7 @@ class Editor(QObject):
     rendered = Signal(float)  # seconds from request to repaint
     ganspaceReady = Signal()
     problem = Signal(str)
+    encoded = Signal(float)  # seconds from the map being ready to the encoder's φ on screen
     segmentMenuRequested = Signal(QPointF, int, object)  # where, how many selected, their one space or None
     reachShown = Signal(bool)  # "show where edits act" switched on or off
 
@@ -64,6 +65,8 @@ class Editor(QObject):
         self.inverting = False
         self.presets: list = []
         self._text_job: tuple[str, float] = ("", 1.0)
+        self.refine_after_encoding = True  # after the encoder's φ, optimise from it (live previews)
+        self._encoding_t0: float | None = None
         session.events.connect(self._on_session_event)
 
     # ---- session events ---------------------------------------------------------------------
@@ -73,6 +76,7 @@ class Editor(QObject):
 
     def _refresh_bundle(self) -> None:
         self.w.show_bundle()
+        self.w.inversion_panel.set_encoder_available(self.session.bundle is not None and self.session.bundle.encoder is not None)
         self.session.ganspace = None
         self.start_ganspace()
 
@@ -166,6 +170,17 @@ class Editor(QObject):
         n = latent_map.num_segments
         self.w.status(f"Invertibility map: {n} segment{'s' * (n != 1)}", 4000)
         self.mapReady.emit()
+        if s.inversion is None and s.bundle is not None and s.bundle.encoder is not None:
+            self.start_encoding()
+
+    def start_encoding(self) -> None:
+        """The encoder's φ for the photo and its map, in one pass: editing can start at once; the
+        optimisation then refines it (`refine_after_encoding`)."""
+        s = self.session
+        if s.bundle is None or s.work is None or s.latent_map is None or self.inverting:
+            return
+        self._encoding_t0 = time.perf_counter()
+        self.start_inversion("sam", 0, "encoder")
 
     def update_overlay(self) -> None:
         panel = self.w.map_panel
@@ -241,12 +256,16 @@ class Editor(QObject):
         self.undo.push(SetEditRegion(self.session, region))
 
     # ---- inversion --------------------------------------------------------------------------
-    def start_inversion(self, method: str, steps: int) -> None:
+    def start_inversion(self, method: str, steps: int, init: str = "auto") -> None:
+        """`init`: "encoder" | "mean" | "auto" (the encoder when the bundle has one);
+        `steps` 0 with the encoder: its φ alone."""
         s = self.session
         if s.bundle is None or s.work is None or (method == "sam" and s.latent_map is None) or self.inverting:
             return
+        if s.bundle.encoder is None:
+            init = "mean"
         lm = None if s.latent_map is None else s.latent_map.with_tau(s.tau)
-        fn = functools.partial(run_inversion, s.bundle, s.work.copy(), lm, method, steps, valid=s.photo_mask())
+        fn = functools.partial(run_inversion, s.bundle, s.work.copy(), lm, method, steps, valid=s.photo_mask(), init=init)
         worker = JobWorker("inversion", fn, token=s.image_token, threads=torch_threads_for(s.bundle.G))
         worker.progress.connect(self._on_inversion_progress)
         worker.finished.connect(self._on_inversion)
@@ -254,7 +273,8 @@ class Editor(QObject):
         self.inverting = True
         self.w.inversion_panel.set_running(True)
         self.w.set_view("side")
-        self.w.status(f"Inverting ({method}, {steps} steps)…")
+        start = "encoder" if init in ("encoder", "auto") else "mean w"
+        self.w.status("Encoding…" if steps == 0 else f"Inverting ({method}, {steps} steps from the {start})…")
         self.jobs.start(worker)
         self.w.update_actions()
 
@@ -280,12 +300,20 @@ class Editor(QObject):
             self.w.inversion_panel.show_done("")
             self.w.update_actions()
             return
+        encoded = inversion.steps_run == 0 and inversion.phi.metadata.get("init") == "encoder"
         how = "cancelled — kept the best so far" if inversion.cancelled else "done"
-        self.w.inversion_panel.show_done(f"{inversion.steps_run} steps in {inversion.seconds:.1f} s ({how})")
+        text = "encoder φ" if encoded else f"{inversion.steps_run} steps"
+        self.w.inversion_panel.show_done(f"{text} in {inversion.seconds:.1f} s ({how})")
         self.w.inversion_panel.show_losses(inversion.losses)
         self.session.apply_inversion(inversion)
-        self.w.status(f"Inversion {how}", 5000)
+        self.w.status("Encoder result — edit away; refining…" if encoded and self.refine_after_encoding else f"Inversion {how}", 5000)
         self.inversionFinished.emit(inversion)
+        if encoded:
+            t0, self._encoding_t0 = self._encoding_t0, None
+            if t0 is not None:
+                self.encoded.emit(time.perf_counter() - t0)
+            if self.refine_after_encoding and not inversion.cancelled:
+                self.start_inversion("sam", self.w.inversion_panel.steps_value(), "encoder")
 
     @Slot(str)
     def _on_inversion_failed(self, message: str) -> None:

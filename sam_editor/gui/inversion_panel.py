@@ -30,7 +30,7 @@ def format_seconds(seconds: float | None) -> str:
 
 
 class InversionPanel(QWidget):
-    invertRequested = Signal(str, int)  # method, steps
+    invertRequested = Signal(str, int, str)  # method, steps, start point ("encoder" | "mean")
     cancelRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -48,8 +48,16 @@ class InversionPanel(QWidget):
         self.steps.setValue(200)
         self.steps.setSingleStep(50)
         self.steps.setSuffix(" steps")
+        self.start = QComboBox()
+        self.start.addItem("Encoder", "encoder")
+        self.start.addItem("Mean w", "mean")
+        self.start.setToolTip(
+            "Where the optimisation starts: the encoder's one-pass φ (shown as soon as the map is ready), "
+            "or the generator's mean w (the paper's optimisation regime)"
+        )
         form.addRow("Method", self.method)
         form.addRow("Length", self.steps)
+        form.addRow("Start from", self.start)
         buttons = QHBoxLayout()
         self.invert = QPushButton(qta.icon("mdi6.play", color="#e8e8e8"), "Invert")
         self.invert.setObjectName("primary")
@@ -77,7 +85,7 @@ class InversionPanel(QWidget):
         self.set_ready(False)
 
     def _invert(self) -> None:
-        self.invertRequested.emit(self.method.currentData(), self.steps.value())
+        self.invertRequested.emit(self.method.currentData(), self.steps.value(), self.current_start())
 
     # ---- commands from menus and keys ------------------------------------------------------
     def request_inversion(self) -> None:
@@ -97,6 +105,19 @@ class InversionPanel(QWidget):
 
     def set_steps(self, steps: int) -> None:
         self.steps.setValue(steps)
+
+    def steps_value(self) -> int:
+        return self.steps.value()
+
+    def current_start(self) -> str:
+        """"encoder" or "mean" ("mean" whenever no encoder is loaded)."""
+        return str(self.start.currentData()) if self.start.isEnabled() else "mean"
+
+    def set_encoder_available(self, available: bool) -> None:
+        self.start.setCurrentIndex(0 if available else 1)
+        self.start.setEnabled(available)
+        if not available:
+            self.start.setToolTip("No encoder in this bundle: inversions start from the mean w")
 
     # ---- state --------------------------------------------------------------------------------
     def set_ready(self, ready: bool, why: str = "") -> None:
