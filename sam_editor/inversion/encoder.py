@@ -32,6 +32,7 @@ from ..gan.layers import LayerSpace
 from ..gan.networks import Generator
 from ..util import atomic_write
 from . import latent_maps as lm
+from .e4e import E4EEncoder, E4EFormatError, e4e_from_checkpoint, is_e4e_checkpoint
 from .phi import Phi
 
 SPACES = tuple(LayerSpace)
@@ -141,7 +142,9 @@ class SAMEncoder(nn.Module):
         return w_plus, delta_f
 
 
-def onehot_map(ranks: np.ndarray | torch.Tensor, resolution: int, device: torch.device | str | None = None) -> torch.Tensor:
+def onehot_map(
+    ranks: np.ndarray | torch.Tensor, resolution: int, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Rank maps (N, H, W) (0 = W+ … 4 = F10) → one-hot (N, 5, R, R) float, nearest-resized."""
     r = torch.as_tensor(np.asarray(ranks), dtype=torch.long, device=device)
     if r.ndim == 2:
@@ -173,7 +176,8 @@ def encode(
     latent_map: Any = None,
 ) -> Phi:
     """φ̂ for `images` (N, 3, H_out, W_out) in [-1, 1] from one forward pass. `latent_map`: as for
-    `invert` (None: the whole image in W+, the plain W+ encoder)."""
+    `invert` (None: the whole image in W+, the plain W+ encoder). An official e4e / pSp encoder
+    (`e4e.E4EEncoder`) gives the w+ only, Δf_i = 0, as the official SAM code starts from it."""
     dev = next(encoder.parameters()).device
     x = images.to(dev, torch.float32)
     n = x.shape[0]
@@ -181,6 +185,12 @@ def encode(
         ranks = np.zeros((n, *G.cfg.output_size), np.uint8)
     else:
         ranks = lm.rank_maps(latent_map, n, G.cfg.output_size)
+    if isinstance(encoder, E4EEncoder):
+        return Phi(
+            w_plus=encoder.w_plus(x),
+            rank_map=torch.from_numpy(np.asarray(ranks, np.uint8)),
+            metadata={"method": "sam" if latent_map is not None else "wplus", "init": "e4e", "steps": 0},
+        )
     frame = _to_frame(G, x)
     full = _ranks_in_frame(G, ranks)
     with torch.no_grad():
@@ -222,14 +232,32 @@ class EncoderError(ValueError):
     """The file is not an encoder this program can read (the message says why)."""
 
 
-def load_encoder(path: str | os.PathLike, device: torch.device | str = "cpu", G: Generator | None = None) -> SAMEncoder:
-    """Read an encoder written by `save_encoder`; with `G`, check that it fits that generator."""
+def load_encoder(
+    path: str | os.PathLike, device: torch.device | str = "cpu", G: Generator | None = None
+) -> SAMEncoder | E4EEncoder:
+    """Read an encoder written by `save_encoder`, or an official e4e / pSp checkpoint (the
+    `e4e-*` registry entries); with `G`, check that it fits that generator."""
     try:
         blob = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a broken file
-        raise EncoderError(f"{Path(path).name} is not a readable encoder file ({exc.__class__.__name__}: {exc})") from exc
+        raise EncoderError(
+            f"{Path(path).name} is not a readable encoder file ({exc.__class__.__name__}: {exc})"
+        ) from exc
+    if is_e4e_checkpoint(blob):
+        try:
+            e4e = e4e_from_checkpoint(blob, None if G is None else tuple(G.cfg.output_size), Path(path).name)
+        except E4EFormatError as exc:
+            raise EncoderError(str(exc)) from exc
+        if G is not None and (e4e.num_ws, e4e.spec["w_dim"]) != (G.num_ws, G.w_dim):
+            raise EncoderError(
+                f"{Path(path).name} encodes {e4e.num_ws}×{e4e.spec['w_dim']} w+ "
+                f"(a {e4e.spec['stylegan_size']} px StyleGAN2); this generator has {G.num_ws}×{G.w_dim}"
+            )
+        return e4e.to(device)
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise EncoderError(f"{Path(path).name} is not a SAM Editor encoder (format {blob.get('format') if isinstance(blob, dict) else None!r})")
+        raise EncoderError(
+            f"{Path(path).name} is not a SAM Editor encoder (format {blob.get('format') if isinstance(blob, dict) else None!r})"
+        )
     cfg = EncoderConfig.from_dict(blob["config"])
     if G is not None and (cfg.resolution, cfg.num_ws, cfg.w_dim) != (G.cfg.resolution, G.num_ws, G.w_dim):
         raise EncoderError(

@@ -18,6 +18,7 @@ DEMO_PREDICTOR_FILES = ("invertibility.pt", "predictor.pt")
 DEMO_ENCODER_FILES = ("encoder.pt",)
 FETCH_HINT = "Official car weights: run `sam-editor weights fetch stylegan2-car` and restart."
 
+
 @dataclasses.dataclass
 class Bundle:
     """The models one session uses: generator, invertibility predictor, segmenter, CLIP."""
@@ -61,7 +62,9 @@ class Bundle:
         if self._clip is None:
             from ..edits.clip_models import DEMO_CLIP_DIR, load_clip
 
-            self._clip = load_clip(self.clip_which, self.weights_dirs, self.clip_dir or DEMO_CLIP_DIR, device=self.device)
+            self._clip = load_clip(
+                self.clip_which, self.weights_dirs, self.clip_dir or DEMO_CLIP_DIR, device=self.device
+            )
         return self._clip
 
     def clip_status(self) -> tuple[bool, str]:
@@ -168,7 +171,10 @@ def load_bundle(
     else:
         notes.append("No invertibility predictor found: every segment starts in W+; set layers by hand.")
     encoder, encoder_name = None, "none"
-    enc_path = _first_file([gen_path.parent], DEMO_ENCODER_FILES) if kind != "official" else None
+    if kind == "official":  # the SAM authors' e4e for cars (W+ start point, as the official code)
+        enc_path = _locate("e4e-cars", weights_dirs)
+    else:
+        enc_path = _first_file([gen_path.parent], DEMO_ENCODER_FILES)
     if enc_path is not None:
         from ..inversion.encoder import EncoderError, load_encoder
 
