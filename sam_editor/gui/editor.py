@@ -300,7 +300,7 @@ class Editor(QObject):
             self.w.inversion_panel.show_done("")
             self.w.update_actions()
             return
-        encoded = inversion.steps_run == 0 and inversion.phi.metadata.get("init") == "encoder"
+        encoded = inversion.steps_run == 0 and inversion.phi.metadata.get("init") in ("encoder", "e4e")
         how = "cancelled — kept the best so far" if inversion.cancelled else "done"
         text = "encoder φ" if encoded else f"{inversion.steps_run} steps"
         self.w.inversion_panel.show_done(f"{text} in {inversion.seconds:.1f} s ({how})")
