@@ -42,6 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--photos", nargs="*", default=(), help="photos to cut clutter patches from")
     p.add_argument("--out", default=str(REPO_WEIGHTS / "invertibility.pt"))
+    p.add_argument(
+        "--train-from", default=None, metavar="FOLDER",
+        help="train on these photos (e.g. your own car photos with --generator the official one) instead of the car world",
+    )  # fmt: skip
+    p.add_argument("--per-item", type=int, default=4, help="images per batch item (target generation)")
+    from ..batch import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=_train_predictor)
 
     e = dsub.add_parser("train-encoder", help="train the SAM encoder E(x, latent map) → φ for instant inversions (resumable)")
@@ -127,23 +135,40 @@ def _train_gan(args: argparse.Namespace) -> int:
 
 def _train_predictor(args: argparse.Namespace) -> int:
     init_torch()
-    from ..gan.native import load_generator
+    from ..gan.checkpoints import load_generator_any
+    from ..invertibility.data import list_images
     from ..invertibility.train import train_predictor
-    from ..perceptual import default_perceptual
     from ..util import StepBar
-    from .train_predictor import build_targets, make_cluttered_images
+    from .train_predictor import build_targets_batch, make_cluttered_images
 
-    G, _ = load_generator(args.generator)
-    perceptual = default_perceptual()
+    G, _ = load_generator_any(args.generator)
     work = Path(args.work_dir)
-    images = make_cluttered_images(work / "images", args.n_images, args.seed, G.cfg.resolution, args.photos)
-    with StepBar("invertibility targets", unit="img", leave=True) as bar:
-        report = build_targets(G, images, work / "targets", args.inversion_steps, perceptual, on_step=bar)
-    print(report)
+    if args.train_from:
+        images = list_images(args.train_from)
+        if not images:
+            print(f"error: no images in {args.train_from}", file=sys.stderr)
+            return 2
+    else:
+        images = list_images(make_cluttered_images(work / "images", args.n_images, args.seed, G.cfg.resolution, args.photos))
+    with StepBar("invertibility targets", unit="item", leave=True) as bar:
+        count = {"n": 0}
+
+        def progress(item, result, report) -> None:  # noqa: ANN001
+            count["n"] += 1
+            bar(count["n"], max(1, -(-len(images) // args.per_item)), {}, None)
+            if "error" in result:
+                print(f"\nfailed: {item.payload}: {result['error']}", file=sys.stderr)
+
+        report = build_targets_batch(args.generator, images, work / "targets", args.inversion_steps, per_item=args.per_item,
+                                     workers=args.workers, backend=args.backend, ray_address=args.ray_address,
+                                     retries=args.retries, on_result=progress)  # fmt: skip
+    print(report.summary())
+    if report.stopped:
+        return 1
     with StepBar("train predictor", postfix="loss", leave=True) as bar:
         result = train_predictor(work / "targets", args.out, steps=args.train_steps, input_size=G.cfg.output_size, on_step=bar)
     print(result)
-    return 0
+    return 1 if report.failed else 0
 
 
 def _train_encoder(args: argparse.Namespace) -> int:

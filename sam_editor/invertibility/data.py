@@ -94,6 +94,36 @@ def _write_npz(path: Path, **arrays: np.ndarray) -> None:
     atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
+def target_errors(
+    imgs: Sequence[np.ndarray], reconstruct: ReconstructFn, error_map: ErrorMapFn, device: str | torch.device = "cpu"
+) -> np.ndarray:
+    """e_l (eq. 3.1) of RGB uint8 images of one size, for every space l → (N, 5, H, W) float16."""
+    x = to_tensor(np.stack(imgs)).to(device)
+    errors = []
+    for space in SPACES:
+        x_hat = reconstruct(x, space).detach()  # may optimise with autograd inside
+        with torch.no_grad():
+            e = error_map(x, x_hat).detach().float()
+        if e.ndim != 4 or e.shape[1] != 1 or e.shape[0] != x.shape[0]:
+            raise ValueError(f"error_map must return (N, 1, H, W), got {tuple(e.shape)}")
+        if e.shape[-2:] != x.shape[-2:]:
+            e = torch.nn.functional.interpolate(e, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        errors.append(e[:, 0].cpu().numpy())
+    return np.stack(errors, 1).astype(np.float16)
+
+
+def write_target(out_dir: str | Path, image_path: str | Path, image: np.ndarray, errors: np.ndarray) -> Path:
+    """One image's training pair (the image as the predictor sees it, its e_l), atomically."""
+    dst = target_path(out_dir, image_path)
+    _write_npz(dst, image=image, errors=errors, spaces=np.array([s.value for s in SPACES]), source=np.array(str(image_path)))
+    return dst
+
+
+def target_done(out_dir: str | Path, image_path: str | Path) -> bool:
+    dst = target_path(out_dir, image_path)
+    return dst.exists() and _is_valid_target(dst)
+
+
 @dataclass
 class GenerationReport:
     """Outcome of :func:`generate_targets`."""
@@ -150,28 +180,9 @@ def generate_targets(
             break
         batch_paths = todo[start : start + max(1, batch_size)]
         imgs = [load_image(p, size) for p in batch_paths]
-        x = to_tensor(np.stack(imgs)).to(device)
-        errors = []
-        for space in SPACES:
-            x_hat = reconstruct(x, space).detach()  # may optimise with autograd inside
-            with torch.no_grad():
-                e = error_map(x, x_hat).detach().float()
-            if e.ndim != 4 or e.shape[1] != 1 or e.shape[0] != x.shape[0]:
-                raise ValueError(f"error_map must return (N, 1, H, W), got {tuple(e.shape)}")
-            if e.shape[-2:] != x.shape[-2:]:
-                e = torch.nn.functional.interpolate(e, size=x.shape[-2:], mode="bilinear", align_corners=False)
-            errors.append(e[:, 0].cpu().numpy())
-        stacked = np.stack(errors, 1).astype(np.float16)  # (N, 5, H, W)
+        stacked = target_errors(imgs, reconstruct, error_map, device)
         for i, p in enumerate(batch_paths):
-            dst = target_path(out_dir, p)
-            _write_npz(
-                dst,
-                image=imgs[i],
-                errors=stacked[i],
-                spaces=np.array([s.value for s in SPACES]),
-                source=np.array(str(p)),
-            )
-            report.written.append(dst)
+            report.written.append(write_target(out_dir, p, imgs[i], stacked[i]))
         done += len(batch_paths)
         if on_step is not None:
             on_step(done, len(paths), {"image": batch_paths[-1].name}, None)

@@ -6,6 +6,7 @@ invertibility predictor (`--latent-map auto`) and the inversion itself."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -323,8 +324,9 @@ def _eval_latent_map(path: Path, x: torch.Tensor, placement: Any, size: tuple[in
 
 
 def _eval_image(
-    G: Any, gen_id: str, method: str, path: Path, args: argparse.Namespace, settings: Any, perceptual: Any, encoder: Any = None
-) -> dict[str, Any]:
+    G: Any, gen_id: str, method: str, path: Path, args: argparse.Namespace, settings: Any, perceptual: Any, encoder: Any = None,
+    quiet: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     """Invert one image with one method → its row of per-image metrics (photo pixels only)."""
     from ..inversion.images import load_photo
     from ..inversion.optimise import invert
@@ -337,10 +339,63 @@ def _eval_image(
     lmap = _eval_latent_map(path, x, placement, size, args) if method == "sam" else None
     init_phi, enc_seconds = encoder_init(encoder, G, x, method, lmap)
     with StepBar(f"{method} {path.name}", postfix="total") as bar:
-        res = invert(G, x, method, lmap, settings, on_step=bar, seed=args.seed, perceptual=perceptual,
+        res = invert(G, x, method, lmap, settings, on_step=None if quiet else bar, seed=args.seed, perceptual=perceptual,
                      generator_id=gen_id, valid=valid, init_phi=init_phi)  # fmt: skip
     metrics = _metrics(perceptual, res.reconstruction, x, valid)
     return {"image": path.name, "method": method, **metrics, "seconds": res.seconds + enc_seconds}
+
+
+_JOB_KEYS = ("generator", "steps", "seed", "device", "optimise_size", "predictor", "segmenter", "segmenter_weights",
+             "tau", "init", "encoder", "latent_maps", "latent_map")  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalTask:
+    """One (method, image) of `sam-editor eval`, run by a batch worker (`sam_editor.batch`): the
+    generator, encoder and perceptual metric are loaded once per worker process."""
+
+    options: tuple[tuple[str, Any], ...]  # the eval arguments that shape a result
+    quiet: bool = True
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, quiet: bool) -> EvalTask:
+        return cls(tuple((k, getattr(args, k, None)) for k in _JOB_KEYS), quiet)
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(json.dumps(self.options, default=str).encode()).hexdigest()[:10]
+
+    def models(self) -> tuple[Any, ...]:
+        from ..batch import worker_cache
+
+        def build() -> tuple[Any, ...]:
+            from ..perceptual import default_perceptual
+            from ..runtime import default_device
+
+            args = argparse.Namespace(**dict(self.options))
+            device = args.device or str(default_device())
+            G, gen_id = load_generator_file(args.generator, device)
+            return args, G, gen_id, load_encoder_for(args, G), default_perceptual(device), _settings(args)
+
+        return worker_cache(("eval", self.options), build)
+
+    def __call__(self, payload: tuple[str, str]) -> dict[str, Any]:
+        from ..batch import TaskError
+        from ..inversion.images import ImageLoadError
+
+        method, path = payload
+        try:
+            args, G, gen_id, encoder, perceptual, settings = self.models()
+            return _eval_image(G, gen_id, method, Path(path), args, settings, perceptual, encoder, quiet=self.quiet)
+        except (CommandError, ImageLoadError, ValueError, OSError) as exc:
+            raise TaskError(str(exc)) from exc
+
+
+def _item_key(method: str, path: Path) -> str:
+    import re
+
+    return f"{method}__{re.sub(r'[^A-Za-z0-9._-]+', '_', path.name)}"
 
 
 def _eval_row(method: str, scores: list[dict[str, Any]], error: str | None, perceptual: Any) -> dict[str, Any]:
@@ -358,6 +413,7 @@ def _eval_row(method: str, scores: list[dict[str, Any]], error: str | None, perc
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from ..batch import Item, JsonStore, run_batch
     from ..inversion.images import ImageLoadError, list_images
     from ..inversion.settings import METHODS
     from ..perceptual import default_perceptual
@@ -383,21 +439,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if perceptual.warning:
         print(f"note: {perceptual.warning}", file=sys.stderr)
     settings = _settings(args)
-    per_image: list[dict[str, Any]] = []
+    workers = getattr(args, "workers", 1)
+    task = EvalTask.from_args(args, quiet=workers > 1 or bool(getattr(args, "ray_address", None)))
+    store = JsonStore(Path(args.out) / f"items-{task.fingerprint()}")  # per-item results: a rerun resumes
+    from ..batch import worker_cache
+
+    worker_cache(("eval", task.options), lambda: (argparse.Namespace(**dict(task.options)), G, gen_id, encoder, perceptual, settings))
+    items = [Item(_item_key(m, p), (m, str(p))) for m in methods for p in paths]
+
+    def shown(item: Item, result: dict, report: Any) -> None:
+        if "error" in result:
+            print(f"error ({item.payload[0]}, {Path(item.payload[1]).name}): {result['error']}", file=sys.stderr)
+
+    report = run_batch(task, items, store, workers=workers, backend=getattr(args, "backend", "auto"),
+                       ray_address=getattr(args, "ray_address", None), retries=getattr(args, "retries", 3),
+                       on_result=shown)  # fmt: skip
+    print(report.summary(), file=sys.stderr)
+    per_image = store.results(items)
     rows: list[dict[str, Any]] = []
     for method in methods:
-        scores: list[dict[str, Any]] = []
-        error = None
-        for path in paths:
-            try:
-                scores.append(_eval_image(G, gen_id, method, path, args, settings, perceptual, encoder))
-            except (CommandError, ImageLoadError, ValueError) as exc:
-                error = str(exc)
-                print(f"error ({method}, {path.name}): {exc}", file=sys.stderr)
-                if method == "sam" and isinstance(exc, CommandError):
-                    break  # no latent maps for this folder: SAM cannot run at all
-        per_image.extend(scores)
-        rows.append(_eval_row(method, scores, error, perceptual))
+        scores = [r for r in per_image if r["method"] == method]
+        errors = [report.failed[it.key] for it in items if it.payload[0] == method and it.key in report.failed]
+        rows.append(_eval_row(method, scores, errors[0] if errors else None, perceptual))
     table = format_table(rows, perceptual.name)
     print(table)
     print(f"start point: {'the mean w' if encoder is None else 'the encoder (--init mean to start from the mean w)'}")
@@ -409,10 +472,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "settings": settings.to_dict(),
         "rows": rows,
         "per_image": per_image,
+        "batch": {"backend": report.backend, "workers": report.workers, "done": len(report.done),
+                  "resumed": len(report.skipped), "failed": report.failed, "seconds": report.seconds},  # fmt: skip
     }
     atomic_write(Path(args.out) / "eval.json", json.dumps(summary, indent=2))
     atomic_write(Path(args.out) / "eval.md", table + "\n")
-    return 0 if all(not r.get("error") for r in rows) else 1
+    return 0 if not report.failed and all(not r.get("error") for r in rows) else 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -433,8 +498,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--latent-maps", default=None, help="folder of latent maps named like the images (method sam)")
     e.add_argument("--latent-map", default=None, help="one map spec for all images: auto | wplus | FILE")
     e.add_argument("--limit", type=int, default=0, help="use only the first N images")
-    e.add_argument("--out", default="eval_out")
+    e.add_argument("--out", default="eval_out", help="eval.json, eval.md and the per-item results (a rerun resumes)")
     _add_common(e)
+    from ..batch import add_arguments
+
+    add_arguments(e)
     e.set_defaults(func=cmd_eval)
 
 
