@@ -60,6 +60,7 @@ def main() -> None:
             app.quit()
 
     def on_map() -> None:
+        e.refine_after_encoding = args.steps > 0  # --steps 0: the encoder's φ alone (a bundle with an encoder)
         shot("photo-1-map")
         w.inversion_panel.set_steps(args.steps)
         e.start_inversion("sam", args.steps)

@@ -75,13 +75,12 @@ def measure_drop(app, w, paths: list, moves: int = 5) -> list[dict]:  # noqa: AN
         e.encoded.disconnect(on_encoded)
         w.canvas.viewport().repaint()
         t_shown = time.perf_counter() - t0
-        row = w.edit_panel.components[0]
-        n = w.session.bundle.G.num_ws
-        row.set_state(0.0, (0, n - 1))
-        e.on_component(0, 0.0, (0, n - 1), True)
+        row = w.edit_panel.components[0]  # the user moves the first slider as soon as the result shows
         t1 = time.perf_counter()
-        row.strength.setValue(1.6)
-        _wait(e.rendered)
+        target = 1.6 if abs(row.strength.value() - 1.6) > 1e-6 else -1.6
+        row.strength.setValue(target)
+        while abs(w.session.edits[0].strength - target) > 1e-6 or e._render_t0:
+            app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 10)
         w.canvas.viewport().repaint()
         t_edit = time.perf_counter() - t0
         refining = e.inverting
