@@ -306,13 +306,14 @@ class Editor(QObject):
         self.w.inversion_panel.show_done(f"{text} in {inversion.seconds:.1f} s ({how})")
         self.w.inversion_panel.show_losses(inversion.losses)
         self.session.apply_inversion(inversion)
-        self.w.status("Encoder result — edit away; refining…" if encoded and self.refine_after_encoding else f"Inversion {how}", 5000)
+        refine = encoded and self.refine_after_encoding and self.w.inversion_panel.steps_value() > 0
+        self.w.status("Encoder result — edit away; refining…" if refine else f"Inversion {how}", 5000)
         self.inversionFinished.emit(inversion)
         if encoded:
             t0, self._encoding_t0 = self._encoding_t0, None
             if t0 is not None:
                 self.encoded.emit(time.perf_counter() - t0)
-            if self.refine_after_encoding and not inversion.cancelled:
+            if refine and not inversion.cancelled:  # length 0 ("Encoder only"): nothing to refine
                 self.start_inversion("sam", self.w.inversion_panel.steps_value(), "encoder")
 
     @Slot(str)

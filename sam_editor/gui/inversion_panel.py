@@ -55,6 +55,7 @@ class InversionPanel(QWidget):
             "Where the optimisation starts: the encoder's one-pass φ (shown as soon as the map is ready), "
             "or the generator's mean w (the paper's optimisation regime)"
         )
+        self.start.currentIndexChanged.connect(self._allow_encoder_only)
         form.addRow("Method", self.method)
         form.addRow("Length", self.steps)
         form.addRow("Start from", self.start)
@@ -104,6 +105,7 @@ class InversionPanel(QWidget):
         return str(self.method.currentData())
 
     def set_steps(self, steps: int) -> None:
+        """0 means "the encoder's φ alone, no optimisation" (only when starting from the encoder)."""
         self.steps.setValue(steps)
 
     def steps_value(self) -> int:
@@ -118,6 +120,19 @@ class InversionPanel(QWidget):
         self.start.setEnabled(available)
         if not available:
             self.start.setToolTip("No encoder in this bundle: inversions start from the mean w")
+        self._allow_encoder_only()
+
+    def _allow_encoder_only(self, *_: object) -> None:
+        """Length 0 ("Encoder only": no refinement after the encoder's φ) exists only when starting
+        from the encoder; from the mean w an inversion needs at least one step."""
+        encoder = self.current_start() == "encoder"
+        self.steps.setMinimum(0 if encoder else 1)
+        self.steps.setSpecialValueText("Encoder only" if encoder else "")
+        self.steps.setToolTip(
+            "Optimisation steps after the encoder's φ; the lowest value, Encoder only, skips the refinement"
+            if encoder
+            else "Optimisation steps from the mean w"
+        )
 
     # ---- state --------------------------------------------------------------------------------
     def set_ready(self, ready: bool, why: str = "") -> None:

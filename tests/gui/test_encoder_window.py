@@ -64,3 +64,20 @@ def test_mean_start_when_chosen(enc_window, qtbot, sample_png):  # noqa: ANN001
     with qtbot.waitSignal(e.inversionFinished, timeout=60000) as done:
         w.inversion_panel.request_inversion()
     assert done.args[0].phi.metadata["init"] == "mean_w" and done.args[0].steps_run == 2
+
+
+def test_encoder_only_length_skips_refinement(enc_window, qtbot, sample_png):  # noqa: ANN001
+    w, e = enc_window, enc_window.editor
+    panel = w.inversion_panel
+    panel.set_steps(0)
+    assert panel.steps_value() == 0 and panel.steps.text() == "Encoder only"
+    finished = []
+    e.inversionFinished.connect(finished.append)
+    with qtbot.waitSignal(e.encoded, timeout=30000):
+        assert drop_files(w.canvas.viewport(), sample_png)
+    qtbot.wait(200)
+    assert not e.inverting and len(finished) == 1  # no refinement, no loop of encodings
+    assert finished[0].steps_run == 0 and panel.eta.text().startswith("encoder φ in")
+    # From the mean w an inversion needs at least one step: the length moves up to 1
+    panel.start.setCurrentIndex(panel.start.findData("mean"))
+    assert panel.steps_value() == 1 and panel.steps.minimum() == 1 and panel.steps.specialValueText() == ""
