@@ -8,7 +8,10 @@ Training pairs, half and half per batch:
   render (the user may override any segment, so any map must give a sensible φ).
 Loss: the inversion objective of eq. 3.8 on the encoder's φ̂ (L_rec of eq. 3.5, λ_F L_F of
 eq. 3.7, the w+ spread of eq. 3.6), plus ‖ŵ − w‖² on generator samples, whose w is known.
-Resumable: the state (model, optimiser, step, RNG) is saved every few minutes and on stop.
+Resumable: the state (model, optimiser, step, RNG) is saved every few minutes and on stop. A
+fresh checkout has no run state but ships the bundle's encoder file: training then continues
+from that file's weights and step count (with a fresh optimiser), so the demo encoder can be
+trained further session after session, like the demo generator.
 """
 
 from __future__ import annotations
@@ -24,7 +27,16 @@ import torch
 
 from ..gan.networks import Generator
 from ..inversion import latent_maps as lm
-from ..inversion.encoder import EncoderConfig, SAMEncoder, _ranks_in_frame, _to_frame, onehot_map, save_encoder
+from ..inversion.encoder import (
+    EncoderConfig,
+    EncoderError,
+    SAMEncoder,
+    _ranks_in_frame,
+    _to_frame,
+    load_encoder,
+    onehot_map,
+    save_encoder,
+)
 from ..inversion.losses import loss_f, loss_rec, w_spread_term
 from ..util import TAU_MAX, TAU_MIN, OnStep, ShouldStop, atomic_write
 
@@ -112,6 +124,18 @@ def _sample_maps(pool: Pool, idx: Sequence[int], rng: np.random.Generator, cfg: 
     return np.stack(out)
 
 
+def _earlier_encoder(out: Path, G: Generator, cfg: EncoderConfig) -> SAMEncoder | None:
+    """The encoder already at `out` when it is one of ours, for this generator, with this
+    architecture (anything else is trained from scratch and replaced)."""
+    if not out.is_file():
+        return None
+    try:
+        earlier = load_encoder(out, G=G)
+    except EncoderError:
+        return None
+    return earlier if isinstance(earlier, SAMEncoder) and earlier.cfg == cfg else None
+
+
 def train_encoder(
     G: Generator,
     pool: Pool,
@@ -135,12 +159,18 @@ def train_encoder(
     state_path = run_dir / "encoder_state.pt"
     enc = SAMEncoder(config or EncoderConfig.for_generator(G), w_avg=G.mapping.w_avg).to(dev)
     opt = torch.optim.Adam(enc.parameters(), lr=s.lr, betas=(0.9, 0.99))
-    step, seconds, history = 0, 0.0, []
+    step, seconds, history, resumed = 0, 0.0, [], None
     if state_path.is_file():
         st = torch.load(state_path, map_location=dev, weights_only=False)
         enc.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         step, seconds, history = st["step"], st["seconds"], st["history"]
+        resumed = "run state"
+    elif (earlier := _earlier_encoder(Path(out), G, enc.cfg)) is not None:
+        enc.load_state_dict(earlier.state_dict())
+        meta = getattr(earlier, "metadata", {})
+        step, seconds = int(meta.get("steps", 0)), float(meta.get("train_seconds", 0.0))
+        resumed = Path(out).name
     rng = np.random.default_rng(step + 12345)
     torch.manual_seed(step + 12345)
     n_train = len(pool) - heldout
@@ -208,6 +238,7 @@ def train_encoder(
         "last_100_rec_render": float(np.mean([h["rec_render"] for h in history[-100:]])) if history else None,
         "last_100_rec_sample": float(np.mean([h["rec_sample"] for h in history[-100:]])) if history else None,
         "perceptual": None if perceptual is None else perceptual.name,
+        "resumed_from": resumed,
     }
     save_encoder(enc, out, metadata=figures)
     (run_dir / "encoder_history.json").write_text(json.dumps(history[-2000:]))

@@ -119,6 +119,31 @@ def test_training_resumes_from_its_state(trained):
     assert again["train_seconds"] >= figures["train_seconds"]
 
 
+def test_a_fresh_run_continues_from_the_shipped_encoder_file(trained, tmp_path):
+    """A fresh checkout has no run state, only the bundle's encoder file: training goes on from it."""
+    import shutil
+
+    G, enc, run, figures = trained
+    pool_x = _samples(G, 8, 12)
+    pool = Pool(pool_x, [np.zeros(G.cfg.output_size, np.int32)] * 8, [np.zeros((1, 5))] * 8)
+    out = tmp_path / "encoder.pt"
+    shutil.copy(run / "encoder.pt", out)
+    kw = dict(perceptual=None, config=enc.cfg)
+    same = train_encoder(G, pool, tmp_path / "run_a", out, EncoderTraining(steps=STEPS, batch=8, save_every_s=1e9), **kw)
+    assert same["resumed_from"] == "encoder.pt" and same["steps"] == STEPS  # nothing left to do
+    x, ranks = _samples(G, 2, 5), _split_map(2, G.cfg.output_size)
+    a, b = encode(enc, G, x, ranks), encode(load_encoder(out, G=G), G, x, ranks)
+    assert torch.equal(a.w_plus, b.w_plus) and torch.equal(a.delta_f[6], b.delta_f[6])  # the same weights
+    more = train_encoder(G, pool, tmp_path / "run_b", out, EncoderTraining(steps=STEPS + 4, batch=8, save_every_s=1e9), **kw)
+    assert more["steps"] == STEPS + 4 and more["train_seconds"] >= figures["train_seconds"]
+    assert not torch.equal(encode(load_encoder(out, G=G), G, x, ranks).w_plus, a.w_plus)  # and it trained on
+    # Another architecture at `out` is not continued: trained from scratch and replaced
+    other = EncoderConfig.for_generator(G, base_channels=8, max_channels=16, hidden=32)
+    fresh = train_encoder(G, pool, tmp_path / "run_c", out, EncoderTraining(steps=3, batch=8, save_every_s=1e9),
+                          perceptual=None, config=other)  # fmt: skip
+    assert fresh["resumed_from"] is None and fresh["steps"] == 3 and load_encoder(out, G=G).cfg == other
+
+
 def test_hybrid_starts_where_the_encoder_ends_and_improves(trained, fallback_perceptual):
     G, enc, _run, _ = trained
     x = _samples(G, 2, 321) + 0.1 * torch.randn(2, 3, *G.cfg.output_size, generator=torch.Generator().manual_seed(0))
