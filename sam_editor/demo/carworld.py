@@ -43,6 +43,11 @@ MASK_PARTS: dict[str, tuple[int, ...]] = {"car": (PAINT, GLASS, WHEEL, LIGHT, TR
                                           "glass": (GLASS,), "wheels": (WHEEL,)}
 _E_BODY, _E_GLASS, _E_BED = 0, 1, 2  # labels of profile edges
 
+# Semantic classes of the scene (class_map / render_with_classes): what a semantic segmenter for
+# the demo bundle learns. "clutter" is set by demo.clutter where it pasted something the GAN never saw.
+CLASSES: tuple[str, ...] = ("sky", "vegetation", "ground", "road", "car", "clutter")
+SKY, VEGETATION, GROUND, ROAD, CAR, CLUTTER = range(len(CLASSES))
+
 
 @dataclasses.dataclass(frozen=True)
 class SceneParams:
@@ -288,6 +293,27 @@ def _background(p: SceneParams, s: int) -> np.ndarray:
     return img
 
 
+def _background_classes(p: SceneParams, s: int) -> np.ndarray:
+    """(s, s) uint8 classes of _background at the same resolution: the same rows and polygons,
+    drawn hard-edged (kerb lines and lane marks belong to the road or ground they lie on)."""
+    rows = (np.arange(s, dtype=np.float32) + 0.5) / s
+    col = np.where(rows < p.horizon_y, SKY, GROUND).astype(np.uint8)
+    col[(rows >= p.road_top) & (rows < p.road_bottom)] = ROAD
+    lab = np.ascontiguousarray(np.broadcast_to(col[:, None], (s, s)))
+    if p.hills_height > 0:  # distant hills, greenish: vegetation
+        xs = np.linspace(0.0, 1.0, 41, dtype=np.float32)
+        a, b, c = p.hills_phase
+        h = 0.55 + 0.25 * np.sin(2 * np.pi * 1.1 * xs + a) + 0.13 * np.sin(2 * np.pi * 2.7 * xs + b) \
+            + 0.07 * np.sin(2 * np.pi * 6.3 * xs + c)
+        top = (p.horizon_y - p.hills_height * h) * s
+        pts = np.concatenate([np.stack([xs * s, top], 1), [[s, p.horizon_y * s + 1], [0, p.horizon_y * s + 1]]])
+        hill = np.zeros((s, s), np.uint8)
+        cv2.fillPoly(hill, [np.round(pts.astype(np.float32) * 16).astype(np.int32).reshape(-1, 1, 2)], 1,
+                     cv2.LINE_8, 4)
+        lab[(hill > 0) & (lab == SKY)] = VEGETATION
+    return lab
+
+
 def _shadow(img: np.ndarray, cam: _Camera) -> None:
     """Soft contact shadow: the blurred footprint darkens the ground (only the ROI is blurred)."""
     foot = np.array([(-0.52, 0.0), (0.52, 0.0)], np.float32)
@@ -448,6 +474,20 @@ def render_with_mask(params: SceneParams, size: int = 128, part: str = "car") ->
         raise ValueError(f"unknown mask part {part!r}; expected one of {sorted(MASK_PARTS)}")
     img, lab = _draw(params, 2 * size, labels=True)
     return _reduce(img, size), _reduce(np.isin(lab, MASK_PARTS[part]).astype(np.float32), size) > 0.5
+
+
+def render_with_classes(params: SceneParams, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Image and its per-pixel semantic class map ((size, size) uint8 indices into CLASSES) from
+    one drawing pass. Classes are drawn at 2x like the image and reduced by coverage: a pixel takes
+    the class covering most of its 2x2 block; the car class equals car_mask (over half covered)."""
+    img, lab = _draw(params, 2 * size, labels=True)
+    classes = _background_classes(params, 2 * size)
+    onehot = (classes[..., None] == np.arange(len(CLASSES), dtype=np.uint8)).astype(np.float32)
+    cover = _reduce(onehot, size)  # (size, size, C) coverage fractions
+    out = cover[..., :CAR].argmax(-1).astype(np.uint8)  # background class under the car, if any
+    car = _reduce((lab > 0).astype(np.float32), size) > 0.5
+    out[car] = CAR
+    return _reduce(img, size), out
 
 
 def car_mask(params: SceneParams, size: int = 128, part: str = "car") -> np.ndarray:

@@ -243,25 +243,46 @@ def add_clutter(image: np.ndarray, rng: np.random.Generator, kinds: Sequence[str
     return out, mask
 
 
+def cluttered_scene(rng: np.random.Generator, size: int = 128, clutter: bool = True,
+                    photo_paths: Sequence[str | os.PathLike] = (), count: tuple[int, int] = (1, 3),
+                    params: carworld.SceneParams | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, carworld.SceneParams]:
+    """One labelled scene: (uint8 (size, size, 3) image, uint8 (size, size) class map, params).
+    The class map is carworld.render_with_classes' map with carworld.CLUTTER wherever add_clutter
+    drew or changed a pixel, so every class describes what the pixel shows (clutter in front of the
+    car is clutter, not car)."""
+    params = carworld.sample_params(rng) if params is None else params
+    img, classes = carworld.render_with_classes(params, size)
+    if clutter:
+        img, mask = add_clutter(img, rng, count=count, photo_paths=photo_paths)
+        classes = classes.copy()
+        classes[mask] = carworld.CLUTTER
+    return img, classes, params
+
+
 def write_samples(out_dir: str | os.PathLike, n: int, seed: int, size: int = 128, clutter: bool = False,
                   photo_paths: Sequence[str | os.PathLike] = (), masks: bool = False) -> list[dict]:
     """Write n car-world images (img_00000.png, ...) plus captions.json {file: caption} and params.json
     {file: SceneParams as dict}; with clutter, each image gets add_clutter(count=(1, 3)). masks=True
-    also writes car_00000.png (car mask) and, with clutter, clutter_00000.png (0/255 PNGs).
+    also writes car_00000.png (car mask), classes_00000.png (carworld.CLASSES indices, clutter
+    included) and, with clutter, clutter_00000.png (0/255 PNGs).
     Deterministic in seed. Returns one record per image (file, caption, params, clutter mask area)."""
     os.makedirs(out_dir, exist_ok=True)
     rng = np.random.default_rng(seed)
     records, captions, params_out = [], {}, {}
     for i in range(n):
         params = carworld.sample_params(rng)
-        img, car = carworld.render_with_mask(params, size)
+        img, classes = carworld.render_with_classes(params, size)
+        car = classes == carworld.CAR
         clutter_mask = np.zeros(car.shape, bool)
         if clutter:
             img, clutter_mask = add_clutter(img, rng, photo_paths=photo_paths)
+            classes = np.where(clutter_mask, carworld.CLUTTER, classes).astype(np.uint8)
         name = f"img_{i:05d}.png"
         cv2.imwrite(os.path.join(out_dir, name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
         if masks:
             cv2.imwrite(os.path.join(out_dir, f"car_{i:05d}.png"), car.astype(np.uint8) * 255)
+            cv2.imwrite(os.path.join(out_dir, f"classes_{i:05d}.png"), classes)
             if clutter:
                 cv2.imwrite(os.path.join(out_dir, f"clutter_{i:05d}.png"), clutter_mask.astype(np.uint8) * 255)
         captions[name] = carworld.caption(params)

@@ -234,3 +234,72 @@ def test_write_samples_writes_images_captions_and_masks(tmp_path) -> None:
         car = cv2.imread(str(tmp_path / "hard" / f"car_{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
         hard = cv2.imread(str(tmp_path / "hard" / f"clutter_{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
         assert car.shape == (64, 64) and car.max() == 255 and hard.max() == 255
+
+
+# ----------------------------------------------------------------------------- semantic class maps
+
+
+def test_class_map_car_class_is_the_car_mask_and_image_is_the_plain_render() -> None:
+    for seed in range(6):
+        p = _params(seed)
+        img, classes = cw.render_with_classes(p, 128)
+        assert classes.shape == (128, 128) and classes.dtype == np.uint8
+        assert np.array_equal(img, cw.render(p, 128))
+        assert np.array_equal(classes == cw.CAR, cw.car_mask(p, 128))
+        assert classes.max() < len(cw.CLASSES) and cw.CLUTTER not in classes  # no clutter drawn
+
+
+def _boundary_contrast(classes: np.ndarray, plate: np.ndarray) -> tuple[float, float]:
+    """(median colour step across class boundaries, 90th percentile of steps inside classes),
+    over 4-neighbour pairs of background pixels."""
+    across, inside = [], []
+    for a, b, pa, pb in ((classes[:, :-1], classes[:, 1:], plate[:, :-1], plate[:, 1:]),
+                         (classes[:-1], classes[1:], plate[:-1], plate[1:])):
+        ok = (a != cw.CAR) & (b != cw.CAR)
+        step = np.abs(pa - pb).sum(-1)
+        across.append(step[ok & (a != b)])
+        inside.append(step[ok & (a == b)])
+    return float(np.median(np.concatenate(across))), float(np.percentile(np.concatenate(inside), 90))
+
+
+def test_class_map_matches_the_image() -> None:
+    """Class boundaries lie on the image's edges (on the clean plate, so the car's shadow does not
+    count) and inside a class the image is smooth; sky pixels have sky colours, road pixels the
+    road's. A label map shifted by a few rows fails the edge test."""
+    for seed in range(8):
+        p = _params(seed)
+        img, classes = cw.render_with_classes(p, 128)
+        plate = cw.render(p, 128, car=False).astype(np.float32)
+        across, inside = _boundary_contrast(classes, plate)
+        assert across > 3 * inside, (seed, across, inside)
+        sky = plate[classes == cw.SKY]
+        lo = np.minimum(p.sky_top_rgb, p.sky_horizon_rgb) - 3
+        hi = np.maximum(p.sky_top_rgb, p.sky_horizon_rgb) + 3
+        assert ((sky >= lo) & (sky <= hi)).all(-1).mean() > 0.97
+        road = np.median(plate[classes == cw.ROAD], 0)
+        assert np.abs(road - np.asarray(p.road_rgb)).max() < 16
+        rows = np.arange(128)[:, None].repeat(128, 1)
+        assert rows[classes == cw.SKY].mean() < p.horizon_y * 128 < rows[classes == cw.ROAD].mean()
+        across, inside = _boundary_contrast(np.roll(classes, 5, axis=0), plate)
+        assert across < 3 * inside, seed
+
+
+def test_cluttered_scene_labels_clutter_exactly_where_it_was_drawn() -> None:
+    rng_a, rng_b = np.random.default_rng(11), np.random.default_rng(11)
+    for _ in range(5):
+        img, classes, p = cl.cluttered_scene(rng_a, 96)
+        clean, clean_classes = cw.render_with_classes(cw.sample_params(rng_b), 96)
+        _, mask = cl.add_clutter(clean, rng_b)  # same random stream: the same clutter
+        assert np.array_equal(classes == cw.CLUTTER, mask) and mask.any()
+        assert np.array_equal(img[~mask], clean[~mask])  # every other pixel is the clean render
+        assert np.array_equal(classes[~mask], clean_classes[~mask])
+
+
+def test_write_samples_writes_class_maps(tmp_path) -> None:
+    cl.write_samples(tmp_path, 2, seed=3, size=64, clutter=True, masks=True)
+    for i in range(2):
+        classes = cv2.imread(str(tmp_path / f"classes_{i:05d}.png"), cv2.IMREAD_UNCHANGED)
+        car = cv2.imread(str(tmp_path / f"car_{i:05d}.png"), cv2.IMREAD_UNCHANGED) > 0
+        clutter = cv2.imread(str(tmp_path / f"clutter_{i:05d}.png"), cv2.IMREAD_UNCHANGED) > 0
+        assert np.array_equal(classes == cw.CLUTTER, clutter)
+        assert np.array_equal(classes == cw.CAR, car & ~clutter)
