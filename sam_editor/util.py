@@ -103,3 +103,45 @@ def sha256_file(path: str | os.PathLike, h: hashlib._Hash | None = None) -> str:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------------- torch files
+UNSAFE_FILE = "this file is not a checkpoint SAM Editor can read safely; it may contain code"
+
+
+class UnreadableFile(ValueError):
+    """A file handed to us that cannot be read; the message is for the user as is."""
+
+
+def safe_torch_load(source: str | os.PathLike | bytes, what: str = "checkpoint", allow: tuple[type, ...] = ()) -> object:
+    """torch.load with `weights_only=True` (plus the classes in `allow`) and our own words on
+    refusal: a pickle asking for anything else is `UNSAFE_FILE` — never torch's advice to rerun
+    with weights_only=False, which is exactly the wrong thing to do with that file — and a
+    damaged file says so. `source` is a path or the file's bytes; `what` names it."""
+    import io
+    import pickle
+    import warnings
+
+    import torch
+
+    name = f"“{Path(source).name}”" if not isinstance(source, bytes) else f"the {what}"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with torch.serialization.safe_globals(list(allow)):
+                return torch.load(io.BytesIO(source) if isinstance(source, bytes) else source, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise UnreadableFile(f"{name}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise UnreadableFile(f"{name} is a folder, not a {what}") from exc
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if any(w in text for w in ("GLOBAL", "global", "Unsupported class", "REDUCE", "BUILD", "persistent_load")):
+            raise UnreadableFile(f"{name}: {UNSAFE_FILE}") from exc
+        raise UnreadableFile(f"{name} is not a readable {what} (damaged, or not a PyTorch file)") from exc
+    except MemoryError as exc:
+        raise UnreadableFile(f"{name} claims more memory than this machine has; it is not a usable {what}") from exc
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        first = next((ln for ln in str(exc).splitlines() if ln.strip() and "weights_only" not in ln), "").split(". ")[0][:160]
+        raise UnreadableFile(f"{name} is not a readable {what} (damaged or truncated: {type(exc).__name__}{': ' + first if first else ''})") from exc
+

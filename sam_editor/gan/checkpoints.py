@@ -22,7 +22,6 @@ import hashlib
 import math
 import pickle
 import re
-import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..util import UNSAFE_FILE, UnreadableFile, safe_torch_load
 from . import native
 from .native import CheckpointError
 from .networks import Generator, GeneratorConfig
@@ -151,8 +151,8 @@ def read_network_pickle(path: str | Path) -> Any:
             return restricted_load(f)
     except UnsafePickleError as exc:
         raise CheckpointError(
-            f"{path}: refused to load — the pickle references {exc.qualified_name}, which is not a "
-            f"network weight (nothing from the file was executed; expected {EXPECTED})"
+            f"{path.name}: {UNSAFE_FILE} (it asks for {exc.qualified_name}, which is not a network weight; "
+            f"nothing from it was run; expected {EXPECTED})"
         ) from exc
     except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError, KeyError,
             RuntimeError, OverflowError, MemoryError, UnicodeDecodeError) as exc:  # fmt: skip
@@ -212,15 +212,9 @@ def _apply_crop(conv: Converted, path: Path, crop: Any) -> Converted:
 def _torch_load(path: Path) -> Any:
     """torch.load with weights_only=True (argparse.Namespace allowed: rosinality stores its args)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with torch.serialization.safe_globals([argparse.Namespace]):
-                return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated/foreign files
-        msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        raise CheckpointError(
-            f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {msg}) (expected {EXPECTED})"
-        ) from exc
+        return safe_torch_load(path, "generator", allow=(argparse.Namespace,))
+    except UnreadableFile as exc:
+        raise CheckpointError(f"{exc} (expected {EXPECTED})") from exc
 
 
 def _tensor(value: Any, path: Path, what: str) -> torch.Tensor:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..util import atomic_write
+from ..util import UnreadableFile, atomic_write, safe_torch_load
 from .networks import Generator, GeneratorConfig
 
 FORMAT = "sam-editor-generator"
@@ -47,9 +47,9 @@ def load_generator(path: str | os.PathLike, map_location: str | torch.device = "
     if not path.is_file():
         raise CheckpointError(f"{path}: file not found (expected a SAM Editor generator, *.pt)")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated/foreign files
-        raise CheckpointError(f"{path}: not a readable SAM Editor generator file ({type(exc).__name__}: {exc})") from exc
+        payload = safe_torch_load(path, "generator")
+    except UnreadableFile as exc:
+        raise CheckpointError(str(exc)) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a SAM Editor generator (expected format {FORMAT!r})")
     if payload.get("version", 0) > VERSION:

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..util import UnreadableFile, safe_torch_load
+
 KINDS = {"Encoder4Editing": "e4e", "GradualStyleEncoder": "psp"}
 COARSE_ROWS, MIDDLE_ROWS = 3, 7  # pSp's split of the w+ rows over the pyramid levels (rows < 3, < 7, rest)
 
@@ -268,11 +270,9 @@ def load_e4e(
     """Read an official e4e / pSp checkpoint (tensors and plain options only: no code is unpickled)."""
     path = Path(path)
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a broken or unsafe file
-        raise E4EFormatError(
-            f"{path.name} is not a readable e4e/pSp checkpoint ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-        ) from exc
+        blob = safe_torch_load(path, "e4e/pSp checkpoint")
+    except UnreadableFile as exc:
+        raise E4EFormatError(str(exc)) from exc
     if not is_e4e_checkpoint(blob):
         raise E4EFormatError(f"{path.name} is not a pSp-framework checkpoint (no 'state_dict' + 'opts')")
     return e4e_from_checkpoint(blob, output_size, path.name).to(device)

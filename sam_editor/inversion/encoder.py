@@ -30,7 +30,7 @@ from torch import nn
 
 from ..gan.layers import LayerSpace
 from ..gan.networks import Generator
-from ..util import atomic_write
+from ..util import UnreadableFile, atomic_write, safe_torch_load
 from . import latent_maps as lm
 from .e4e import E4EEncoder, E4EFormatError, e4e_from_checkpoint, is_e4e_checkpoint
 from .phi import Phi
@@ -238,11 +238,9 @@ def load_encoder(
     """Read an encoder written by `save_encoder`, or an official e4e / pSp checkpoint (the
     `e4e-*` registry entries); with `G`, check that it fits that generator."""
     try:
-        blob = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a broken file
-        raise EncoderError(
-            f"{Path(path).name} is not a readable encoder file ({exc.__class__.__name__}: {exc})"
-        ) from exc
+        blob = safe_torch_load(Path(path), "encoder")
+    except UnreadableFile as exc:
+        raise EncoderError(str(exc)) from exc
     if is_e4e_checkpoint(blob):
         try:
             e4e = e4e_from_checkpoint(blob, None if G is None else tuple(G.cfg.output_size), Path(path).name)

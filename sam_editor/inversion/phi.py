@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..gan.networks import Generator
-from ..util import atomic_write
+from ..util import UnreadableFile, atomic_write, safe_torch_load
 
 FORMAT = "sam-editor-phi"
 VERSION = 1
@@ -142,6 +142,10 @@ class Phi:
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Phi:
+        """Read a φ file; anything that is not one (a pickle that wants to run code, a header
+        that is not ours, tensors of the wrong kind or shape) is a ValueError for the user."""
+        from ..schema import FileFormatError, PhiHeaderModel, check_format, load_json, parse
+
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such φ file")
@@ -151,19 +155,57 @@ class Phi:
                     header = str(z["header"])
                     arrays = {k: torch.from_numpy(z[k].copy()) for k in z.files if k != "header"}
             else:
-                d = torch.load(path, map_location="cpu", weights_only=True)
+                d = safe_torch_load(path, "φ file")
                 if isinstance(d, dict) and "header" not in d and "w_plus" in d:
-                    return cls.from_plain_dict(d).to(map_location)
-                header = d.pop("header")
-                arrays = d
-            head = json.loads(header)
-        except Exception as exc:
-            raise ValueError(f"{path}: not a readable φ file ({type(exc).__name__}: {exc})") from exc
-        if head.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a SAM Editor φ file")
-        if head.get("version", 0) > VERSION:
-            raise ValueError(f"{path}: written by a newer SAM Editor (φ format {head['version']})")
-        delta_f = {int(k.split("/")[1]): v for k, v in arrays.items() if k.startswith("delta_f/")}
-        masks = {int(k.split("/")[1]): v for k, v in arrays.items() if k.startswith("mask/")}
-        phi = cls(arrays["w_plus"], delta_f, masks, arrays.get("rank_map"), head.get("metadata", {}))
+                    arrays, header = d, None
+                elif not isinstance(d, dict) or not isinstance(d.get("header"), str):
+                    raise ValueError("no φ header")
+                else:
+                    header = d.pop("header")
+                    arrays = d
+        except UnreadableFile:
+            raise
+        except Exception as exc:  # numpy raises many kinds (zipfile, EOF, pickle refused …)
+            raise ValueError(f"“{path.name}” is not a φ file SAM Editor can read safely ({type(exc).__name__}; it may contain code)") from exc
+        if header is None:
+            try:
+                phi = cls.from_plain_dict(arrays)
+            except (AttributeError, TypeError, KeyError, ValueError, IndexError, RuntimeError) as exc:
+                raise ValueError(f"{path.name}: not a usable φ file ({type(exc).__name__}: {exc})") from exc
+            return phi.to(map_location)
+        try:
+            check_format(load_json(header, f"{path.name}'s header"), FORMAT, VERSION, path.name, "φ file")
+            head = parse(PhiHeaderModel, header, f"{path.name}'s header")
+            for k, v in arrays.items():
+                if not isinstance(k, str) or not isinstance(v, torch.Tensor) or (k != "rank_map" and not v.is_floating_point()):
+                    raise ValueError("its arrays are not all float tensors")
+            w_plus = arrays.get("w_plus")
+            if not isinstance(w_plus, torch.Tensor):
+                raise ValueError("it has no w_plus")
+            delta_f = {_feature_index(k): v for k, v in arrays.items() if k.startswith("delta_f/")}
+            masks = {_feature_index(k): v for k, v in arrays.items() if k.startswith("mask/")}
+            rank_map = arrays.get("rank_map")
+            if rank_map is not None and (not isinstance(rank_map, torch.Tensor) or rank_map.ndim != 3):
+                raise ValueError("its rank map is not an (N, H, W) array")
+            for v in [w_plus, *delta_f.values(), *masks.values()]:
+                if not torch.isfinite(v).all():
+                    raise ValueError("it holds NaN or infinite values")
+            if w_plus.ndim != 3:
+                raise ValueError(f"w_plus is {tuple(w_plus.shape)}, not (N, num_ws, w_dim)")
+            for k, v in delta_f.items():
+                if k not in masks or v.ndim != 4 or masks[k].ndim != 4:
+                    raise ValueError(f"Δf_{k} or its mask is missing or not a 4-D tensor")
+            phi = cls(w_plus, delta_f, masks, rank_map, dict(head.metadata))
+        except FileFormatError:
+            raise
+        except ValueError as exc:
+            raise ValueError(f"{path.name}: not a usable φ file ({exc})") from exc
         return phi.to(map_location)
+
+
+def _feature_index(key: str) -> int:
+    """'delta_f/6' → 6, for the feature layers a generator can have."""
+    tail = key.split("/", 1)[1]
+    if not tail.isdigit() or int(tail) not in (4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16):
+        raise ValueError(f"unknown feature layer {tail!r}")
+    return int(tail)

@@ -31,7 +31,7 @@ from torchvision.models.resnet import Bottleneck
 
 from sam_editor.gan.layers import LayerSpace
 
-from ..util import atomic_write
+from ..util import atomic_write, safe_torch_load
 
 __all__ = [
     "SPACES",
@@ -300,7 +300,7 @@ def load_official_predictor(
     path: str | Path, device: str | torch.device = "cpu", input_size: Sequence[int] | None = None
 ) -> OfficialSAMPredictor:
     """Load an official SAM invertibility checkpoint (e.g. ``invertibility_cars_sg2.pt``)."""
-    checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
+    checkpoint = safe_torch_load(Path(path), "predictor")
     return _official_from_checkpoint(checkpoint, input_size).eval().to(device)
 
 
@@ -317,7 +317,7 @@ def load_predictor(path: str | Path, device: str | torch.device = "cpu") -> Inve
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"predictor file not found: {path}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = safe_torch_load(path, "predictor")
     if isinstance(checkpoint, dict) and checkpoint.get("format") == TINY_FORMAT:
         spaces = [LayerSpace.parse(s) for s in checkpoint.get("spaces", [])]
         if spaces and tuple(spaces) != SPACES:

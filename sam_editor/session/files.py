@@ -79,31 +79,79 @@ def write_project(path: str | os.PathLike, state: dict[str, Any], source_png: by
     return path
 
 
-def read_project(path: str | os.PathLike) -> tuple[dict[str, Any], np.ndarray, Any | None, dict[str, torch.Tensor]] | Problem:
-    """→ (state, photo RGB, φ or None, tensors) or a Problem."""
-    import io
+MAX_MEMBER_BYTES = 2 * 1024**3  # no member of a project may unpack to more (a zip bomb)
+
+
+def read_project(path: str | os.PathLike) -> tuple[Any, np.ndarray, Any | None, dict[str, torch.Tensor]] | Problem:
+    """→ (state as a `schema.ProjectModel`, photo RGB, φ or None, tensors) or a Problem.
+
+    Everything is read and checked here before the caller changes anything: the JSON against
+    the typed schema (`sam_editor.schema`), the photo's size before it is decoded, φ and the
+    tensors through `weights_only` loading (a pickle that wants to run code is refused)."""
     import zipfile
 
     from ..inversion.phi import Phi
+    from ..schema import FileFormatError, ProjectModel, check_format, load_json, parse
 
     path = Path(path)
+    name = path.name
+    damaged = lambda why: Problem("Could not open the project", f"“{name}” is damaged or not a SAM Editor project: {why}.")  # noqa: E731
     try:
         with zipfile.ZipFile(path) as z:
-            state = json.loads(z.read("project.json"))
-            if state.get("format") != PROJECT_FORMAT:
-                return Problem("Not a project", f"“{path.name}” is not a SAM Editor project.")
-            if int(state.get("version", 0)) > PROJECT_VERSION:
-                return Problem("Newer project", f"“{path.name}” was written by a newer SAM Editor.")
-            bgr = cv2.imdecode(np.frombuffer(z.read("source.png"), np.uint8), cv2.IMREAD_COLOR)
+            members = {i.filename: i for i in z.infolist()}
+            for need in ("project.json", "source.png"):
+                if need not in members:
+                    return damaged(f"it has no {need}")
+            big = [i.filename for i in members.values() if i.file_size > MAX_MEMBER_BYTES]
+            if big:
+                return damaged(f"{big[0]} would unpack to {members[big[0]].file_size / 1e9:.1f} GB")
+            text = z.read("project.json")
+            data = load_json(text, "project.json")
+            try:
+                check_format(data, PROJECT_FORMAT, PROJECT_VERSION, f"“{name}”", "project")
+            except FileFormatError as exc:
+                title = "Newer project" if "newer" in str(exc) else "Not a project"
+                return Problem(title, str(exc) + ".")
+            state = parse(ProjectModel, text, "project.json")
+            png = z.read("source.png")
+            size = _png_size(png)
+            if size is None:
+                return Problem("Damaged project", f"The photo inside “{name}” is not a PNG.")
+            if size[0] * size[1] > MAX_PIXELS or min(size) < 1:
+                return Problem("Damaged project", f"The photo inside “{name}” claims {size[0]} × {size[1]} pixels.")
+            bgr = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
             if bgr is None:
-                return Problem("Damaged project", f"The photo inside “{path.name}” cannot be decoded.")
+                return Problem("Damaged project", f"The photo inside “{name}” cannot be decoded.")
             phi = None
-            if "phi.pt" in z.namelist():
+            if "phi.pt" in members:
                 with tempfile.TemporaryDirectory() as tmp:
                     phi = Phi.load(Path(z.extract("phi.pt", tmp)))
-            tensors = {}
-            if "tensors.pt" in z.namelist():
-                tensors = torch.load(io.BytesIO(z.read("tensors.pt")), map_location="cpu", weights_only=True)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, RuntimeError) as exc:
-        return Problem("Could not open the project", f"“{path.name}” is damaged or not a project ({exc}).")
+            tensors: dict[str, torch.Tensor] = {}
+            if "tensors.pt" in members:
+                tensors = _load_tensors(z.read("tensors.pt"))
+    except FileFormatError as exc:
+        return damaged(str(exc))
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, RuntimeError, cv2.error) as exc:
+        return damaged(f"{type(exc).__name__}: {str(exc)[:200]}")
     return state, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), phi, tensors
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """(W, H) from a PNG's IHDR, without decoding it; None when it is not a PNG."""
+    import struct
+
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    w, h = struct.unpack(">II", data[16:24])
+    return int(w), int(h)
+
+
+def _load_tensors(blob: bytes) -> dict[str, torch.Tensor]:
+    """tensors.pt of a project: a flat {name: tensor} read with `weights_only=True`; anything
+    else (a pickle that wants to run code included) is a ValueError in our own words."""
+    from ..util import safe_torch_load
+
+    d = safe_torch_load(blob, "tensors.pt")  # UnreadableFile (a ValueError) in our words
+    if not isinstance(d, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in d.items()):
+        raise ValueError("its tensors file does not hold named tensors")
+    return d

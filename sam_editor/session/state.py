@@ -462,53 +462,93 @@ class Session:
         return out
 
     def load_project(self, path: str | Path) -> list[str] | Problem:
-        """Restore a saved project. → notes for the user (e.g. φ dropped: other generator)."""
+        """Restore a saved project. → notes for the user (e.g. φ dropped: other generator).
+
+        The whole file is read and checked first (`files.read_project`: typed schema, safe
+        tensors; then the map, edits, φ and tensors against the loaded generator); only a fully
+        valid project changes the session — a Problem leaves it exactly as it was."""
         if self.bundle is None:
             return Problem("No generator", "The models are still loading.")
         data = read_project(path)
         if isinstance(data, Problem):
             return data
-        state, rgb, phi, tensors = data
-        src = state.get("source", {})
-        notes: list[str] = []
         try:
-            lm = LatentMap.from_json(state["latent_map"]) if state.get("latent_map") else None
-            edits = [EditSpec.from_json(d) for d in state.get("edits", [])]
-        except (KeyError, ValueError, TypeError) as exc:
-            return Problem("Damaged project", f"“{Path(path).name}” has an unreadable latent map or edit list ({exc}).")
+            restored = self._restore(Path(path), *data)
+        except (KeyError, ValueError, TypeError, IndexError, RuntimeError, cv2.error) as exc:
+            return Problem("Damaged project", f"“{Path(path).name}” cannot be restored: {str(exc)[:300]}.")
+        image, work, placement, lm, inversion, directions, edits, region, notes = restored
         with self.events.blocker():
-            self.set_image(SourceImage(rgb, Path(path).with_name(src.get("name", "photo.png")), tuple(src.get("size", rgb.shape[1::-1])), tuple(src.get("notes", []))))
-        if lm is not None and lm.shape != self.work.shape[:2]:  # type: ignore[union-attr]
-            notes.append("The latent map was made for another generator size and was dropped.")
-            lm = None
+            self.set_image(image)
+        self.work, self.placement = work, placement
         self.latent_map = lm
-        inv = state.get("inversion")
-        same_generator = state.get("generator", {}).get("id") == self.bundle.generator_id
-        if phi is not None and inv is not None and not same_generator:
-            notes.append(f"φ was inverted with {state['generator'].get('file')}, not the loaded generator; invert again.")
-        elif phi is not None and inv is not None:
-            G = None
-            pti = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("pti_generator/")}
-            if pti:
-                G = copy.deepcopy(self.bundle.G)
-                G.load_state_dict(pti)
-            self.inversion = Inversion(
-                phi=phi.to(self.bundle.device),
-                reconstruction=tensors["reconstruction"].numpy(),
-                generator=G,
-                **{k: inv[k] for k in ("method", "steps_run", "cancelled", "seconds", "losses", "map_json")},
-            )
-        self.directions = {int(k.split("/")[1]): v for k, v in tensors.items() if k.startswith("direction/")}
-        self._next_key = max(self.directions, default=1)
-        self.edits = edits if self.inversion is not None else []
-        region = [int(k) for k in state.get("edit_region", [])]
-        if region and (lm is None or not all(0 <= k < lm.num_segments for k in region)):
-            notes.append("The edit region did not fit the latent map and was dropped; edits act everywhere.")
-            region = []
-        self.edit_region = frozenset(region)
+        self.inversion = inversion
+        self.directions = directions
+        self._next_key = max(directions, default=1)
+        self.edits = edits if inversion is not None else []
+        self.edit_region = region
         self.project_path, self.dirty = Path(path), False
         self.events.emit("image")
         return notes
+
+    def _restore(self, path: Path, state: Any, rgb: np.ndarray, phi: Any, tensors: dict[str, torch.Tensor]) -> tuple:
+        """Everything a project restores, built and checked without touching the session."""
+        assert self.bundle is not None
+        G, notes = self.bundle.G, []
+        src = state.source
+        image = SourceImage(rgb, path.with_name(src.name), tuple(src.size), tuple(src.notes))
+        work, placement = letterbox(rgb, self.frame_size)
+        lm = None
+        if state.latent_map is not None:
+            lm = LatentMap.from_json(state.latent_map.model_dump())
+            if lm.shape != work.shape[:2]:
+                notes.append("The latent map was made for another generator size and was dropped.")
+                lm = None
+        edits = [EditSpec.from_json(e.model_dump()) for e in state.edits]
+        directions: dict[int, torch.Tensor] = {}
+        for k, v in tensors.items():
+            if k.startswith("direction/"):
+                key = k.split("/", 1)[1]
+                if not key.isdigit() or tuple(v.shape) != (1, G.num_ws, G.w_dim) or not v.is_floating_point() or not torch.isfinite(v).all():
+                    raise ValueError(f"direction {key!r} is not a δw+ of this generator")
+                directions[int(key)] = v.float()
+        inversion = None
+        inv = state.inversion
+        same_generator = state.generator.id == self.bundle.generator_id
+        if phi is not None and inv is not None and not same_generator:
+            notes.append(f"φ was inverted with {state.generator.file}, not the loaded generator; invert again.")
+        elif phi is not None and inv is not None:
+            if tuple(phi.w_plus.shape) != (1, G.num_ws, G.w_dim) or not set(phi.delta_f) <= set(G.feature_indices()):
+                raise ValueError(f"φ (w+ {tuple(phi.w_plus.shape)}) does not fit the loaded generator")
+            for k, d in phi.delta_f.items():
+                if tuple(d.shape[1:]) != tuple(G.feature_shape(k)):
+                    raise ValueError(f"φ's Δf_{k} {tuple(d.shape)} does not fit the loaded generator")
+            rec = tensors.get("reconstruction")
+            if rec is None or rec.dtype != torch.uint8 or tuple(rec.shape) != work.shape:
+                raise ValueError("its reconstruction is missing or of the wrong size")
+            tuned = None
+            pti = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("pti_generator/")}
+            if pti:
+                tuned = copy.deepcopy(G)
+                tuned.load_state_dict(pti)  # RuntimeError on missing/unexpected keys or shapes
+            inversion = Inversion(
+                phi=phi.to(self.bundle.device),
+                reconstruction=rec.numpy(),
+                generator=tuned,
+                method=inv.method,
+                steps_run=inv.steps_run,
+                cancelled=inv.cancelled,
+                seconds=inv.seconds,
+                losses=dict(inv.losses),
+                map_json=None if inv.map_json is None else inv.map_json.model_dump(),
+            )
+        missing = [e.name for e in edits if e.kind in ("styleclip", "direction") and e.key not in directions]
+        if missing:
+            notes.append(f"The direction of {', '.join(missing[:3])} is not in the project; that edit does nothing.")
+        region = list(state.edit_region)
+        if region and (lm is None or not all(0 <= k < lm.num_segments for k in region)):
+            notes.append("The edit region did not fit the latent map and was dropped; edits act everywhere.")
+            region = []
+        return image, work, placement, lm, inversion, directions, edits, frozenset(region), notes
 
     # ---- output -------------------------------------------------------------------------------
     def result_image(self, which: str) -> np.ndarray | None:
