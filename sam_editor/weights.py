@@ -87,6 +87,8 @@ _SAM_RAW = f"https://raw.githubusercontent.com/adobe-research/sam_inversion/{_SA
 _LIC_NV = "Nvidia Source Code License-NC (non-commercial); https://nvlabs.github.io/stylegan2/license.html"
 _LIC_ADOBE = "Adobe Research License (non-commercial research only), from adobe-research/sam_inversion"
 _NO_HASH = "no official checksum is published; verify() can only check presence"
+_SEGFORMER = "https://huggingface.co/nvidia/segformer-b0-finetuned-ade-512-512/resolve/main/"
+_LIC_SEGFORMER = "NVIDIA Source Code License for SegFormer (non-commercial research only), per the model card"
 
 # SHA-256 and sizes of the edit directions: computed from the git blobs at _SAM_COMMIT.
 _CAR_EDITS = {
@@ -152,6 +154,16 @@ _ENTRIES: list[WeightsEntry] = [
                  sha256_prefix="cd0a2569", torch_hub=True,
                  licence="torchvision (BSD-3-Clause code); COCO-trained weights (VOC label set)",
                  note="torchvision DeepLabV3-ResNet50 (COCO_WITH_VOC_LABELS_V1); file-name hash prefix checked"),
+    # The ADE20k scene parser of the refinement step (the official SAM code uses an ADE20k HRNet):
+    # NVIDIA's SegFormer-B0, a Hugging Face folder; both files go to the same folder.
+    *[
+        WeightsEntry(name, "segmentation", filename, f"{_SEGFORMER}{filename}", licence=_LIC_SEGFORMER,
+                     subdir="segmentation/segformer-b0-finetuned-ade-512-512",
+                     note=f"{what} of SegFormer-B0 fine-tuned on ADE20k (150 classes, mIoU 37.4); fetch both "
+                          "with `sam-editor weights fetch 'segformer-ade20k*'`; " + _NO_HASH)
+        for name, filename, what in (("segformer-ade20k", "model.safetensors", "weights (3.75 M parameters, ~15 MB)"),
+                                     ("segformer-ade20k-config", "config.json", "architecture and class names"))
+    ],
 ]  # fmt: skip
 
 REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in _ENTRIES}
