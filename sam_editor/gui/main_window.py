@@ -4,7 +4,10 @@ handling (open, drop, samples, recent, projects, export) and the status bar."""
 from __future__ import annotations
 
 import functools
+import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QPointF, QSettings, Qt, QUrl, Slot
 from PySide6.QtGui import (
@@ -51,6 +54,28 @@ from .workers import JobWorker
 PROJECT_FILTER = "SAM Editor project (*.samproj)"
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ");;All files (*)"
 MAX_RECENT = 8
+log = logging.getLogger(__name__)
+
+
+def entry_point(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The window's one error path: whatever a file does below a user action (open, drop,
+    project open, recent files, export, save), nothing escapes into Qt's event loop as a
+    traceback — the readers return `Problem`s, and anything they missed becomes one banner
+    message (the traceback goes to the debug log only)."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def run(self: MainWindow, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(self, *args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - the last line of defence, by design
+                log.debug("%s failed", what, exc_info=True)
+                self.show_problem(f"Could not {what}", f"{type(exc).__name__}: {str(exc)[:300]}")
+                return False
+
+        return run
+
+    return wrap
 
 
 def _scroll(widget: QWidget) -> QScrollArea:
@@ -323,6 +348,7 @@ class MainWindow(QMainWindow):
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
+    @entry_point("open the dropped file")
     def dropEvent(self, event: QDropEvent) -> None:
         paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
         if not paths:
@@ -339,6 +365,7 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(Path(path))
 
+    @entry_point("open the image")
     def open_path(self, path: str | Path) -> bool:
         """Open a photo; problems are shown in the message bar. → whether it opened."""
         path = Path(path)
@@ -383,6 +410,7 @@ class MainWindow(QMainWindow):
         if path:
             self.open_project(Path(path))
 
+    @entry_point("open the project")
     def open_project(self, path: Path) -> bool:
         if self.session.bundle is None or not self._may_discard():
             return False
@@ -391,6 +419,7 @@ class MainWindow(QMainWindow):
             self.show_problem(result.title, result.message)
             return False
         self.undo.clear()
+        self.message_bar.dismiss()
         if result:
             self.show_problem("", " ".join(result), kind="warning")
         self.status(f"Opened project {path.name}", 5000)
@@ -407,6 +436,7 @@ class MainWindow(QMainWindow):
             path = Path(name).with_suffix(".samproj")
         return self.save_project_to(path)
 
+    @entry_point("save the project")
     def save_project_to(self, path: Path) -> bool:
         result = self.session.save_project(path)
         if isinstance(result, Problem):
@@ -431,6 +461,7 @@ class MainWindow(QMainWindow):
         if name:
             self.export_to(Path(name).with_suffix(".png"), **opts)
 
+    @entry_point("export")
     def export_to(self, path: Path, which: str = "edited", side_by_side: bool = False, full_size: bool = True) -> bool:
         result = self.session.export_png(path, which, side_by_side, full_size)
         if isinstance(result, Problem):

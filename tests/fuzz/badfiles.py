@@ -111,3 +111,40 @@ def _tensors(good: Path, out: Path, change: Callable[[dict], None]) -> Path:
     torch.save(d, buf)
     members["tensors.pt"] = buf.getvalue()
     return write_members(out, members)
+
+
+def busy_session(bundle, folder: Path):  # noqa: ANN001, ANN201
+    """A session with work in it: photo, map, an override, a 2-step inversion, a direction edit."""
+    from bundle_factory import write_sample
+
+    from sam_editor.gan.layers import LayerSpace
+    from sam_editor.session import EditSpec, Session, predict_latent_map, run_inversion
+
+    s = Session(bundle)
+    s.open_image(write_sample(folder / "car.png"))
+    s.apply_latent_map(predict_latent_map(bundle, s.work, s.tau, lambda *a: None, lambda: False, box=s.placement.box))
+    s.set_overrides({1: LayerSpace.F4})
+    s.apply_inversion(run_inversion(bundle, s.work, s.latent_map, "sam", 2, lambda *a: None, lambda: False))
+    key = s.add_direction(torch.randn(1, s.num_ws, bundle.G.w_dim))
+    s.set_edits([EditSpec("styleclip", "red", 0.5, (0, s.num_ws - 1), text="red", key=key)])
+    s.set_edit_region([1])
+    return s
+
+
+def snapshot(session) -> tuple:  # noqa: ANN001
+    """What 'the session is untouched' means: the same objects in every slot."""
+    return (
+        session.source,
+        session.work,
+        session.latent_map,
+        session.inversion,
+        tuple(session.edits),
+        dict(session.directions),
+        session.edit_region,
+        session.project_path,
+        session.dirty,
+    )
+
+
+def same(a: tuple, b: tuple) -> bool:
+    return all(x is y or x == y for x, y in zip(a, b, strict=True))

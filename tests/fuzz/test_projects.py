@@ -9,8 +9,7 @@ import pytest
 
 from sam_editor.session import Problem, Session
 
-from .badfiles import ISSUE_PROJECTS, MORE_PROJECTS
-from .conftest import busy_session, same, snapshot
+from .badfiles import ISSUE_PROJECTS, MORE_PROJECTS, busy_session, same, snapshot
 
 
 @pytest.fixture(scope="module")
