@@ -17,15 +17,14 @@ check this module against ``transformers``' own SegFormer on tiny models written
 The modules below carry the checkpoint's own parameter names (``segformer.encoder.block.0.0.
 attention.self.query.weight`` …), so a strict ``load_state_dict`` checks every name and shape.
 Files are read without executing anything: safetensors, or a pickle through
-``torch.load(weights_only=True)``; anything else is refused with :data:`UNSAFE_MESSAGE`.
+``util.safe_torch_load`` (``weights_only=True``); a pickle asking for code is refused with
+``util.UNSAFE_FILE``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import pickle
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..util import UnreadableFile, safe_torch_load
 from .segmenters import OversegSegmenter, Segmenter, _check_image, connected_components, merge_regions
 
 __all__ = [
@@ -41,13 +41,11 @@ __all__ = [
     "Ade20kSegmenter",
     "SegformerSpec",
     "SegformerNet",
-    "UNSAFE_MESSAGE",
     "find_ade20k_folder",
     "load_segformer",
     "official_segmenter",
 ]
 
-UNSAFE_MESSAGE = "this file is not a checkpoint SAM Editor can read safely; it may contain code"
 WEIGHTS_ENTRY = "segformer-ade20k"
 CONFIG_ENTRY = "segformer-ade20k-config"
 FETCH_COMMAND = "sam-editor weights fetch 'segformer-ade20k*'"
@@ -330,18 +328,10 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
         except Exception as exc:  # SafetensorError and whatever else malformed bytes raise; nothing ran
             raise Ade20kError(f"{path}: broken or truncated safetensors file ({exc})") from None
     else:
-        try:
-            with warnings.catch_warnings():  # torch's advice (rerun unsafely) is not for our users
-                warnings.simplefilter("ignore")
-                state = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:  # the weights-only unpickler stopped
-            if any(w in str(exc) for w in ("GLOBAL", "global", "Unsupported class", "REDUCE", "BUILD")):
-                raise Ade20kError(f"{path}: {UNSAFE_MESSAGE}") from None  # it asked for code to run
-            raise Ade20kError(f"{path}: broken or truncated, or not a PyTorch checkpoint") from None
-        except OSError as exc:
-            raise Ade20kError(f"{path}: cannot be read ({exc})") from None
-        except Exception as exc:  # struct.error, EOFError, RuntimeError…: malformed bytes; nothing ran
-            raise Ade20kError(f"{path}: broken or truncated checkpoint ({type(exc).__name__}: {exc})") from None
+        try:  # the project's one torch reader: weights only, our own words on refusal
+            state = safe_torch_load(path, what="SegFormer checkpoint")
+        except UnreadableFile as exc:
+            raise Ade20kError(f"{path.parent}: {exc}") from None
         for key in ("state_dict", "model"):  # tolerate the usual wrappers
             if isinstance(state, dict) and isinstance(state.get(key), dict):
                 state = state[key]

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from sam_editor.invertibility.ade20k import (
     MEAN,
     STD,
-    UNSAFE_MESSAGE,
     Ade20kError,
     Ade20kSegmenter,
     SegformerNet,
@@ -30,6 +29,7 @@ from sam_editor.invertibility.ade20k import (
     official_segmenter,
 )
 from sam_editor.invertibility.segmenters import OversegSegmenter
+from sam_editor.util import UNSAFE_FILE
 
 torch.set_flush_denormal(True)
 torch.set_num_threads(1)
@@ -217,11 +217,12 @@ def test_truncated_and_garbage_safetensors_are_refused(tmp_path):
 def test_every_truncation_is_refused(tmp_path, fmt, name):
     folder = _own_folder(tmp_path / "m", fmt=fmt)
     data = (folder / name).read_bytes()
+    damaged = "broken or truncated" if fmt == "safetensors" else "not a readable SegFormer checkpoint"
     for cut in (0, 1, 7, 8, 64, 300, len(data) // 3, len(data) - 1):
         (folder / name).write_bytes(data[:cut])
-        _expect_refusal(folder, name, "broken or truncated")
+        assert UNSAFE_FILE not in _expect_refusal(folder, name, damaged)
     (folder / "plain.bin").write_bytes(pickle.dumps({"a": 1})[:-3])  # a bare, cut pickle
-    _expect_refusal(folder / "plain.bin", "plain.bin")
+    _expect_refusal(folder / "plain.bin", "plain.bin", "not a readable")
 
 
 class _Payload:
@@ -237,12 +238,12 @@ def test_malicious_pickle_is_refused_without_running_it(tmp_path):
     buf = io.BytesIO()
     torch.save({"decode_head.classifier.bias": _Payload()}, buf)
     (folder / "pytorch_model.bin").write_bytes(buf.getvalue())
-    _expect_refusal(folder, UNSAFE_MESSAGE)
+    _expect_refusal(folder, UNSAFE_FILE)
     plain = tmp_path / "plain"  # a bare pickle, not a torch zip, is refused the same way
     plain.mkdir()
     (plain / "config.json").write_text(json.dumps(_config()))
     (plain / "pytorch_model.bin").write_bytes(pickle.dumps(_Payload(), protocol=2))
-    _expect_refusal(plain, UNSAFE_MESSAGE)
+    _expect_refusal(plain, UNSAFE_FILE)
     assert not _Payload.marker.exists()
 
 
