@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .runtime import init_torch
@@ -52,6 +53,44 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - the one error path of every command
+        if os.environ.get("SAM_EDITOR_DEBUG"):
+            raise
+        code, text = describe_error(exc)
+        print(f"error: {text}", file=sys.stderr)
+        return code
+
+
+# Our own error classes that are not ValueErrors but still mean "this input cannot be used".
+USER_ERRORS = {"CheckpointError", "ClipWeightsMissing", "WeightsError", "CommandError", "TaskError"}
+
+
+def describe_error(exc: BaseException) -> tuple[int, str]:
+    """→ (exit status, one line) for an exception that reached the top of a command.
+
+    Files that are not what they claim (ValueError and its kind: our FileFormatError,
+    UnreadableFile, CheckpointError, RecipeError …), files we cannot reach (OSError) and
+    files whose headers ask for absurd memory are the user's input: exit 2. Anything else is a
+    bug of ours: exit 1, said as such (SAM_EDITOR_DEBUG=1 shows the traceback)."""
+    import pickle
+    import zipfile
+
+    from .util import UNSAFE_FILE
+
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if "weights_only" in text:  # never pass on torch's advice to load the file unsafely
+        text = UNSAFE_FILE
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else ""
+        return 2, f"{where}: {exc.strerror}" if where else exc.strerror
+    if isinstance(exc, MemoryError):
+        return 2, f"not enough memory for what a file asks for ({text[:200]}); the file is damaged or not what it claims"
+    if isinstance(exc, RecursionError):
+        return 2, "a file is nested too deeply to be one of ours"
+    ours = {c.__name__ for c in type(exc).__mro__} & USER_ERRORS
+    if ours or isinstance(exc, ValueError | KeyError | EOFError | pickle.UnpicklingError | zipfile.BadZipFile | UnicodeError):
+        return 2, text[:500]
+    return 1, f"internal error ({type(exc).__name__}: {text[:300]}); set SAM_EDITOR_DEBUG=1 to see where"
 
 
 if __name__ == "__main__":

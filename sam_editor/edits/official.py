@@ -62,10 +62,22 @@ def load_direction(path: str | os.PathLike, num_ws: int, w_dim: int) -> torch.Te
     path = Path(path)
     if not path.is_file():
         raise DirectionError(f"{path}: direction file not found")
+    try:  # the header first: a file may claim any shape, and np.load would allocate it
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _fortran, _dtype = read(f)
+    except (OSError, ValueError, SyntaxError, TypeError) as exc:
+        raise DirectionError(f"{path.name}: not a readable .npy array ({str(exc)[:160]})") from exc
+    if tuple(shape) not in ((num_ws, w_dim), (1, num_ws, w_dim)):
+        raise DirectionError(
+            f"{path}: δw+ of shape {tuple(shape)[:6]} does not fit this generator; "
+            f"expected ({num_ws}, {w_dim}) or (1, {num_ws}, {w_dim})"
+        )
     try:
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DirectionError(f"{path}: not a readable .npy array ({exc})") from exc
+    except (OSError, ValueError, EOFError) as exc:
+        raise DirectionError(f"{path.name}: not a readable .npy array ({str(exc)[:160]})") from exc
     if not np.issubdtype(arr.dtype, np.floating):
         raise DirectionError(f"{path}: expected a float array, got {arr.dtype}")
     if arr.shape == (num_ws, w_dim):
