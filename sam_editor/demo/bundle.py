@@ -25,6 +25,7 @@ COMPONENTS: dict[str, tuple[str, str]] = {
     "clip_config": ("clip/sam-editor-tiny-clip.json", "python -m sam_editor.demo.train_clip"),
     "presets": ("presets.json", "sam-editor demo presets"),
     "encoder": ("encoder.pt", "sam-editor demo train-encoder"),
+    "segmenter": ("segmenter.pt", "sam-editor demo train-segmenter"),
 }
 
 

@@ -67,6 +67,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", default=str(REPO_WEIGHTS / "encoder.pt"))
     e.set_defaults(func=_train_encoder)
 
+    sg = dsub.add_parser("train-segmenter", help="train the demo semantic segmenter on the car world's labels (resumable)")
+    sg.add_argument("--work-dir", default="runs/demo_segmenter", help="training state (a rerun resumes)")
+    sg.add_argument("--steps", type=int, default=2400)
+    sg.add_argument("--batch", type=int, default=8)
+    sg.add_argument("--minutes", type=float, default=None, help="stop after this long (state is saved; rerun resumes)")
+    sg.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    sg.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 …")
+    sg.add_argument("--out", default=str(REPO_WEIGHTS / "segmenter.pt"))
+    sg.set_defaults(func=_train_segmenter)
+
     m = dsub.add_parser("manifest", help="hash the bundle files into weights/demo/manifest.json")
     m.set_defaults(func=_manifest)
 
@@ -204,6 +214,32 @@ def _train_encoder(args: argparse.Namespace) -> int:
     print(json.dumps({k: v for k, v in figures.items() if k != "settings"}))
     if Path(args.out).resolve().parent == REPO_WEIGHTS.resolve():
         write_manifest(figures={"encoder": figures})
+    return 0
+
+
+def _train_segmenter(args: argparse.Namespace) -> int:
+    import json
+
+    init_torch()
+    import torch
+
+    from ..util import StepBar
+    from .bundle import write_manifest
+    from .train_segmenter import SegmenterTraining, train_segmenter
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = SegmenterTraining(steps=args.steps, batch=args.batch)
+    with StepBar("train segmenter", postfix="loss", leave=True) as bar:
+        figures = train_segmenter(
+            Path(args.work_dir), Path(args.out), cfg, torch.device(args.device), on_step=bar,
+            max_seconds=None if args.minutes is None else args.minutes * 60,
+        )
+    figures["command"] = (f"sam-editor demo train-segmenter --steps {args.steps} --batch {args.batch}"
+                          f" --device {args.device}" + (f" --threads {args.threads}" if args.threads else ""))
+    print(json.dumps({k: v for k, v in figures.items() if k != "settings"}))
+    if Path(args.out).resolve().parent == REPO_WEIGHTS.resolve():
+        write_manifest(figures={"segmenter": figures})
     return 0
 
 

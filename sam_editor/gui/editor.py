@@ -107,6 +107,9 @@ class Editor(QObject):
         s = self.session
         lm = s.latent_map
         panel = self.w.map_panel
+        if s.bundle is not None:  # the bundle's τ scale and segmenter (issue 35)
+            sc = s.bundle.tau_scale
+            panel.set_scale(sc.metric, min(sc.lo, s.tau), max(sc.hi, s.tau), s.bundle.segmenter_label)
         panel.set_tau(s.tau)
         panel.set_coverage(None if lm is None else lm.coverage())
         panel.set_overrides(0 if lm is None else len(lm.overrides))

@@ -57,7 +57,7 @@ class MapPanel(QWidget):
         form.addRow("Opacity", self.opacity)
         layout.addWidget(view)
 
-        thresh = QGroupBox("Threshold τ")
+        thresh = self.tau_box = QGroupBox("Threshold τ")
         tl = QVBoxLayout(thresh)
         self.tau = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
         self.tau.setRange(TAU_MIN, TAU_MAX)
@@ -69,8 +69,12 @@ class MapPanel(QWidget):
         self.tau._slider.sliderReleased.connect(self.tauReleased)
         hint = QLabel("Higher τ → more editable, lower τ → more faithful")
         hint.setObjectName("hint")
+        self.segmenter_label = QLabel("")
+        self.segmenter_label.setObjectName("hint")
+        self.segmenter_label.setWordWrap(True)
         tl.addWidget(self.tau)
         tl.addWidget(hint)
+        tl.addWidget(self.segmenter_label)
         layout.addWidget(thresh)
 
         legend_box = QGroupBox("Latent spaces")
@@ -167,6 +171,15 @@ class MapPanel(QWidget):
     def set_tau(self, tau: float) -> None:
         with QSignalBlocker(self.tau):
             self.tau.setValue(tau)
+
+    def set_scale(self, metric: str, lo: float, hi: float, segmenter: str) -> None:
+        """The bundle's τ scale (the metric its predictor predicts, the slider range) and which
+        segmenter makes the segments."""
+        self.tau_box.setTitle(f"Threshold τ (on predicted {metric} error)")
+        if (lo, hi) != (self.tau.minimum(), self.tau.maximum()):
+            with QSignalBlocker(self.tau):
+                self.tau.setRange(lo, hi)
+        self.segmenter_label.setText(f"Segments: {segmenter}")
 
     def set_coverage(self, coverage: dict[LayerSpace, float] | None) -> None:
         """Share of the image in each space, for the legend (None: no map yet)."""

@@ -28,8 +28,6 @@ __all__ = ["register", "main", "cmd_latent_map", "cmd_train_invertibility"]
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``latent-map`` and ``train-invertibility`` sub-commands."""
-    from sam_editor.util import TAU_DEFAULT
-
     p = subparsers.add_parser(
         "latent-map",
         help="predict the per-segment latent-space map of an image (SAM §3.1–3.2)",
@@ -38,10 +36,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("image", type=Path, help="input image (RGB)")
     p.add_argument("--predictor", type=Path, required=True, help="invertibility predictor (.pt, ours or official)")
     p.add_argument(
-        "--tau", type=float, default=TAU_DEFAULT, help=f"threshold τ on the predicted error (default {TAU_DEFAULT})"
-    )
+        "--tau", type=float, default=None,
+        help="threshold τ on the predicted error (default: the bundle's, from tau.json beside the predictor; "
+        "else the paper's 0.225 on LPIPS-VGG)",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, default=None, help="output map .json (default: <image>.latent.json)")
-    p.add_argument("--segmenter", choices=["overseg", "deeplab"], default="overseg")
+    p.add_argument(
+        "--segmenter", default="auto",
+        help="auto (the bundle's segmenter.pt beside the predictor, else overseg), overseg, deeplab, carworld",
+    )  # fmt: skip
     p.add_argument("--segmenter-weights", type=Path, default=None, help="local torchvision DeepLabV3-ResNet50 weights")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
     p.add_argument("--device", default="cpu")
@@ -98,16 +101,18 @@ def cmd_latent_map(args: argparse.Namespace) -> int:
     import cv2
 
     from sam_editor.invertibility.data import load_image
-    from sam_editor.invertibility.latent_map import legend_image
+    from sam_editor.invertibility.latent_map import legend_image, tau_scale_beside
     from sam_editor.invertibility.pipeline import latent_map_for_image
     from sam_editor.invertibility.predictor import load_predictor
-    from sam_editor.invertibility.segmenters import make_segmenter
+    from sam_editor.invertibility.segmenters import segmenter_for
 
     image = load_image(args.image)
     predictor = load_predictor(args.predictor, args.device)
-    segmenter = make_segmenter(args.segmenter, args.segmenter_weights)
+    segmenter = segmenter_for(args.segmenter, args.segmenter_weights, args.predictor)
+    scale = tau_scale_beside(args.predictor)
+    tau = scale.default if args.tau is None else args.tau
     t0 = time.perf_counter()
-    lmap = latent_map_for_image(image, predictor, segmenter, args.tau, keep_pixels=False)
+    lmap = latent_map_for_image(image, predictor, segmenter, tau, keep_pixels=False)
     elapsed = time.perf_counter() - t0
     for x, y, space in args.override:
         if not (0 <= x < lmap.shape[1] and 0 <= y < lmap.shape[0]):
@@ -129,7 +134,8 @@ def cmd_latent_map(args: argparse.Namespace) -> int:
         print(f"error: could not write {png}", file=sys.stderr)
         return 1
     cover = ", ".join(f"{s.value} {100 * f:.0f}%" for s, f in lmap.coverage().items())
-    print(f"{lmap.num_segments} segments, tau={lmap.tau:g}: {cover} ({elapsed * 1000:.0f} ms)")
+    print(f"{lmap.num_segments} segments ({segmenter.label}), tau={lmap.tau:g} on {scale.metric}: {cover} "
+          f"({elapsed * 1000:.0f} ms)")
     print(f"wrote {out} and {png}")
     return 0
 

@@ -36,6 +36,11 @@ __all__ = [
     "segment_means",
     "select_spaces",
     "legend_entries",
+    "TauScale",
+    "LPIPS_TAU",
+    "read_tau_scale",
+    "tau_scale_beside",
+    "TAU_FILE",
     "legend_image",
     "encode_labels",
     "decode_labels",
@@ -55,6 +60,68 @@ SPACE_COLORS: dict[LayerSpace, tuple[int, int, int]] = {
     LayerSpace.F10: (255, 205, 0),
 }
 _PALETTE = np.array([SPACE_COLORS[s] for s in SPACES], np.float32)
+
+
+TAU_FILE = "tau.json"  # a bundle's τ calibration, beside its predictor
+TAU_FORMAT = "sam_editor.tau"
+
+
+@dataclass(frozen=True)
+class TauScale:
+    """What τ means for one bundle: the metric its predictor predicts (the e_l of eq. 3.1–3.2), the
+    default threshold and the slider range. The paper's τ = 0.225 is a threshold on LPIPS-VGG error;
+    a predictor trained on another error (the l2+SSIM fallback) needs its own, calibrated τ
+    (`sam-editor demo calibrate-tau`). ``source`` says where the numbers come from."""
+
+    metric: str
+    default: float
+    lo: float
+    hi: float
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        for v in (self.default, self.lo, self.hi):
+            if not math.isfinite(v) or v < 0:
+                raise ValueError(f"τ values must be finite and non-negative, got {v}")
+        if not self.lo <= self.default <= self.hi:
+            raise ValueError(f"τ default {self.default} outside its range [{self.lo}, {self.hi}]")
+
+    def clamp(self, tau: float) -> float:
+        return min(max(float(tau), self.lo), self.hi)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": TAU_FORMAT, "metric": self.metric, "tau": self.default, "range": [self.lo, self.hi],
+                "source": self.source}
+
+
+#: The paper's / official code's scale: LPIPS-VGG error, τ = 0.225, the official sweep's range.
+LPIPS_TAU = TauScale("LPIPS-VGG", TAU_DEFAULT, TAU_MIN, TAU_MAX, "paper §3.2 / official code")
+
+
+def read_tau_scale(path: str | Path) -> TauScale:
+    """A bundle's ``tau.json`` → :class:`TauScale` (ValueError with the reason if broken).
+
+    Extra keys (the calibration's figures and command) are allowed and ignored here."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read τ calibration {path.name}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != TAU_FORMAT:
+        raise ValueError(f"{path.name} is not a τ calibration (format {data.get('format') if isinstance(data, dict) else None!r})")
+    try:
+        lo, hi = (float(v) for v in data["range"])
+        return TauScale(str(data["metric"]), float(data["tau"]), lo, hi, str(data.get("source", path.name)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path.name}: broken τ calibration ({exc})") from exc
+
+
+def tau_scale_beside(predictor_path: str | Path | None) -> TauScale:
+    """The τ scale of the bundle a predictor file belongs to: ``tau.json`` in its folder when
+    there is one (ValueError if broken), else the paper's LPIPS-VGG scale."""
+    if predictor_path is not None and (Path(predictor_path).parent / TAU_FILE).is_file():
+        return read_tau_scale(Path(predictor_path).parent / TAU_FILE)
+    return LPIPS_TAU
 
 
 def segment_means(errors: np.ndarray, labels: np.ndarray) -> np.ndarray:

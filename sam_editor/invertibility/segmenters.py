@@ -8,13 +8,23 @@ provides the segment source behind that step:
 * :class:`OversegSegmenter` — a weight-free classical over-segmentation (OpenCV + NumPy):
   mean-shift filtering + colour-tolerance region growing at reduced resolution, then greedy
   region-adjacency-graph merging of similar neighbours and of tiny regions;
+* :class:`ClassMapSegmenter` — base of the semantic segmenters: a per-pixel class map whose
+  connected components are the segments, tiny components merged into their most similar neighbour
+  (so one object — a car — is one segment, as §3.1 wants);
+* :class:`CarWorldSegmenter` — the demo bundle's own small semantic net (``segmenter.pt``: sky,
+  vegetation, ground, road, car, clutter), trained on the car world's labels by
+  ``sam-editor demo train-segmenter``;
 * :class:`TorchvisionSemanticSegmenter` — torchvision DeepLabV3-ResNet50 (VOC classes) loaded from a
-  local weights file; segments are the connected components of its class map.
+  local weights file (a named fallback; VOC has one "background" class for sky, road and trees).
+
+Every segmenter has a ``label`` (shown in the window: which segmenter made the segments).
+:func:`register_segmenter` adds a named factory to :func:`make_segmenter` (e.g. an ADE20k model).
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +35,14 @@ __all__ = [
     "Segmenter",
     "OversegSegmenter",
     "TorchvisionSemanticSegmenter",
+    "ClassMapSegmenter",
+    "CarWorldSegmenter",
+    "CarWorldSegNet",
+    "SegmenterFileError",
+    "save_carworld_segmenter",
+    "register_segmenter",
+    "segmenter_names",
+    "segmenter_for",
     "relabel_consecutive",
     "connected_components",
     "merge_regions",
@@ -34,6 +52,9 @@ __all__ = [
 
 class Segmenter(abc.ABC):
     """Splits an image into segments; every pixel gets exactly one segment id."""
+
+    #: short human name of the segment source, shown in the window's map panel
+    label: str = "segmenter"
 
     @abc.abstractmethod
     def segment(self, image: np.ndarray) -> np.ndarray:
@@ -243,6 +264,8 @@ class OversegSegmenter(Segmenter):
     (car body one segment, separate from road and sky, 10–40 segments, ~30 ms of CPU at 512×384).
     """
 
+    label = "over-segmentation (colour regions, no classes)"
+
     def __init__(
         self,
         work_size: int = 128,
@@ -308,7 +331,40 @@ class OversegSegmenter(Segmenter):
 # ----------------------------------------------------------------------------- semantic segmenter
 
 
-class TorchvisionSemanticSegmenter(Segmenter):
+class ClassMapSegmenter(Segmenter):
+    """A semantic segmenter: ``class_map(image)`` → int32 (H, W) classes; the segments are the
+    4-connected components of the class map, components under ``min_area_fraction`` of the image
+    joining a neighbour (the most similar one in ``class_features``; by default the one-hot class).
+    Subclasses set ``class_names`` and ``min_area_fraction`` and implement ``class_map``."""
+
+    class_names: tuple[str, ...] = ()
+    min_area_fraction: float = 0.005
+
+    @abc.abstractmethod
+    def class_map(self, image: np.ndarray) -> np.ndarray:
+        """RGB uint8 (H, W, 3) → int32 class index per pixel (H, W)."""
+
+    def class_features(self, image: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """(H, W, C) features for merging tiny components; default: the one-hot class ×100."""
+        return np.eye(int(classes.max()) + 1, dtype=np.float32)[classes] * 100.0
+
+    def segment(self, image: np.ndarray) -> np.ndarray:
+        """RGB uint8 (H, W, 3) → connected components of the class map, int32 0..K-1."""
+        classes = self.class_map(image)
+        return self.segments_of(classes, self.class_features(image, classes))
+
+    def segments_of(self, classes: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        """Connected components of ``classes`` with the tiny ones merged into a neighbour."""
+        labels = connected_components(classes)
+        min_area = int(round(self.min_area_fraction * labels.size))
+        if min_area > 0 and labels.max() > 0:
+            if features is None:
+                features = np.eye(int(classes.max()) + 1, dtype=np.float32)[classes] * 100.0
+            labels = merge_regions(labels, features, min_area=min_area, alpha=1.0)
+        return labels
+
+
+class TorchvisionSemanticSegmenter(ClassMapSegmenter):
     """torchvision DeepLabV3-ResNet50 (21 VOC classes, incl. car = 7) from a local weights file.
 
     ``weights_path`` must point at a state dict of ``deeplabv3_resnet50`` (optionally wrapped in
@@ -318,6 +374,7 @@ class TorchvisionSemanticSegmenter(Segmenter):
     components; components under ``min_area_fraction`` of the image join a neighbour.
     """
 
+    label = "DeepLabV3-VOC (semantic, 21 classes)"
     MEAN = (0.485, 0.456, 0.406)
     STD = (0.229, 0.224, 0.225)
 
@@ -368,23 +425,203 @@ class TorchvisionSemanticSegmenter(Segmenter):
             logits = F.interpolate(logits.float().cpu(), size=(height, width), mode="bilinear", align_corners=False)
         return logits.argmax(1)[0].numpy().astype(np.int32)
 
+
+# ----------------------------------------------------------------------------- demo semantic net
+
+
+class SegmenterFileError(ValueError):
+    """A segmenter weights file that cannot be used (missing, wrong format, broken tensors)."""
+
+
+SEGNET_FORMAT = "sam_editor.segmenter/carworld-v1"
+
+
+def _conv(cin: int, cout: int, dilation: int = 1) -> Any:
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+def _segnet_class() -> type:
+    """CarWorldSegNet is built lazily so that importing this module does not import torch."""
+    global _SEGNET
+    if _SEGNET is not None:
+        return _SEGNET
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class _CarWorldSegNet(nn.Module):
+        """A small U-Net: four stride-2 stages (widths ``widths``), a dilated context block at
+        1/16, bilinear upsampling with skip connections; input side a multiple of 16."""
+
+        def __init__(self, num_classes: int = 6, widths: tuple[int, ...] = (16, 24, 32, 48, 64)) -> None:
+            super().__init__()
+            w = tuple(int(v) for v in widths)
+            self.widths, self.num_classes = w, int(num_classes)
+            self.stem = nn.Sequential(_conv(3, w[0]), _conv(w[0], w[0]))
+            self.down = nn.ModuleList(
+                nn.Sequential(nn.MaxPool2d(2), _conv(w[i], w[i + 1]), _conv(w[i + 1], w[i + 1])) for i in range(len(w) - 1)
+            )
+            self.context = nn.Sequential(_conv(w[-1], w[-1], 2), _conv(w[-1], w[-1], 4))
+            self.up = nn.ModuleList(_conv(w[i + 1] + w[i], w[i]) for i in reversed(range(len(w) - 1)))
+            self.head = nn.Conv2d(w[0], self.num_classes, 1)
+
+        def config(self) -> dict[str, Any]:
+            return {"num_classes": self.num_classes, "widths": list(self.widths)}
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            """(N, 3, H, W) in [0, 1] → (N, classes, H, W) logits."""
+            skips = [self.stem((x - 0.5) / 0.25)]
+            for d in self.down:
+                skips.append(d(skips[-1]))
+            y = self.context(skips.pop())
+            for u in self.up:
+                s = skips.pop()
+                y = u(torch.cat([F.interpolate(y, size=s.shape[-2:], mode="bilinear", align_corners=False), s], 1))
+            return self.head(y)
+
+    _SEGNET = _CarWorldSegNet
+    return _SEGNET
+
+
+_SEGNET: type | None = None
+
+
+def CarWorldSegNet(num_classes: int = 6, widths: tuple[int, ...] = (16, 24, 32, 48, 64)) -> Any:  # noqa: N802
+    """The demo segmenter's network (a small U-Net, ~0.1 M parameters at the default widths)."""
+    return _segnet_class()(num_classes, widths)
+
+
+def save_carworld_segmenter(model: Any, path: str | Path, classes: tuple[str, ...], meta: dict[str, Any] | None = None,
+                            work_size: int = 128) -> Path:
+    """Write a CarWorldSegNet as float16 weights + config + class names + metadata (atomic)."""
+    import io
+
+    import torch
+
+    from sam_editor.util import atomic_write
+
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    buf = io.BytesIO()
+    torch.save({"format": SEGNET_FORMAT, "config": model.config(), "classes": list(classes), "work_size": int(work_size),
+                "state_dict": state, "meta": dict(meta or {})}, buf)
+    return atomic_write(path, buf.getvalue())
+
+
+class CarWorldSegmenter(ClassMapSegmenter):
+    """The demo bundle's semantic segmenter (``weights/demo/segmenter.pt``).
+
+    The image is resized so that its longer side is the file's ``work_size`` (128: the demo
+    generator's resolution), edge-padded to a multiple of 16, classified by the small U-Net
+    (:func:`CarWorldSegNet`), and the class probabilities are resized back.  Segments are the
+    connected components of the argmax class map; components under ``min_area_fraction`` join the
+    neighbour whose mean class probabilities are closest.  Refuses broken files with
+    :class:`SegmenterFileError`.
+    """
+
+    label = "car-world semantic (demo)"
+
+    def __init__(self, path: str | Path, *, device: str = "cpu", min_area_fraction: float = 0.004) -> None:
+        import torch
+
+        path = Path(path)
+        if not path.is_file():
+            raise SegmenterFileError(f"segmenter weights not found: {path}")
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unpickling problem is a broken file
+            raise SegmenterFileError(f"{path.name} is not a readable segmenter file ({exc})") from exc
+        if not isinstance(ckpt, dict) or ckpt.get("format") != SEGNET_FORMAT:
+            fmt = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+            raise SegmenterFileError(f"{path.name} is not a car-world segmenter (format {fmt!r}, expected {SEGNET_FORMAT!r})")
+        try:
+            cfg = ckpt["config"]
+            self.class_names = tuple(str(c) for c in ckpt["classes"])
+            if len(self.class_names) != int(cfg["num_classes"]):
+                raise ValueError(f"{len(self.class_names)} class names for {cfg['num_classes']} outputs")
+            model = CarWorldSegNet(int(cfg["num_classes"]), tuple(cfg["widths"]))
+            model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise SegmenterFileError(f"{path.name}: broken segmenter file ({exc})") from exc
+        self.model = model.eval().to(device)
+        self.device = device
+        self.work_size = int(ckpt.get("work_size", 128))
+        self.meta = dict(ckpt.get("meta", {}))
+        self.min_area_fraction = float(min_area_fraction)
+        self._last: tuple[int, np.ndarray] | None = None
+
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        """RGB uint8 (H, W, 3) → float32 (H, W, classes) softmax probabilities."""
+        import torch
+        import torch.nn.functional as F
+
+        image = _check_image(image)
+        height, width = image.shape[:2]
+        scale = self.work_size / max(height, width)
+        sh, sw = max(1, round(height * scale)), max(1, round(width * scale))
+        small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        ph, pw = -sh % 16, -sw % 16
+        small = cv2.copyMakeBorder(small, ph // 2, ph - ph // 2, pw // 2, pw - pw // 2, cv2.BORDER_REPLICATE)
+        x = torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1)[None].float().div(255.0)
+        with torch.inference_mode():
+            logits = self.model(x.to(self.device)).float().cpu()
+        logits = logits[:, :, ph // 2 : ph // 2 + sh, pw // 2 : pw // 2 + sw]
+        prob = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False).softmax(1)
+        return prob[0].permute(1, 2, 0).numpy()
+
+    def class_map(self, image: np.ndarray) -> np.ndarray:
+        return self.probabilities(image).argmax(-1).astype(np.int32)
+
     def segment(self, image: np.ndarray) -> np.ndarray:
-        """RGB uint8 (H, W, 3) → connected components of the class map, int32 0..K-1."""
-        classes = self.class_map(image)
-        labels = connected_components(classes)
-        min_area = int(round(self.min_area_fraction * labels.size))
-        if min_area > 0 and labels.max() > 0:
-            onehot = np.eye(int(classes.max()) + 1, dtype=np.float32)[classes] * 100.0
-            labels = merge_regions(labels, onehot, min_area=min_area)
-        return labels
+        prob = self.probabilities(image)
+        return self.segments_of(prob.argmax(-1).astype(np.int32), prob * 100.0)
+
+
+_FACTORIES: dict[str, Callable[..., Segmenter]] = {}
+
+
+def register_segmenter(name: str, factory: Callable[..., Segmenter]) -> None:
+    """Make ``make_segmenter(name, weights, **kwargs)`` call ``factory(weights, **kwargs)``
+    (e.g. an ADE20k model in its own module); a later registration of a name replaces it."""
+    _FACTORIES[name] = factory
+
+
+def segmenter_names() -> list[str]:
+    """Every name :func:`make_segmenter` accepts."""
+    return ["overseg", "deeplab", "carworld", *_FACTORIES]
+
+
+BUNDLE_SEGMENTER_FILE = "segmenter.pt"
+
+
+def segmenter_for(name: str | None, weights: str | Path | None, predictor_path: str | Path | None) -> Segmenter:
+    """The CLI's choice: ``name`` "auto" (or None) = the bundle's semantic ``segmenter.pt`` in the
+    predictor's folder when there is one, else the over-segmentation; any other name → make_segmenter."""
+    if name in (None, "auto"):
+        if predictor_path is not None and (Path(predictor_path).parent / BUNDLE_SEGMENTER_FILE).is_file():
+            return CarWorldSegmenter(Path(predictor_path).parent / BUNDLE_SEGMENTER_FILE)
+        return OversegSegmenter()
+    return make_segmenter(name, weights)
 
 
 def make_segmenter(name: str = "overseg", weights: str | Path | None = None, **kwargs: Any) -> Segmenter:
-    """Factory used by the CLI: ``"overseg"`` or ``"deeplab"`` (needs ``weights``)."""
+    """Factory used by the CLI and the bundle: ``"overseg"``, ``"deeplab"`` (needs ``weights``),
+    ``"carworld"`` (the demo net, e.g. ``weights/demo/segmenter.pt``) or a registered name."""
+    if name in _FACTORIES:
+        return _FACTORIES[name](weights, **kwargs)
     if name == "overseg":
         return OversegSegmenter(**kwargs)
     if name in ("deeplab", "deeplabv3", "torchvision"):
         if weights is None:
             raise ValueError("the deeplab segmenter needs a local weights file (--segmenter-weights)")
         return TorchvisionSemanticSegmenter(weights, **kwargs)
-    raise ValueError(f"unknown segmenter {name!r}; expected 'overseg' or 'deeplab'")
+    if name == "carworld":
+        if weights is None:
+            raise ValueError("the carworld segmenter needs its weights file (the demo bundle's segmenter.pt)")
+        return CarWorldSegmenter(weights, **kwargs)
+    raise ValueError(f"unknown segmenter {name!r}; expected one of {', '.join(segmenter_names())}")

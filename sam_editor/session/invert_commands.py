@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..util import TAU_DEFAULT, StepBar, atomic_write
+from ..util import StepBar, atomic_write
 
 if TYPE_CHECKING:
     import numpy as np
@@ -141,9 +141,10 @@ def auto_latent_map(image: torch.Tensor, size: tuple[int, int], args: argparse.N
     the generator (the demo bundle's). `box`: the photo's part of a letterboxed frame."""
     from ..inversion.images import tensor_to_rgb8
     from ..inversion.latent_maps import to_rank_map
+    from ..invertibility.latent_map import tau_scale_beside
     from ..invertibility.pipeline import latent_map_for_image
     from ..invertibility.predictor import load_predictor
-    from ..invertibility.segmenters import make_segmenter
+    from ..invertibility.segmenters import segmenter_for
 
     path = args.predictor or default_predictor_path(args.generator or demo_generator_path())
     if path is None:
@@ -157,8 +158,12 @@ def auto_latent_map(image: torch.Tensor, size: tuple[int, int], args: argparse.N
         predictor = load_predictor(path)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise CommandError(f"{Path(path).name}: not an invertibility predictor this app can load ({exc})") from exc
-    segmenter = make_segmenter(args.segmenter, args.segmenter_weights)
-    lmap = latent_map_for_image(tensor_to_rgb8(image), predictor, segmenter, args.tau, keep_pixels=False, box=box)
+    try:
+        segmenter = segmenter_for(args.segmenter, args.segmenter_weights, path)
+        tau = tau_scale_beside(path).default if args.tau is None else args.tau
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    lmap = latent_map_for_image(tensor_to_rgb8(image), predictor, segmenter, tau, keep_pixels=False, box=box)
     return to_rank_map(lmap, size)
 
 
@@ -231,9 +236,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda if available)")
     p.add_argument("--optimise-size", default="auto", help="auto (official: 256² frame) | full | HxW")
     p.add_argument("--predictor", default=None, help="invertibility predictor for --latent-map auto (default: the one beside the generator)")
-    p.add_argument("--segmenter", default="overseg", help="segmenter for --latent-map auto")
+    p.add_argument("--segmenter", default="auto", help="segmenter for --latent-map auto: auto (the bundle's), overseg, deeplab, carworld")
     p.add_argument("--segmenter-weights", default=None)
-    p.add_argument("--tau", type=float, default=TAU_DEFAULT, help="invertibility threshold τ for --latent-map auto")
+    p.add_argument("--tau", type=float, default=None,
+                   help="invertibility threshold τ for --latent-map auto (default: the bundle's, tau.json beside the predictor)")
     p.add_argument(
         "--init", default="auto", choices=("auto", "encoder", "mean"),
         help="start point: the encoder's φ (hybrid; with --steps 0 the encoder alone), the mean w, "

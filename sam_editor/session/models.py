@@ -33,7 +33,8 @@ class Bundle:
     segmenter: Any
     device: torch.device
     notes: list[str] = dataclasses.field(default_factory=list)  # missing pieces, for the user
-    tau: float = TAU_DEFAULT
+    tau: float = TAU_DEFAULT  # the bundle's default τ (= tau_scale.default)
+    tau_scale: Any = None  # invertibility.latent_map.TauScale: metric, default, slider range
     inversion_settings: Any = None  # InversionSettings
     ganspace_samples: int = 1_000_000
     cache_dir: Path | None = None
@@ -46,6 +47,19 @@ class Bundle:
     encoder_name: str = "none"
     _clip: Any = None
     _hashes: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from ..invertibility.latent_map import LPIPS_TAU, TauScale
+
+        if self.tau_scale is None:  # no calibration given: the paper's LPIPS scale around `tau`
+            self.tau_scale = LPIPS_TAU if self.tau == LPIPS_TAU.default else TauScale(
+                LPIPS_TAU.metric, self.tau, min(LPIPS_TAU.lo, self.tau), max(LPIPS_TAU.hi, self.tau), "bundle")
+        self.tau = self.tau_scale.default
+
+    @property
+    def segmenter_label(self) -> str:
+        """Which segmenter makes the segments (shown in the map panel)."""
+        return str(getattr(self.segmenter, "label", type(self.segmenter).__name__))
 
     def file_sha256(self, which: str) -> str | None:
         """SHA-256 of the 'generator' or 'predictor' file (hashed once), None without one."""
@@ -88,6 +102,8 @@ class Bundle:
             "weights": {"official": "official weights", "demo": "demo bundle", "custom": "custom weights"}[self.kind],
             "predictor": self.predictor_name,
             "encoder": self.encoder_name,
+            "segmenter": self.segmenter_label,
+            "tau": f"τ {self.tau_scale.default:g} on {self.tau_scale.metric}",
         }
 
 
@@ -141,7 +157,6 @@ def load_bundle(
     from ..gan.native import CheckpointError
     from ..inversion.settings import InversionSettings
     from ..invertibility.predictor import load_predictor
-    from ..invertibility.segmenters import make_segmenter
     from ..runtime import default_device
 
     dev = torch.device(device) if device is not None else default_device()
@@ -182,6 +197,7 @@ def load_bundle(
             encoder, encoder_name = load_encoder(enc_path, device=dev, G=G), enc_path.name
         except (EncoderError, OSError, KeyError, RuntimeError) as exc:
             notes.append(f"Encoder {enc_path.name} could not be loaded ({exc}); inversions start from the mean w.")
+    segmenter, tau_scale = _segmenter_and_tau(kind, gen_path.parent, pred_path if predictor is not None else None, notes)
     return Bundle(
         G=G,
         encoder=encoder,
@@ -192,10 +208,11 @@ def load_bundle(
         kind=kind,
         predictor=predictor,
         predictor_name=predictor_name,
-        segmenter=make_segmenter("overseg"),
+        segmenter=segmenter,
         device=dev,
         notes=notes,
-        tau=TAU_DEFAULT,
+        tau=tau_scale.default,
+        tau_scale=tau_scale,
         inversion_settings=InversionSettings(),
         ganspace_samples=ganspace_samples or 1_000_000,
         cache_dir=cache / "ganspace",
@@ -205,6 +222,36 @@ def load_bundle(
         weights_dirs=weights_dirs,
         predictor_path=pred_path if predictor is not None else None,
     )
+
+
+DEMO_SEGMENTER_FILE = "segmenter.pt"
+
+
+def _segmenter_and_tau(kind: str, directory: Path, pred_path: Path | None, notes: list[str]) -> tuple[Any, Any]:
+    """The bundle's segmenter and τ scale (issue 35). The demo bundle (or a custom generator's
+    folder) uses its semantic `segmenter.pt` when present (else the over-segmentation) and the τ
+    calibration `tau.json` beside its predictor (else the paper's LPIPS-VGG scale). The official
+    bundle keeps the paper's τ = 0.225 on LPIPS-VGG."""
+    from ..invertibility.latent_map import LPIPS_TAU, TAU_FILE, read_tau_scale
+    from ..invertibility.segmenters import SegmenterFileError, make_segmenter
+
+    segmenter = None
+    seg_path = directory / DEMO_SEGMENTER_FILE
+    if kind != "official" and seg_path.is_file():
+        try:
+            segmenter = make_segmenter("carworld", seg_path)
+        except SegmenterFileError as exc:
+            notes.append(f"Segmenter {seg_path.name} could not be loaded ({exc}); using the over-segmentation.")
+    if segmenter is None:
+        segmenter = make_segmenter("overseg")
+    tau_scale = LPIPS_TAU
+    tau_path = (pred_path.parent if pred_path is not None else directory) / TAU_FILE
+    if kind != "official" and tau_path.is_file():
+        try:
+            tau_scale = read_tau_scale(tau_path)
+        except ValueError as exc:
+            notes.append(f"{exc}; τ uses the LPIPS-VGG default {LPIPS_TAU.default}.")
+    return segmenter, tau_scale
 
 
 def _user_data_dir() -> Path:

@@ -20,7 +20,8 @@ def test_register_adds_both_commands() -> None:
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["latent-map", "img.png", "--predictor", "p.pt"])
-    assert args.tau == 0.225 and args.out is None and callable(args.func)
+    assert args.tau is None and args.segmenter == "auto"  # τ and segmenter come from the bundle
+    assert args.out is None and callable(args.func)
     args = parser.parse_args(["train-invertibility", "data", "--out", "m.pt", "--steps", "7"])
     assert args.steps == 7 and callable(args.func)
 
