@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench package clean
+.PHONY: setup run test lint bench package package-test clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,10 @@ lint: setup
 
 package:
 	bash packaging/build.sh
+
+# The frozen app's tests (smoke run + every module present); they fail, not skip, without dist/.
+package-test: setup
+	SAM_EDITOR_REQUIRE_FROZEN=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests/app_package
 
 clean:
 	rm -rf $(VENV) build dist

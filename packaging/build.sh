@@ -43,11 +43,39 @@ rm -rf build/SAMEditor dist/SAMEditor
 "$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
   --workpath build/pyinstaller --distpath dist packaging/sam_editor.spec
 
-echo "bundle: $(du -sh dist/SAMEditor | cut -f1) in dist/SAMEditor"
+echo "bundle: $(du -sh dist/SAMEditor | cut -f1) in dist/SAMEditor ($(find dist/SAMEditor -type f | wc -l) files)"
+
+# 1. Every module the source tree has is inside the build, and every lazily exported name resolves.
+t0=$(date +%s.%N)
+QT_QPA_PLATFORM=offscreen dist/SAMEditor/SAMEditor --check-imports > build/check-imports.json || true
+t1=$(date +%s.%N)
+"$PY" - "$t0" "$t1" <<'PYEOF'
+import json, sys
+r = json.load(open("build/check-imports.json"))
+print(f"check-imports: {r['modules']} modules, {r['lazy_names']} lazy names, missing {len(r['missing'])}"
+      f" ({float(sys.argv[2]) - float(sys.argv[1]):.1f} s, frozen={r['frozen']})")
+for what, why in r["missing"]:
+    print(f"  MISSING in the frozen app: {what}: {why}")
+if not (r["ok"] and r["frozen"]):
+    sys.exit("the frozen app lacks modules: add the dependency to pyproject.toml or fix the spec")
+PYEOF
+
+# 2. The smoke run: open a sample in the real window, invert, edit, export a PNG; then read it back.
 if [ "${SAM_EDITOR_SKIP_SMOKE:-0}" != "1" ]; then
   SAMPLE=resources/samples/car_street.png
   OUT=build/smoke-export.png
   rm -f "$OUT"
-  QT_QPA_PLATFORM=offscreen dist/SAMEditor/SAMEditor --smoke-test "$SAMPLE" "$OUT" --steps 20
-  test -s "$OUT" && echo "smoke test: exported $OUT"
+  QT_QPA_PLATFORM=offscreen dist/SAMEditor/SAMEditor --smoke-test "$SAMPLE" "$OUT" --steps 20 | tee build/smoke.json
+  "$PY" - "$SAMPLE" "$OUT" <<'PYEOF'
+import json, sys
+import numpy as np
+from PIL import Image
+src, out = (np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) for p in sys.argv[1:3])
+assert out.shape == src.shape, f"exported {out.shape}, photo {src.shape}"
+assert np.abs(out - src).mean() < np.abs(out - src[::-1]).mean(), "the export is not this photo"
+r = [json.loads(l) for l in open("build/smoke.json") if l.startswith("{")][-1]
+print(f"smoke test: exported {sys.argv[2]} ({out.shape[1]}x{out.shape[0]}, mean |edit| {np.abs(out - src).mean():.2f});"
+      f" start-up to window {r['window_s']:.2f} s, map {r['map_s']:.2f} s, inversion {r['inversion_s']:.2f} s,"
+      f" export {r['export_s']:.2f} s")
+PYEOF
 fi

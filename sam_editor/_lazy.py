@@ -8,11 +8,16 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+# Every table handed to `lazy_exports`, by package: what `selfcheck` resolves in a frozen app,
+# where a module imported only by name at run time is exactly what a bundler's analysis misses.
+TABLES: dict[str, Mapping[str, str]] = {}
+
 
 def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]:
     """`exports` maps a public name to the submodule (relative to `package`) that defines it.
     Returns ``__all__, __getattr__, __dir__`` for the package's ``__init__``."""
     namespace = importlib.import_module(package).__dict__
+    TABLES[package] = exports
 
     def __getattr__(name: str) -> Any:
         module = exports.get(name)

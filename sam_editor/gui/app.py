@@ -79,10 +79,15 @@ def create_app(argv: list[str] | None = None) -> QApplication:
 def run(argv: list[str], t_start: float | None = None) -> int:
     """Open the window (and the image or project named in `argv`, if any); → exit code.
 
-    `--smoke-test IMAGE OUT.png` instead runs one whole job unattended (see `smoke.py`);
+    `--smoke-test IMAGE OUT.png` instead runs one whole job unattended (see `smoke.py`), and
+    `--check-imports` checks that this build holds every module (see `sam_editor/selfcheck.py`);
     `t_start` is the `time.perf_counter()` of process start, for its start-up timing."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     init_torch()
+    if argv and argv[0] == "--check-imports":
+        from sam_editor.selfcheck import main as check_imports
+
+        return check_imports()
     if argv and argv[0] == "--smoke-test":
         from .smoke import run_smoke
 
