@@ -444,7 +444,7 @@ class Ade20kSegmenter(Segmenter):
     def logits(self, image: np.ndarray) -> torch.Tensor:
         """Class scores (1, 150, size/4, size/4) of an RGB uint8 (H, W, 3) image."""
         image = _check_image(image)
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255.0)
+        x = torch.tensor(image).permute(2, 0, 1)[None].float().div(255.0)
         shrink = self.size < max(image.shape[:2])
         x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=shrink)
         x = (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
@@ -471,7 +471,8 @@ class Ade20kSegmenter(Segmenter):
         labels = connected_components(classes)
         min_area = int(round(self.min_area_fraction * labels.size))
         if min_area > 0 and labels.max() > 0:
-            onehot = np.eye(NUM_CLASSES, dtype=np.float32)[classes] * 100.0
+            present, compact = np.unique(classes, return_inverse=True)  # one-hot of the classes present only
+            onehot = np.eye(len(present), dtype=np.float32)[compact.reshape(classes.shape)] * 100.0
             labels = merge_regions(labels, onehot, min_area=min_area)
         return labels
 
