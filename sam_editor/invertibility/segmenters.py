@@ -596,6 +596,16 @@ def segmenter_names() -> list[str]:
     return ["overseg", "deeplab", "carworld", *_FACTORIES]
 
 
+def _ade20k(weights: str | Path | None, **kwargs: Any) -> Segmenter:
+    """The ADE20k SegFormer (official bundle); ``weights`` its folder, None = the registry's."""
+    from .ade20k import Ade20kSegmenter  # torch is imported only when it is asked for
+
+    return Ade20kSegmenter(weights, **kwargs)
+
+
+register_segmenter("ade20k", _ade20k)
+
+
 BUNDLE_SEGMENTER_FILE = "segmenter.pt"
 
 

@@ -197,7 +197,9 @@ def load_bundle(
             encoder, encoder_name = load_encoder(enc_path, device=dev, G=G), enc_path.name
         except (EncoderError, OSError, KeyError, RuntimeError) as exc:
             notes.append(f"Encoder {enc_path.name} could not be loaded ({exc}); inversions start from the mean w.")
-    segmenter, tau_scale = _segmenter_and_tau(kind, gen_path.parent, pred_path if predictor is not None else None, notes)
+    segmenter, tau_scale = _segmenter_and_tau(
+        kind, gen_path.parent, pred_path if predictor is not None else None, notes, weights_dirs, dev
+    )
     return Bundle(
         G=G,
         encoder=encoder,
@@ -227,15 +229,28 @@ def load_bundle(
 DEMO_SEGMENTER_FILE = "segmenter.pt"
 
 
-def _segmenter_and_tau(kind: str, directory: Path, pred_path: Path | None, notes: list[str]) -> tuple[Any, Any]:
+def _segmenter_and_tau(
+    kind: str,
+    directory: Path,
+    pred_path: Path | None,
+    notes: list[str],
+    weights_dirs: list[Path] | None = None,
+    device: torch.device | None = None,
+) -> tuple[Any, Any]:
     """The bundle's segmenter and τ scale (issue 35). The demo bundle (or a custom generator's
     folder) uses its semantic `segmenter.pt` when present (else the over-segmentation) and the τ
     calibration `tau.json` beside its predictor (else the paper's LPIPS-VGG scale). The official
-    bundle keeps the paper's τ = 0.225 on LPIPS-VGG."""
+    bundle uses the ADE20k SegFormer as the official code uses an ADE20k parser (else DeepLabV3-VOC,
+    else the over-segmentation, named in the notes) and keeps the paper's τ = 0.225 on LPIPS-VGG."""
     from ..invertibility.latent_map import LPIPS_TAU, TAU_FILE, read_tau_scale
     from ..invertibility.segmenters import SegmenterFileError, make_segmenter
 
     segmenter = None
+    if kind == "official":
+        from ..invertibility.ade20k import official_segmenter
+
+        segmenter, why = official_segmenter(weights_dirs, device or "cpu")
+        notes.extend(why)
     seg_path = directory / DEMO_SEGMENTER_FILE
     if kind != "official" and seg_path.is_file():
         try:

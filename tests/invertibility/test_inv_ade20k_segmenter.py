@@ -346,3 +346,37 @@ def test_official_segmenter_falls_back_and_names_the_fallback(tmp_path):
     seg, notes = official_segmenter([tmp_path])
     assert isinstance(seg, OversegSegmenter)
     assert "broken or truncated" in notes[0] and "DeepLabV3" in notes[0] and "over-segmentation" in notes[0]
+
+
+def test_make_segmenter_knows_ade20k(tmp_path, monkeypatch):
+    from sam_editor.invertibility.segmenters import make_segmenter, segmenter_names
+
+    assert "ade20k" in segmenter_names()
+    seg = make_segmenter("ade20k", _own_folder(tmp_path / "m"), size=64)
+    assert isinstance(seg, Ade20kSegmenter) and seg.size == 64
+    monkeypatch.setenv("SAM_EDITOR_WEIGHTS", str(tmp_path / "empty"))
+    with pytest.raises(Ade20kError, match="sam-editor weights fetch 'segformer-ade20k\\*'"):
+        make_segmenter("ade20k")
+
+
+@pytest.mark.parametrize("present", [True, False])
+def test_official_bundle_uses_ade20k_or_names_its_fallback(tmp_path, present):
+    from sam_editor import weights
+    from sam_editor.gan.native import save_generator
+    from sam_editor.gan.networks import Generator, GeneratorConfig
+    from sam_editor.session.models import Bundle, load_bundle
+
+    gen = tmp_path / weights.get("stylegan2-car").subdir / weights.get("stylegan2-car").filename
+    gen.parent.mkdir(parents=True)
+    cfg = GeneratorConfig(resolution=32, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32)
+    save_generator(gen, Generator(cfg).eval(), {})  # a tiny G, read by content under the official name
+    if present:
+        _own_folder(_registry_folder(tmp_path))
+    bundle = load_bundle(weights_dirs=[tmp_path], device="cpu", cache_dir=tmp_path / "cache")
+    assert isinstance(bundle, Bundle) and bundle.kind == "official"
+    if present:
+        assert isinstance(bundle.segmenter, Ade20kSegmenter) and "ADE20k" in bundle.describe()["segmenter"]
+        assert not any("fallback" in n for n in bundle.notes)
+    else:
+        assert isinstance(bundle.segmenter, OversegSegmenter)
+        assert any("fallback colour over-segmentation" in n and "segformer-ade20k" in n for n in bundle.notes)
