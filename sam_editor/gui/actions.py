@@ -46,6 +46,9 @@ DEFAULT_SHORTCUTS: dict[str, str | QKeySequence.StandardKey] = {
     "space_auto": "0",
     "edit_only_selection": "E",
     "edit_everywhere": "Shift+E",
+    "preferences": "Ctrl+,",
+    "shortcuts": "Ctrl+/",
+    "getting_started": "Shift+F1",
 }
 
 
@@ -110,6 +113,9 @@ class Actions:
     space_auto: QAction  # selection back to the τ rule
     edit_only_selection: QAction
     edit_everywhere: QAction
+    preferences: QAction
+    shortcuts: QAction
+    getting_started: QAction
 
     @property
     def needs_image(self) -> list[QAction]:
@@ -174,5 +180,8 @@ def build_actions(w: QWidget, handlers: dict[str, Callable[..., object]], settin
         space_auto=space_auto,
         edit_only_selection=act("edit_only_selection", "Edit &Only the Selection", "mdi6.selection", "Edits act only on the selected segments"),
         edit_everywhere=act("edit_everywhere", "Edit E&verywhere", "mdi6.selection-off", "Let edits act on the whole image again"),
+        preferences=act("preferences", "&Preferences…", "mdi6.cog-outline", "Weights folder, threads, τ, export defaults, interface scale"),
+        shortcuts=act("shortcuts", "&Keyboard Shortcuts", "mdi6.keyboard-outline", "Every command and its keys"),
+        getting_started=act("getting_started", "&Getting Started", "mdi6.help-circle-outline", "A short tour: open, map, invert, edit, export"),
         **views,
     )

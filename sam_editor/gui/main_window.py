@@ -173,6 +173,8 @@ class MainWindow(QMainWindow):
             "override": e.override,
             "edit_only_selection": functools.partial(e.limit_edits, True),
             "edit_everywhere": functools.partial(e.limit_edits, False),
+            "shortcuts": self.show_shortcuts,
+            "getting_started": self.show_getting_started,
         }
 
     def _menus(self) -> None:
@@ -220,6 +222,8 @@ class MainWindow(QMainWindow):
             act = self.method_menu.addAction(label)
             act.triggered.connect(functools.partial(self.inversion_panel.set_method, i))
         help_ = bar.addMenu("&Help")
+        help_.addActions([a.getting_started, a.shortcuts])
+        help_.addSeparator()
         help_.addAction("Get the &official weights…").triggered.connect(self._weights_help)
 
     def _toolbar(self) -> None:
@@ -480,6 +484,19 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
         )
         return answer == QMessageBox.StandardButton.Discard
+
+    def show_shortcuts(self) -> None:
+        from .help import ShortcutsDialog
+
+        menus = [a.menu() for a in self.menuBar().actions() if a.menu() is not None]
+        self.shortcuts_dialog = ShortcutsDialog(self.actions, menus, self)
+        self.shortcuts_dialog.show()
+
+    def show_getting_started(self) -> None:
+        from .help import GettingStartedDialog
+
+        self.getting_started_dialog = GettingStartedDialog(self.actions, self)
+        self.getting_started_dialog.show()
 
     def _weights_help(self) -> None:
         QDesktopServices.openUrl(QUrl("https://github.com/adobe-research/sam_inversion"))
