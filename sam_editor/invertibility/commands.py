@@ -43,9 +43,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--out", type=Path, default=None, help="output map .json (default: <image>.latent.json)")
     p.add_argument(
         "--segmenter", default="auto",
-        help="auto (the bundle's segmenter.pt beside the predictor, else overseg), overseg, deeplab, carworld",
+        help="auto (the bundle's segmenter.pt beside the predictor, else overseg), overseg, deeplab, carworld, "
+        "ade20k (the official bundle's SegFormer: `sam-editor weights fetch 'segformer-ade20k*'`)",
     )  # fmt: skip
-    p.add_argument("--segmenter-weights", type=Path, default=None, help="local torchvision DeepLabV3-ResNet50 weights")
+    p.add_argument("--segmenter-weights", type=Path, default=None, help="the segmenter's weights: a file (deeplab, carworld) or folder (ade20k; default: the registry's)")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
     p.add_argument("--device", default="cpu")
     p.add_argument(
@@ -108,7 +109,11 @@ def cmd_latent_map(args: argparse.Namespace) -> int:
 
     image = load_image(args.image)
     predictor = load_predictor(args.predictor, args.device)
-    segmenter = segmenter_for(args.segmenter, args.segmenter_weights, args.predictor)
+    try:
+        segmenter = segmenter_for(args.segmenter, args.segmenter_weights, args.predictor)
+    except ValueError as exc:  # unknown name, missing or unusable weights: the message says what to do
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     scale = tau_scale_beside(args.predictor)
     tau = scale.default if args.tau is None else args.tau
     t0 = time.perf_counter()

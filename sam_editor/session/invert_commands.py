@@ -236,7 +236,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda if available)")
     p.add_argument("--optimise-size", default="auto", help="auto (official: 256² frame) | full | HxW")
     p.add_argument("--predictor", default=None, help="invertibility predictor for --latent-map auto (default: the one beside the generator)")
-    p.add_argument("--segmenter", default="auto", help="segmenter for --latent-map auto: auto (the bundle's), overseg, deeplab, carworld")
+    p.add_argument("--segmenter", default="auto", help="segmenter for --latent-map auto: auto (the bundle's), overseg, deeplab, carworld, ade20k")
     p.add_argument("--segmenter-weights", default=None)
     p.add_argument("--tau", type=float, default=None,
                    help="invertibility threshold τ for --latent-map auto (default: the bundle's, tau.json beside the predictor)")

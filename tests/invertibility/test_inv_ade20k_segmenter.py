@@ -380,3 +380,22 @@ def test_official_bundle_uses_ade20k_or_names_its_fallback(tmp_path, present):
     else:
         assert isinstance(bundle.segmenter, OversegSegmenter)
         assert any("fallback colour over-segmentation" in n and "segformer-ade20k" in n for n in bundle.notes)
+
+
+def test_latent_map_command_with_ade20k(tmp_path, monkeypatch, capsys):
+    """`sam-editor latent-map --segmenter ade20k`: one error line when the files are missing, the
+    SegFormer's segments (and its label) when they are there."""
+    from sam_editor.invertibility.commands import main
+    from sam_editor.invertibility.predictor import TinyInvertibilityNet, save_predictor
+
+    torch.manual_seed(0)
+    pred = save_predictor(TinyInvertibilityNet(width=4, input_size=(24, 32)), tmp_path / "p.pt")
+    cv2.imwrite(str(tmp_path / "img.png"), _image()[:, :, ::-1])
+    base = ["latent-map", str(tmp_path / "img.png"), "--predictor", str(pred), "--segmenter", "ade20k"]
+    monkeypatch.setenv("SAM_EDITOR_WEIGHTS", str(tmp_path / "weights"))
+    assert main([*base, "--out", str(tmp_path / "a.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "segformer-ade20k" in err and "Traceback" not in err
+    _own_folder(_registry_folder(tmp_path / "weights"))
+    assert main([*base, "--out", str(tmp_path / "b.json")]) == 0
+    assert "ADE20k SegFormer" in capsys.readouterr().out
