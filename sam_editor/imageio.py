@@ -58,8 +58,12 @@ class SourceImage:
 def read_image(path: str | os.PathLike) -> SourceImage | Problem:
     """Decode any common photo to 8-bit RGB, upright (EXIF orientation applied), saying what
     was converted on the way."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+    # PIL refuses a PNG whose text chunks inflate past 1 MB as if the image were damaged; a
+    # long comment is no reason to refuse a photo (the limit still stops text bombs)
+    PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, MAX_TEXT_CHUNK)
+    PngImagePlugin.MAX_TEXT_MEMORY = max(PngImagePlugin.MAX_TEXT_MEMORY, 2 * MAX_TEXT_CHUNK)
     path = Path(path)
     name = path.name
     if not path.is_file():
@@ -81,6 +85,8 @@ def read_image(path: str | os.PathLike) -> SourceImage | Problem:
             im.load()
             if "16" in raw and im.mode in ("RGB", "RGBA"):
                 notes.append("16-bit image reduced to 8 bits")
+            if im.format == "JPEG" and _jpeg_looks_truncated(path, w * h):
+                notes.append("the file looks truncated (far less data than its size needs): part of the photo may be missing")
             im = ImageOps.exif_transpose(im)
             rgb = _to_rgb8(im, notes)
     except Image.DecompressionBombError:
@@ -92,6 +98,19 @@ def read_image(path: str | os.PathLike) -> SourceImage | Problem:
     if rgb.shape[0] < 8 or rgb.shape[1] < 8:
         return Problem("Image too small", f"“{name}” is only {rgb.shape[1]} × {rgb.shape[0]} pixels.")
     return SourceImage(np.ascontiguousarray(rgb), path, (w, h), tuple(notes))
+
+
+def _jpeg_looks_truncated(path: Path, pixels: int) -> bool:
+    """A JPEG shorter than any complete one of its size, or without its end marker. Even a
+    flat progressive JPEG needs a bit per 8 × 8 block of its DC scan (pixels / 512 bytes); a
+    file under a quarter of that cannot hold the whole photo (libjpeg then fills grey, silently)."""
+    size = path.stat().st_size
+    if size < pixels / 2048:
+        return True
+    with open(path, "rb") as f:
+        f.seek(max(0, size - 4096))
+        tail = f.read().rstrip(b"\0")
+    return not tail.endswith(b"\xff\xd9")
 
 
 def _to_rgb8(im: Any, notes: list[str]) -> np.ndarray:
@@ -224,12 +243,73 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, text: dict[str, str] | N
     return path
 
 
-def png_text(path: str | os.PathLike) -> dict[str, str]:
-    """The text chunks (tEXt, zTXt, iTXt) of a PNG file; {} for a PNG without any."""
-    from PIL import Image
+MAX_TEXT_CHUNK = 64 * 1024 * 1024  # a text value we decompress at most (a recipe is < 1 MB)
 
-    with Image.open(path) as im:
-        if im.format != "PNG":
-            raise ValueError(f"{Path(path).name} is not a PNG")
-        im.load()  # text chunks after the image data are read only with the pixels
-        return {str(k): str(v) for k, v in getattr(im, "text", {}).items()}
+
+def png_text_entries(path: str | os.PathLike, keys: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+    """Every text chunk (tEXt, zTXt, iTXt) of a PNG as (keyword, text), in file order — twice
+    the same keyword appears twice. Chunks are walked here rather than through PIL, whose
+    1 MB limit on decompressed text refuses valid PNGs carrying a large comment: only the
+    `keys` asked for (all when None) are decompressed, up to `MAX_TEXT_CHUNK` each; a longer
+    one is a ValueError, a longer one under another keyword is skipped. Not a PNG, a truncated
+    chunk or a bad CRC: ValueError."""
+    name = Path(path).name
+    out: list[tuple[str, str]] = []
+    with open(path, "rb") as f:
+        if f.read(8) != b"\x89PNG\r\n\x1a\n":
+            raise ValueError(f"{name} is not a PNG")
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ValueError(f"{name} is truncated (no IEND chunk)")
+            length, kind = struct.unpack(">I", head[:4])[0], head[4:]
+            if kind == b"IEND":
+                return out
+            if kind not in (b"tEXt", b"zTXt", b"iTXt"):
+                f.seek(length + 4, os.SEEK_CUR)
+                continue
+            if length > 2 * MAX_TEXT_CHUNK:
+                raise ValueError(f"{name} has a text chunk of {length / 1e6:.0f} MB")
+            data, crc = f.read(length), f.read(4)
+            if len(data) < length or len(crc) < 4 or struct.unpack(">I", crc)[0] != zlib.crc32(kind + data) & 0xFFFFFFFF:
+                raise ValueError(f"{name} is damaged (a {kind.decode()} chunk is cut short or fails its checksum)")
+            entry = _text_chunk(kind, data, keys, name)
+            if entry is not None:
+                out.append(entry)
+
+
+def _text_chunk(kind: bytes, data: bytes, keys: tuple[str, ...] | None, name: str) -> tuple[str, str] | None:
+    key_bytes, sep, rest = data.partition(b"\0")
+    if not sep:
+        raise ValueError(f"{name} is damaged (a {kind.decode()} chunk has no keyword)")
+    key = key_bytes.decode("latin-1")
+    if keys is not None and key not in keys:
+        return None
+    if kind == b"tEXt":
+        return key, rest.decode("latin-1")
+    if kind == b"zTXt":
+        return key, _inflate(rest[1:], name).decode("latin-1")
+    if len(rest) < 2:
+        raise ValueError(f"{name} is damaged (a short iTXt chunk)")
+    compressed, body = rest[0], rest[2:]
+    _lang, _, body = body.partition(b"\0")
+    _translated, _, body = body.partition(b"\0")
+    raw = _inflate(body, name) if compressed else body
+    return key, raw.decode("utf-8", errors="replace")
+
+
+def _inflate(data: bytes, name: str) -> bytes:
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(data, MAX_TEXT_CHUNK)
+    except zlib.error as exc:
+        raise ValueError(f"{name} is damaged (a compressed text chunk does not inflate: {exc})") from exc
+    if d.unconsumed_tail:
+        raise ValueError(f"{name} has a text chunk over {MAX_TEXT_CHUNK / 1e6:.0f} MB")
+    return out
+
+
+def png_text(path: str | os.PathLike) -> dict[str, str]:
+    """The text chunks (tEXt, zTXt, iTXt) of a PNG file; {} for a PNG without any (a keyword
+    that appears twice: the last one; see `png_text_entries`)."""
+    return dict(png_text_entries(path))

@@ -26,7 +26,7 @@ import torch
 
 from .. import __version__
 from ..gan.layers import LayerSpace
-from ..imageio import SourceImage, png_text
+from ..imageio import SourceImage
 from .files import Problem
 
 RECIPE_FORMAT = "sam-editor-recipe"
@@ -136,32 +136,36 @@ def decode_tensor(d: dict[str, Any]) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------------- reading
 def read_recipe(path: str | Path) -> Recipe:
-    """A recipe from an exported PNG (its text chunk) or a `.json` file."""
+    """A recipe from an exported PNG (its text chunk) or a `.json` file, checked against the
+    typed schema (`schema.RecipeModel`: strict types, finite numbers, points inside the photo,
+    nesting and size limits) before anything uses it; RecipeError otherwise."""
+    from ..imageio import png_text_entries
+    from ..schema import MAX_JSON_BYTES, FileFormatError, RecipeModel, check_format, load_json, parse
+
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: no such recipe file")
+    name = path.name
     try:
         if path.suffix.lower() == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
+            if path.stat().st_size > MAX_JSON_BYTES:
+                raise RecipeError(f"{name}: {path.stat().st_size / 1e6:.0f} MB is too large for a recipe")
+            text = path.read_bytes()
         else:
-            text = png_text(path).get(RECIPE_KEY)
-            if text is None:
-                raise RecipeError(f"{path.name} holds no SAM Editor recipe (export it from SAM Editor, or give a .json)")
-            data = json.loads(text)
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, RecipeError):
-            raise
-        raise RecipeError(f"{path.name}: not a readable recipe ({exc})") from exc
-    if not isinstance(data, dict) or data.get("format") != RECIPE_FORMAT:
-        raise RecipeError(f"{path.name}: not a SAM Editor recipe")
-    if int(data.get("version", 0)) > RECIPE_VERSION:
-        raise RecipeError(f"{path.name}: written by a newer SAM Editor (recipe version {data['version']})")
-    try:
-        recipe = Recipe(data)
-        recipe.tau, recipe.steps, recipe.overrides(), recipe.region_points()  # noqa: B018  (validate)
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
-        raise RecipeError(f"{path.name}: damaged recipe ({exc})") from exc
-    return recipe
+            found = [t for _k, t in png_text_entries(path, keys=(RECIPE_KEY,))]
+            if not found:
+                raise RecipeError(f"{name} holds no SAM Editor recipe (export it from SAM Editor, or give a .json)")
+            if len(found) > 1:
+                raise RecipeError(f"{name} carries {len(found)} recipes; SAM Editor writes one, so this file was altered")
+            text = found[0]
+        data = load_json(text, name)
+        check_format(data, RECIPE_FORMAT, RECIPE_VERSION, name, "recipe")
+        parse(RecipeModel, text, name)
+    except RecipeError:
+        raise
+    except (OSError, ValueError) as exc:  # FileFormatError is a ValueError
+        raise RecipeError(str(exc) if isinstance(exc, FileFormatError) else f"{name}: not a readable recipe ({exc})") from exc
+    return Recipe(data)
 
 
 # ----------------------------------------------------------------------------------- applying
