@@ -26,6 +26,7 @@ COMPONENTS: dict[str, tuple[str, str]] = {
     "presets": ("presets.json", "sam-editor demo presets"),
     "encoder": ("encoder.pt", "sam-editor demo train-encoder"),
     "segmenter": ("segmenter.pt", "sam-editor demo train-segmenter"),
+    "tau": ("tau.json", "sam-editor demo calibrate-tau"),
 }
 
 

@@ -77,6 +77,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     sg.add_argument("--out", default=str(REPO_WEIGHTS / "segmenter.pt"))
     sg.set_defaults(func=_train_segmenter)
 
+    ct = dsub.add_parser(
+        "calibrate-tau",
+        help="choose the bundle's τ for the metric its predictor predicts (procedure: sam_editor/demo/calibrate_tau.py)",
+    )
+    ct.add_argument("--predictor", default=str(REPO_WEIGHTS / "invertibility.pt"))
+    ct.add_argument("--segmenter", default="auto", help="auto (segmenter.pt beside the predictor, else overseg), overseg, …")
+    ct.add_argument("--n", type=int, default=80, help="held-out cluttered renders")
+    ct.add_argument("--seed", type=int, default=8_300_000, help="their seed (no training set uses it)")
+    ct.add_argument("--photos", nargs="*", default=(), help="photos to cut clutter patches from (held-out ones)")
+    ct.add_argument("--metric", default="auto", help="the predictor's error metric (auto: from its metadata / the manifest)")
+    ct.add_argument("--out", default=None, help="tau.json to write (default: beside the predictor)")
+    ct.add_argument("--force", action="store_true", help="write even for an LPIPS-VGG predictor (the paper's 0.225 applies)")
+    ct.set_defaults(func=_calibrate_tau)
+
     m = dsub.add_parser("manifest", help="hash the bundle files into weights/demo/manifest.json")
     m.set_defaults(func=_manifest)
 
@@ -243,6 +257,46 @@ def _train_segmenter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predictor_metric(predictor, path: Path) -> str:
+    """'l2+SSIM' when the predictor (or the bundle manifest's entry for it) says its targets were
+    the l2+SSIM fallback, else 'LPIPS-VGG' (the paper's metric)."""
+    from .bundle import read_manifest
+
+    text = str(getattr(predictor, "meta", {}))
+    manifest = read_manifest(path.parent) or {}
+    text += " ".join(str(f.get("figures", {}).get("targets", "")) for f in manifest.get("files", []) if f["path"] == path.name)
+    return "l2+SSIM" if "l2+ssim" in text.lower() else "LPIPS-VGG"
+
+
+def _calibrate_tau(args: argparse.Namespace) -> int:
+    import json
+
+    init_torch()
+    from ..invertibility.latent_map import TAU_FILE
+    from ..invertibility.predictor import load_predictor
+    from ..invertibility.segmenters import segmenter_for
+    from .bundle import write_manifest
+    from .calibrate_tau import calibrate, write_tau_file
+
+    pred_path = Path(args.predictor)
+    predictor = load_predictor(pred_path)
+    segmenter = segmenter_for(args.segmenter, None, pred_path)
+    metric = _predictor_metric(predictor, pred_path) if args.metric == "auto" else args.metric
+    result, _ = calibrate(predictor, segmenter, args.n, args.seed, photos=args.photos)
+    print(json.dumps({k: v for k, v in result.items() if k != "curve"}, indent=1))
+    if metric.lower().startswith("lpips") and not args.force:
+        print(f"{pred_path.name} predicts LPIPS-VGG error: the paper's τ 0.225 applies, nothing written (--force writes)")
+        return 0
+    out = Path(args.out) if args.out else pred_path.parent / TAU_FILE
+    command = f"sam-editor demo calibrate-tau --n {args.n} --seed {args.seed}" + (" --photos …" if args.photos else "")
+    write_tau_file(out, metric, result, command)
+    print(f"τ = {result['tau']:g} on {metric} (range {result['range'][0]:g}–{result['range'][1]:g}); wrote {out}")
+    if out.resolve().parent == REPO_WEIGHTS.resolve():
+        write_manifest(figures={"tau": {"metric": metric, "tau": result["tau"], "range": result["range"],
+                                        **result["at_tau"], "heldout": result["heldout"], "segmenter": result["segmenter"]}})
+    return 0
+
+
 def _manifest(args: argparse.Namespace) -> int:
     from .bundle import bundle_dir, write_manifest
 
@@ -325,13 +379,15 @@ def _presets(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    import cv2
 
-    from ..gan.native import load_generator
+    from ..gan.checkpoints import load_generator_any
+    from ..imageio import Problem, write_png
     from .train_gan import sample_grid
 
-    G, meta = load_generator(args.generator)
+    G, meta = load_generator_any(args.generator)  # every format `invert` reads
     grid = sample_grid(G, n=args.n, seed=args.seed, psi=args.psi)
-    cv2.imwrite(args.out, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    written = write_png(args.out, grid)
+    if isinstance(written, Problem):
+        raise OSError(written.message)
     print(f"wrote {args.out} ({args.n} samples, generator trained {meta.get('trained_kimg', '?')} kimg)")
     return 0
