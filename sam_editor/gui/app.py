@@ -93,6 +93,9 @@ def run(argv: list[str], t_start: float | None = None) -> int:
 
         t_process = 0.0 if t_start is None else time.perf_counter() - t_start
         return run_smoke(argv[1:], create_app([]), t_process)
+    from .preferences import apply_ui_scale_env
+
+    apply_ui_scale_env(QSettings("SAM Editor", "SAM Editor"))  # the same file as QSettings() once the app is named
     app = create_app(argv)
     from .main_window import MainWindow
 

@@ -20,6 +20,7 @@ from PySide6.QtGui import (
     QUndoStack,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -48,8 +49,9 @@ from .edit_panel import EditPanel
 from .editor import Editor
 from .inversion_panel import InversionPanel
 from .map_panel import MapPanel
+from .preferences import Preferences, PreferencesDialog, load_preferences, save_preferences
 from .widgets import ExportDialog, MessageBar
-from .workers import JobWorker
+from .workers import JobWorker, set_threads_preference
 
 PROJECT_FILTER = "SAM Editor project (*.samproj)"
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ");;All files (*)"
@@ -92,13 +94,14 @@ class MainWindow(QMainWindow):
 
     def __init__(self, bundle: Bundle | None = None, settings: QSettings | None = None, weights_dirs: list[Path] | None = None) -> None:
         super().__init__()
-        self.weights_dirs = weights_dirs
         self.settings = settings or QSettings()
+        self.prefs = load_preferences(self.settings)
+        self.weights_dirs = weights_dirs if weights_dirs is not None else self.prefs.weights_dirs()
         self.session = Session(None)
         self.undo = QUndoStack(self)
         self._pending_open: Path | None = None
         self.setAcceptDrops(True)
-        self.resize(1440, 900)
+        self._fit_to_screen(1440, 900)
 
         self.canvas = ImageCanvas()
         self.message_bar = MessageBar()
@@ -125,6 +128,7 @@ class MainWindow(QMainWindow):
         self._dock("Invert and edit", right, Qt.DockWidgetArea.RightDockWidgetArea, 340)
 
         self.editor = Editor(self, self.session, self.undo)
+        self.apply_preferences(self.prefs)
         self.actions = build_actions(self, self._handlers(), self.settings)
         self._menus()
         self._toolbar()
@@ -175,6 +179,7 @@ class MainWindow(QMainWindow):
             "edit_everywhere": functools.partial(e.limit_edits, False),
             "shortcuts": self.show_shortcuts,
             "getting_started": self.show_getting_started,
+            "preferences": self.preferences_dialog,
         }
 
     def _menus(self) -> None:
@@ -205,6 +210,8 @@ class MainWindow(QMainWindow):
         edit.addActions([undo, redo])
         edit.addSeparator()
         edit.addActions([a.brush, a.reset_overrides, a.reset_edits])
+        edit.addSeparator()
+        edit.addAction(a.preferences)
         selection = edit.addMenu("Se&lection")
         selection.addActions([*a.spaces.values(), a.space_auto])
         selection.addSeparator()
@@ -302,7 +309,8 @@ class MainWindow(QMainWindow):
 
     # ---- models -------------------------------------------------------------------------------
     def _load_bundle(self) -> None:
-        worker = JobWorker("bundle", lambda progress, stop: load_bundle(self.weights_dirs))
+        dirs, device = self.weights_dirs, self.prefs.device_arg()
+        worker = JobWorker("bundle", lambda progress, stop: load_bundle(dirs, device=device))
         worker.finished.connect(self._on_bundle)
         worker.failed.connect(self._on_bundle_failed)
         self.editor.jobs.start(worker)
@@ -455,6 +463,11 @@ class MainWindow(QMainWindow):
         if s.placement is None:
             return
         dialog = ExportDialog(s.placement.photo, s.placement.box[2:], self)
+        p = self.prefs  # Preferences ▸ Export defaults
+        (dialog.reconstruction if p.export_which == "reconstruction" else dialog.edited).setChecked(True)
+        dialog.side.setChecked(p.export_side_by_side)
+        (dialog.full_size if p.export_full_size else dialog.generator_only).setChecked(True)
+        self.export_options_dialog = dialog
         if dialog.exec() != ExportDialog.DialogCode.Accepted:
             return
         opts = dialog.options()
@@ -484,6 +497,46 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
         )
         return answer == QMessageBox.StandardButton.Discard
+
+    def _fit_to_screen(self, width: int, height: int) -> None:
+        """The wanted size, or less where the screen (at the interface scale) is smaller."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is not None:
+            avail = screen.availableGeometry()
+            width, height = min(width, int(avail.width() * 0.95)), min(height, int(avail.height() * 0.92))
+        self.resize(width, height)
+
+    def preferences_dialog(self) -> None:
+        import torch
+
+        scale = self.session.bundle.tau_scale if self.session.bundle is not None else None
+        dialog = PreferencesDialog(self.prefs, scale, torch.cuda.is_available(), self)
+        self.preferences_window = dialog
+        dialog.accepted.connect(lambda: self.set_preferences(dialog.preferences()))
+        dialog.open()
+
+    def set_preferences(self, prefs: Preferences) -> None:
+        """Keep the user's choices and apply what can be applied now (see `gui.preferences`)."""
+        old, self.prefs = self.prefs, prefs
+        save_preferences(self.settings, prefs)
+        self.apply_preferences(prefs)
+        later = []
+        if (old.weights_dir, old.device) != (prefs.weights_dir, prefs.device):
+            self.weights_dirs = prefs.weights_dirs()
+            if self.session.source is None and not self.editor.jobs.is_running("bundle"):
+                self.device_label.setText("Loading models…")
+                self._load_bundle()
+            else:
+                later.append("the weights folder and device apply at the next start")
+        if old.ui_scale != prefs.ui_scale:
+            later.append("the interface scale applies at the next start")
+        self.status("Preferences saved" + (f"; {' and '.join(later)}" if later else ""), 8000)
+
+    def apply_preferences(self, prefs: Preferences) -> None:
+        set_threads_preference(prefs.threads)
+        self.session.tau_preference = prefs.tau
+        if self.session.bundle is not None and self.session.latent_map is None:
+            self.editor._refresh_latent_map()  # the τ slider shows the new default
 
     def show_shortcuts(self) -> None:
         from .help import ShortcutsDialog

@@ -34,8 +34,19 @@ log = logging.getLogger(__name__)
 SMALL_GENERATOR = 256
 
 
+_threads_preference: int | None = None  # Preferences ▸ Threads (None: automatic, as below)
+
+
+def set_threads_preference(threads: int | None) -> None:
+    """The user's thread count for every job and render from now on (None or 0: automatic)."""
+    global _threads_preference
+    _threads_preference = threads or None
+
+
 def torch_threads_for(G) -> int | None:  # noqa: ANN001
     """Intra-op threads a worker should use for generator G (None: torch's default)."""
+    if _threads_preference is not None:
+        return _threads_preference
     return 1 if G is not None and G.cfg.resolution <= SMALL_GENERATOR else None
 JobFn = Callable[[Callable[[int, int, Any], None], Callable[[], bool]], Any]
 

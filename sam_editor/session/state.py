@@ -103,6 +103,7 @@ class Session:
         self.dirty = False
         self._next_key = 1
         self.image_token = 0
+        self.tau_preference: float | None = None  # a new photo's map uses it instead of the bundle's default
 
     # ---- models ------------------------------------------------------------------------------
     def set_bundle(self, bundle: Bundle) -> None:
@@ -162,7 +163,13 @@ class Session:
 
     @property
     def tau(self) -> float:
-        return self.latent_map.tau if self.latent_map is not None else (self.bundle.tau if self.bundle else TAU_DEFAULT)
+        if self.latent_map is not None:
+            return self.latent_map.tau
+        if self.bundle is None:
+            return TAU_DEFAULT
+        if self.tau_preference is not None:  # the user's default, inside the bundle's τ range
+            return self.bundle.tau_scale.clamp(self.tau_preference)
+        return self.bundle.tau
 
     def set_tau(self, tau: float) -> float:
         """Re-threshold the map (§3.2) — no network call. → the previous τ."""
