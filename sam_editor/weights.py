@@ -170,6 +170,12 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in _ENTRIES}
 
 
 # ---- locations ----------------------------------------------------------------------------------
+def demo_bundle_dir() -> Path:
+    """The demo bundle every command falls back to without --generator: `$SAM_EDITOR_DEMO_BUNDLE`
+    or the repository's `weights/demo`."""
+    return Path(os.environ.get("SAM_EDITOR_DEMO_BUNDLE", REPO_WEIGHTS / "demo"))
+
+
 def weights_dir() -> Path:
     """Where downloads go: $SAM_EDITOR_WEIGHTS, else the per-user data folder."""
     env = os.environ.get("SAM_EDITOR_WEIGHTS")

@@ -132,10 +132,15 @@ def load_region(path: str | Path, size: tuple[int, int]) -> np.ndarray:
     return region
 
 
-def _load_G(path: str) -> Generator:
-    from ..gan.native import load_generator
+def _load_G(args: argparse.Namespace) -> Generator:
+    """Any generator `invert` reads (native .pt, official .pkl, rosinality .pt); without
+    --generator the demo bundle's, as `invert` does (`args.generator` is set to the path)."""
+    from ..gan.checkpoints import load_generator_any
+    from ..weights import demo_bundle_dir
 
-    return load_generator(path)[0]
+    if args.generator is None:
+        args.generator = str(demo_bundle_dir() / "generator.pt")
+    return load_generator_any(args.generator)[0]
 
 
 # ---- subcommands ------------------------------------------------------------------------------
@@ -162,7 +167,7 @@ def _run_edit(args: argparse.Namespace) -> int:
     from .region import limit_to_region
     from .spec import EditSpec, resolve_edits
 
-    G = _load_G(args.generator)
+    G = _load_G(args)
     w_plus, delta_f, masks = load_phi(G, args.phi_file, args.index)
     area = 1.0  # fraction of the frame the edits may change
     if args.region:
@@ -242,7 +247,7 @@ def run_ganspace(args: argparse.Namespace) -> int:
 
     from . import ganspace as gs
 
-    G = _load_G(args.generator)
+    G = _load_G(args)
     comps = _components(G, args)
     ratio = comps.explained_variance_ratio
     for k in range(min(args.show, comps.num_components)):
@@ -288,7 +293,7 @@ def _add_pca_args(p: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("edit", help="apply GANSpace / official / text edits to an inverted φ (§3.4)")
     p.add_argument("phi_file", metavar="PHI_FILE")
-    p.add_argument("--generator", required=True, help="SAM Editor generator (.pt)")
+    p.add_argument("--generator", default=None, help="generator file (native .pt or an official checkpoint; default: the demo bundle's)")
     p.add_argument("--index", type=int, default=0, help="which image of a multi-image φ file")
     p.add_argument("--ganspace", action="append", metavar="K:S[@A-B]", help="component K at strength S (σ units)")
     p.add_argument("--layers", default=None, metavar="A-B", help="style rows for --ganspace (inclusive; default all)")
@@ -312,7 +317,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_edit)
 
     q = subparsers.add_parser("ganspace", help="compute (or read from cache) the GANSpace PCA of a generator")
-    q.add_argument("--generator", required=True)
+    q.add_argument("--generator", default=None, help="generator file (native .pt or an official checkpoint; default: the demo bundle's)")
     q.add_argument("--show", type=int, default=10, help="components to print")
     q.add_argument("--strip", default=None, metavar="OUT.png", help="also write a −s/0/+s strip per component")
     q.add_argument("--strip-components", type=int, default=5)

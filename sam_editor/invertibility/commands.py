@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Predict invertibility, refine it over segments and pick a latent space per segment.",
     )
     p.add_argument("image", type=Path, help="input image (RGB)")
-    p.add_argument("--predictor", type=Path, required=True, help="invertibility predictor (.pt, ours or official)")
+    p.add_argument("--predictor", type=Path, default=None, help="invertibility predictor (.pt, ours or official; default: the demo bundle's)")
     p.add_argument(
         "--tau", type=float, default=None,
         help="threshold τ on the predicted error (default: the bundle's, from tau.json beside the predictor; "
@@ -106,7 +106,10 @@ def cmd_latent_map(args: argparse.Namespace) -> int:
     from sam_editor.invertibility.pipeline import latent_map_for_image
     from sam_editor.invertibility.predictor import load_predictor
     from sam_editor.invertibility.segmenters import segmenter_for
+    from sam_editor.weights import demo_bundle_dir
 
+    if args.predictor is None:  # as `invert` does: the demo bundle's
+        args.predictor = demo_bundle_dir() / "invertibility.pt"
     image = load_image(args.image)
     predictor = load_predictor(args.predictor, args.device)
     try:

@@ -136,7 +136,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     items = [Item(re.sub(r"[^A-Za-z0-9._-]+", "_", p.name), str(p)) for p in paths]
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(items), desc="apply", unit="photo", file=sys.stderr)
+    done_before = sum(store.done(it) for it in items)  # a rerun skips these: not part of this run's total
+    if done_before:
+        print(f"{done_before} of {len(items)} photos were done by an earlier run and are skipped", file=sys.stderr)
+    bar = tqdm(total=len(items) - done_before, desc="apply", unit="photo", file=sys.stderr)
 
     def shown(item: Item, result: dict, _report: Any) -> None:
         bar.update(1)

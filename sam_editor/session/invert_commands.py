@@ -254,6 +254,7 @@ def cmd_invert(args: argparse.Namespace) -> int:
     from ..inversion.optimise import invert
     from ..perceptual import default_perceptual
     from ..runtime import default_device
+    from .outputs import invert_outputs
 
     device = args.device or str(default_device())
     try:
@@ -263,6 +264,7 @@ def cmd_invert(args: argparse.Namespace) -> int:
         x = x[None].to(device)
         lmap = resolve_latent_map(args.latent_map, x[0], size, args, placement.box) if args.method == "sam" else None
         init_phi, enc_seconds = encoder_init(load_encoder_for(args, G), G, x, args.method, lmap)
+        paths = invert_outputs(args.out, args.image, args.phi_format)  # before the job, not after it
     except (CommandError, ImageLoadError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -273,12 +275,9 @@ def cmd_invert(args: argparse.Namespace) -> int:
     with StepBar(f"{args.method} {Path(args.image).name}", postfix="total") as bar:
         result = invert(G, x, args.method, lmap, _settings(args), on_step=bar, seed=args.seed,
                         perceptual=perceptual, generator_id=gen_id, valid=valid, init_phi=init_phi)  # fmt: skip
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = Path(args.image).stem
     rows, cols = placement.slices()
-    save_png(out / f"{stem}_reconstruction.png", result.reconstruction[0][:, rows, cols])
-    phi_path = result.phi.save(out / f"{stem}_phi.{args.phi_format}")
+    save_png(paths["reconstruction"], result.reconstruction[0][:, rows, cols])
+    phi_path = result.phi.save(paths["phi"])
     report: dict[str, Any] = {
         "image": str(args.image),
         "method": args.method,
@@ -294,10 +293,10 @@ def cmd_invert(args: argparse.Namespace) -> int:
     if result.generators:
         from ..gan.native import save_generator
 
-        gpath = out / f"{stem}_pti_generator.pt"
+        gpath = paths["pti_generator"]
         save_generator(gpath, result.generators[0], {"pti_of": str(args.image), "base_generator": gen_id})
         report["pti_generator"] = str(gpath)
-    (out / f"{stem}_metrics.json").write_text(json.dumps(report, indent=2))
+    atomic_write(paths["metrics"], json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     return 0
 
@@ -493,7 +492,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("image")
     p.add_argument("--method", default="sam", choices=METHODS)
     p.add_argument("--latent-map", default="auto", help="auto (predicted, the default) | FILE (.json/.npy/.png) | wplus (method sam)")
-    p.add_argument("--out", default="inversion_out")
+    p.add_argument("--out", default="inversion_out", help="folder for all outputs, or NAME.pt / NAME.npz: φ at that name, the other outputs beside it")
     p.add_argument("--phi-format", default="pt", choices=("pt", "npz"))
     _add_common(p)
     p.set_defaults(func=cmd_invert)
