@@ -29,6 +29,10 @@ OFFICIAL_CAR_GENERATOR = "stylegan2-car-config-f"
 # Data, not code: one JSON object per preset.
 BUILTIN_PRESETS_JSON = """
 [
+ {"name": "Car - Viewpoint", "component": 0, "layers": [0, 5], "strength": 2.0, "source": "GANSpace component as the SAM authors edit cars (±2)"},
+ {"name": "Car - Cube", "component": 16, "layers": [3, 6], "strength": 25.0, "source": "GANSpace component as the SAM authors edit cars"},
+ {"name": "Car - Color", "component": 22, "layers": [9, 11], "strength": -27.0, "source": "GANSpace component as the SAM authors edit cars"},
+ {"name": "Car - Grass", "component": 41, "layers": [9, 11], "strength": -18.0, "source": "GANSpace component as the SAM authors edit cars"},
  {"name": "Car - Autumn", "component": 50, "layers": [8, 8], "strength": 20.0, "source": "GANSpace edit zoo (in paper)"},
  {"name": "Car - Focal length", "component": 15, "layers": [0, 3], "strength": -10.0, "source": "GANSpace edit zoo (in paper)"},
  {"name": "Car - Car model", "component": 44, "layers": [0, 8], "strength": 18.5, "source": "GANSpace edit zoo (in paper)"},
@@ -94,6 +98,26 @@ class Preset:
 def builtin_presets() -> list[Preset]:
     """The GANSpace car presets (for the official `stylegan2-car-config-f`)."""
     return [Preset.from_dict({**d, "generator": OFFICIAL_CAR_GENERATOR}) for d in json.loads(BUILTIN_PRESETS_JSON)]
+
+
+def short_name(name: str) -> str:
+    """"Demo - Sky bluer (PC 0, layers 2-5)" → "Sky bluer": the effect, without the family
+    prefix or the component/rows suffix."""
+    name = re.sub(r"\s*\((?:PC|component)\s*\d+[^)]*\)\s*$", "", name.strip())
+    return name.split(" - ", 1)[-1].strip() if " - " in name else name
+
+
+def component_names(presets: list[Preset], limit: int = 2) -> dict[int, str]:
+    """A name for each component some preset uses: the effects its presets name, in list order
+    (at most `limit`, joined by " / "): what a probe measured for the demo generator
+    (`sam-editor demo presets` → presets.json), the known edits for the official car."""
+    names: dict[int, list[str]] = {}
+    for p in presets:
+        n = short_name(p.name)
+        have = names.setdefault(p.component, [])
+        if n and n not in have and len(have) < limit:
+            have.append(n)
+    return {k: " / ".join(v) for k, v in names.items()}
 
 
 def _slug(name: str) -> str:

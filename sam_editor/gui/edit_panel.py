@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -38,19 +39,39 @@ def _slider(lo: float, hi: float, decimals: int = 1) -> QLabeledDoubleSlider:
     return s
 
 
+class _NameLabel(QLabel):
+    doubleClicked = Signal()
+
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: ANN001
+        self.doubleClicked.emit()
+
+
 class ComponentRow(QWidget):
-    """One GANSpace principal component: strength (σ) and the style rows it moves."""
+    """One GANSpace principal component: its name (from the bundle's probe or the user's own;
+    double-click to rename), strength (σ) and the style rows it moves."""
 
     changed = Signal(int, float, tuple, bool)  # component, strength, (start, end), final
+    renameRequested = Signal(int)
 
-    def __init__(self, component: int, variance: float, num_ws: int, layers: tuple[int, int], parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        component: int,
+        variance: float,
+        num_ws: int,
+        layers: tuple[int, int],
+        parent: QWidget | None = None,
+        name: str = "",
+    ) -> None:
         super().__init__(parent)
         self.component = component
+        self.variance = variance
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 2, 0, 2)
         grid.setVerticalSpacing(0)
-        name = QLabel(f"<b>PC {component}</b>")
-        name.setToolTip(f"Principal component {component} of W: {variance * 100:.1f} % of the variance")
+        self.name_label = _NameLabel()
+        self.name_label.doubleClicked.connect(lambda: self.renameRequested.emit(self.component))
+        self.set_name(name)
+        name = self.name_label
         self.strength = _slider(*STRENGTH_RANGE)
         self.strength.setToolTip("Strength in standard deviations along the component")
         self.layers = QRangeSlider(Qt.Orientation.Horizontal)
@@ -61,15 +82,28 @@ class ComponentRow(QWidget):
         self.rows_label.setObjectName("hint")
         self.rows_label.setMinimumWidth(52)
         self._show_rows(layers)
-        grid.addWidget(name, 0, 0)
-        grid.addWidget(self.strength, 0, 1, 1, 2)
-        grid.addWidget(self.rows_label, 1, 0)
-        grid.addWidget(self.layers, 1, 1, 1, 2)
+        grid.addWidget(name, 0, 0, 1, 3)
+        grid.addWidget(self.strength, 1, 1, 1, 2)
+        grid.addWidget(self.rows_label, 2, 0)
+        grid.addWidget(self.layers, 2, 1, 1, 2)
         grid.setColumnStretch(1, 1)
         self.strength.valueChanged.connect(lambda _v: self._emit(False))
         self.strength._slider.sliderReleased.connect(lambda: self._emit(True))
         self.layers.valueChanged.connect(self._layers_moved)
         self.layers.sliderReleased.connect(lambda: self._emit(True))
+
+    def set_name(self, name: str) -> None:
+        self.name = name
+        k = self.component
+        self.name_label.setText(f"<b>PC {k}</b> {name}" if name else f"<b>PC {k}</b>")
+        self.name_label.setToolTip(
+            f"Principal component {k} of W: {self.variance * 100:.1f} % of the variance"
+            + (f"\n“{name}”" if name else "")
+            + "\nDouble-click to rename"
+        )
+
+    def title(self) -> str:
+        return f"PC {self.component}" + (f" · {self.name}" if self.name else "")
 
     def _show_rows(self, layers: tuple[int, int]) -> None:
         self.rows_label.setText(f"rows {layers[0]}–{layers[1]}")
@@ -159,6 +193,7 @@ class EditRow(QWidget):
 
 class EditPanel(QWidget):
     componentChanged = Signal(int, float, tuple, bool)
+    componentRenamed = Signal(int, str)  # component, the user's name ("" : back to the bundle's)
     presetRequested = Signal(int)  # index into the preset list given to set_presets
     editStrengthChanged = Signal(int, float, bool)
     editLayersChanged = Signal(int, tuple, bool)
@@ -270,17 +305,31 @@ class EditPanel(QWidget):
         self.set_enabled(False)
 
     # ---- setup ------------------------------------------------------------------------------
-    def set_components(self, variances: list[float], num_ws: int) -> None:
-        """Top-k components, strongest first."""
+    def set_components(self, variances: list[float], num_ws: int, names: dict[int, str] | None = None) -> None:
+        """Top-k components, strongest first; `names`: what each component does, where known."""
         self.num_ws = num_ws
         for row in self.components.values():
             row.deleteLater()
         self.components = {}
         for k, var in enumerate(variances):
-            row = ComponentRow(k, var, num_ws, (0, num_ws - 1))
+            row = ComponentRow(k, var, num_ws, (0, num_ws - 1), name=(names or {}).get(k, ""))
             row.changed.connect(self.componentChanged)
+            row.renameRequested.connect(self.rename_component)
             self.component_box.addWidget(row)
             self.components[k] = row
+
+    def rename_component(self, k: int) -> None:
+        """Ask for a new name of component k (empty: the bundle's name again)."""
+        row = self.components.get(k)
+        if row is None:
+            return
+        text, ok = QInputDialog.getText(self, "Rename component", f"Name of PC {k} (empty: the bundle's name):", text=row.name)
+        if ok:
+            self.componentRenamed.emit(k, text.strip())
+
+    def set_component_names(self, names: dict[int, str]) -> None:
+        for k, row in self.components.items():
+            row.set_name(names.get(k, ""))
 
     def set_presets(self, names: list[str]) -> None:
         self.presets.clear()

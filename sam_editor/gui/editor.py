@@ -347,14 +347,44 @@ class Editor(QObject):
         s = self.session
         s.ganspace = comps
         ratios = comps.explained_variance_ratio.tolist()[:TOP_K]
-        self.w.edit_panel.set_components(ratios, s.num_ws)
         self.presets = s.presets()
+        self.w.edit_panel.set_components(ratios, s.num_ws, self.component_names())
         self.w.edit_panel.set_presets([p.name if hasattr(p, "component") else f"Official: {p.name}" for p in self.presets])
         self.w.edit_panel.set_ganspace_status(
             f"Top {len(ratios)} of {comps.num_components} principal directions of W ({comps.n_samples:,} samples)"
         )
         self._refresh_edits()
         self.ganspaceReady.emit()
+
+    def _names_key(self) -> str:
+        b = self.session.bundle
+        return f"component_names/{b.generator_id if b is not None else 'none'}"
+
+    def component_names(self) -> dict[int, str]:
+        """What each GANSpace component does: the names the bundle's presets give (the demo
+        probe's presets.json, the known car edits), the user's own names over them (QSettings,
+        per generator)."""
+        from sam_editor.edits.presets import component_names
+
+        names = component_names([p for p in self.presets if hasattr(p, "component")])
+        settings = self.w.settings
+        settings.beginGroup(self._names_key())
+        try:
+            for key in settings.childKeys():
+                if key.isdigit() and str(settings.value(key, "")).strip():
+                    names[int(key)] = str(settings.value(key)).strip()
+        finally:
+            settings.endGroup()
+        return names
+
+    def rename_component(self, k: int, name: str) -> None:
+        """The user's name for component k, kept for this generator ("" : the bundle's name)."""
+        key = f"{self._names_key()}/{k}"
+        if name.strip():
+            self.w.settings.setValue(key, name.strip()[:60])
+        else:
+            self.w.settings.remove(key)
+        self.w.edit_panel.set_component_names(self.component_names())
 
     def _push_edits(self, new: list[EditSpec], text: str, key: object = None, final: bool = False) -> None:
         cmd = SetEdits(self.session, self.session.edits, new, text, key)

@@ -282,6 +282,7 @@ class MainWindow(QMainWindow):
         self.inversion_panel.cancelRequested.connect(e.cancel)
         p = self.edit_panel
         p.componentChanged.connect(e.on_component)
+        p.componentRenamed.connect(e.rename_component)
         p.presetRequested.connect(e.on_preset)
         p.editStrengthChanged.connect(e.on_edit_strength)
         p.editLayersChanged.connect(e.on_edit_layers)
@@ -301,7 +302,8 @@ class MainWindow(QMainWindow):
 
     @Slot(float)
     def _zoom_changed(self, zoom: float) -> None:
-        self.zoom_label.setText(f"{zoom * 100:.0f} %")
+        # an empty canvas has no zoom to speak of (it used to read "65776 %")
+        self.zoom_label.setText(f"{zoom * 100:.0f} %" if self.session.work is not None else "")
 
     def _brush(self, on: bool) -> None:
         self.canvas.brush_mode = on
