@@ -80,7 +80,9 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
     text = " ".join(str(exc).split()) or type(exc).__name__
     if "weights_only" in text:  # never pass on torch's advice to load the file unsafely
         text = UNSAFE_FILE
-    if isinstance(exc, OSError) and exc.strerror:
+    if isinstance(exc, OSError):
+        if not exc.strerror:
+            return 2, text[:500]
         where = exc.filename if exc.filename is not None else ""
         return 2, f"{where}: {exc.strerror}" if where else exc.strerror
     if isinstance(exc, MemoryError):

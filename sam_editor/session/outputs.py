@@ -55,7 +55,7 @@ def invert_outputs(out: str | os.PathLike, image: str | os.PathLike, phi_format:
         folder, stem, phi = out.parent, out.stem, out
     else:
         folder, stem, phi = out, Path(image).stem, None
-    stem = bounded_stem(stem, "_pti_generator.pt")
+    stem = bounded_stem(stem, "_reconstruction.png")  # the longest suffix below
     writable_folder(folder)
     paths = {
         "reconstruction": folder / f"{stem}_reconstruction.png",
