@@ -91,6 +91,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     ct.add_argument("--force", action="store_true", help="write even for an LPIPS-VGG predictor (the paper's 0.225 applies)")
     ct.set_defaults(func=_calibrate_tau)
 
+    rp = dsub.add_parser(
+        "refine-predictor",
+        help="retrain the predictor's W+ and F4 heads on targets from the app's inversion (encoder start; resumable)",
+    )
+    rp.add_argument("--generator", default=str(REPO_WEIGHTS / "generator.pt"))
+    rp.add_argument("--encoder", default=str(REPO_WEIGHTS / "encoder.pt"))
+    rp.add_argument("--predictor", default=str(REPO_WEIGHTS / "invertibility.pt"))
+    rp.add_argument("--work-dir", default="runs/demo_predictor_app_targets")
+    rp.add_argument("--n-images", type=int, default=64)
+    rp.add_argument("--seed", type=int, default=1000, help="the predictor's own training images")
+    rp.add_argument("--photos", nargs="*", default=(), help="photos for clutter patches (the predictor's: a–d)")
+    rp.add_argument("--steps", type=int, default=200, help="optimisation steps after the encoder")
+    rp.add_argument("--train-steps", type=int, default=600)
+    rp.add_argument("--threads", type=int, default=None)
+    rp.add_argument("--out", default=str(REPO_WEIGHTS / "invertibility.pt"))
+    rp.set_defaults(func=_refine_predictor)
+
     m = dsub.add_parser("manifest", help="hash the bundle files into weights/demo/manifest.json")
     m.set_defaults(func=_manifest)
 
@@ -254,6 +271,47 @@ def _train_segmenter(args: argparse.Namespace) -> int:
     print(json.dumps({k: v for k, v in figures.items() if k != "settings"}))
     if Path(args.out).resolve().parent == REPO_WEIGHTS.resolve():
         write_manifest(figures={"segmenter": figures})
+    return 0
+
+
+def _refine_predictor(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    init_torch()
+    import torch
+
+    from ..gan.checkpoints import load_generator_any
+    from ..inversion.encoder import load_encoder
+    from ..invertibility.predictor import load_predictor, save_predictor
+    from ..util import StepBar
+    from .bundle import write_manifest
+    from .refine_predictor import app_targets, finetune_heads, load_set, region_bias
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    G, _ = load_generator_any(args.generator)
+    G = G.eval().requires_grad_(False)
+    encoder = load_encoder(args.encoder, G=G)
+    model = load_predictor(args.predictor)
+    work = Path(args.work_dir)
+    images, classes = load_set(work, args.n_images, args.seed, G.cfg.resolution, args.photos)
+    t0 = time.perf_counter()
+    with StepBar("W+ and F4 targets (encoder start)", unit="img", leave=True) as bar:
+        targets = app_targets(G, encoder, images, work, args.steps, on_batch=lambda d, t: bar(d, t))
+    target_s = time.perf_counter() - t0
+    bias_before = region_bias(model, images, targets, classes)
+    fit = finetune_heads(model, images, targets, steps=args.train_steps)
+    bias_after = region_bias(model, images, targets, classes)
+    meta = dict(getattr(model, "meta", {}))
+    meta["refined_heads"] = {
+        "heads": ["W+", "F4"], "targets": f"encoder start + {args.steps} steps, {args.n_images} renders seed {args.seed}",
+        "target_minutes": round(target_s / 60, 1), **fit, "region_bias_before": bias_before, "region_bias_after": bias_after,
+    }
+    save_predictor(model, args.out, meta)
+    print(json.dumps(meta["refined_heads"], indent=1))
+    if Path(args.out).resolve().parent == REPO_WEIGHTS.resolve():
+        write_manifest(figures={"predictor": {"refined_heads": meta["refined_heads"]}})
     return 0
 
 

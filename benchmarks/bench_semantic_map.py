@@ -1,0 +1,255 @@
+"""Issue 35 / paper Fig. 3.3 and 4.6 on the demo bundle: is the car the editable part?
+
+    python benchmarks/bench_semantic_map.py                       # 40 renders, 200 steps
+    python benchmarks/bench_semantic_map.py --n 8 --steps 50 --out /tmp/sm   # a quick look
+
+Held-out set: `write_samples(seed=7_300_000, clutter=True, masks=True)` with photo patches from
+photos e–g of ../shared/photos/cars when present (the predictor trained on seed 1000 with photos
+a–d, the segmenter on its own seed streams with procedural clutter, τ was calibrated on seed
+8 300 000 with procedural clutter). The renderer's class maps give the car and the clutter.
+
+Two configurations of the map (everything else equal — the bundle's predictor, generator and
+encoder):
+- **before**: the over-segmentation at τ = 0.225 (the paper's LPIPS-VGG τ, used on the l2+SSIM
+  predictor until issue 35);
+- **after**: the bundle's semantic segmenter at the bundle's calibrated τ (tau.json).
+
+Map figures (pixels over all images): car pixels in W+, clutter pixels in F4–F10, the car in a
+single space (per image: one space holds ≥ 95 % of the car's pixels), spaces per car (spaces that
+hold ≥ 5 % of its pixels), and the same without refinement (per-pixel selection, Fig. 4.6).
+Reconstruction: the app's inversion (encoder start, then `--steps` optimisation steps) of W+
+alone and of SAM with each map; PSNR and the perceptual distance over the whole frame, and PSNR on
+the car's pixels. The curve car-in-W+ / clutter-in-F against τ is drawn for both segmenters.
+Writes semantic_map.{json,md,png} to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sam_editor.runtime import init_torch  # noqa: E402
+
+PHOTOS = ROOT.parent / "shared" / "photos" / "cars"
+HELDOUT_PHOTOS = ("e.png", "f.png", "g.png")
+CAR, CLUTTER = 4, 5  # carworld.CAR, carworld.CLUTTER
+SPACE_NAMES = ("W+", "F4", "F6", "F8", "F10")
+
+
+def heldout(n: int, seed: int, size: int, work: Path) -> tuple[list[np.ndarray], np.ndarray]:
+    from sam_editor.demo.clutter import write_samples
+
+    photos = [str(PHOTOS / p) for p in HELDOUT_PHOTOS if (PHOTOS / p).is_file()]
+    if not photos:
+        print(f"note: no photos in {PHOTOS}; clutter without photo patches", file=sys.stderr)
+    write_samples(work, n, seed, size=size, clutter=True, photo_paths=photos, masks=True)
+    rgb = [cv2.cvtColor(cv2.imread(str(work / f"img_{i:05d}.png")), cv2.COLOR_BGR2RGB) for i in range(n)]
+    classes = np.stack([cv2.imread(str(work / f"classes_{i:05d}.png"), cv2.IMREAD_UNCHANGED) for i in range(n)])
+    return rgb, classes
+
+
+def map_figures(space_maps: np.ndarray, classes: np.ndarray) -> dict[str, float]:
+    car, clutter = classes == CAR, classes == CLUTTER
+    single, spaces = [], []
+    for sm, c in zip(space_maps, car, strict=True):
+        share = np.bincount(sm[c], minlength=5) / max(int(c.sum()), 1)
+        single.append(share.max() >= 0.95)
+        spaces.append(int((share >= 0.05).sum()))
+    return {
+        "car_in_wplus": float((space_maps[car] == 0).mean()),
+        "clutter_in_f": float((space_maps[clutter] > 0).mean()),
+        "car_single_space": float(np.mean(single)),
+        "spaces_per_car": float(np.mean(spaces)),
+        "share": {s: float((space_maps == r).mean()) for r, s in enumerate(SPACE_NAMES)},
+    }
+
+
+def unrefined(errors: np.ndarray, tau: float) -> np.ndarray:
+    """Fig. 4.6's ablation: the selection rule per pixel, no segments."""
+    from sam_editor.invertibility.latent_map import select_spaces
+
+    return select_spaces(errors.reshape(5, -1).T, tau).reshape(errors.shape[1:])
+
+
+def plot_curves(curves: dict[str, dict], taus: dict[str, float], out: Path, title: str) -> None:
+    W, H, m = 560, 380, 56
+    img = np.full((H, W, 3), 255, np.uint8)
+    tmax = 1.5
+
+    def xy(t: float, v: float) -> tuple[int, int]:
+        return int(m + t / tmax * (W - 1.6 * m)), int(H - m - v * (H - 1.8 * m))
+
+    cv2.rectangle(img, xy(0, 0), xy(tmax, 1), (0, 0, 0), 1)
+    for t in np.arange(0, tmax + 1e-9, 0.25):
+        px, py = xy(t, 0)
+        cv2.line(img, (px, py), (px, py + 4), (0, 0, 0), 1)
+        cv2.putText(img, f"{t:g}", (px - 10, py + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1)
+    for v in np.arange(0, 1.01, 0.2):
+        px, py = xy(0, v)
+        cv2.putText(img, f"{v * 100:.0f}%", (6, py + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1)
+        cv2.line(img, (px, py), xy(tmax, v), (225, 225, 225), 1)
+    px, py = xy(0, 0.8)
+    cv2.line(img, (px, py), xy(tmax, 0.8), (150, 150, 150), 1)
+    styles = {"before": (120, 120, 120), "after": (30, 30, 200)}
+    for li, (name, c) in enumerate(curves.items()):
+        col = styles[name]
+        for key, thick in (("car_in_wplus", 2), ("clutter_in_f", 1)):
+            pts = [xy(t, v) for t, v in zip(c["tau"], c[key], strict=True) if t <= tmax]
+            cv2.polylines(img, [np.array(pts, np.int32)], False, col, thick, cv2.LINE_AA)
+        tx, ty = xy(taus[name], 0)
+        cv2.line(img, (tx, ty), xy(taus[name], 1), col, 1, cv2.LINE_4)
+        cv2.putText(img, f"{name}: tau {taus[name]:g}", (tx + 3, ty - 8 - 14 * li), cv2.FONT_HERSHEY_SIMPLEX, 0.38, col, 1)
+    cv2.putText(img, "thick: car pixels in W+   thin: clutter pixels in F", (m, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1)
+    cv2.putText(img, "grey: over-segmentation   red: semantic segmenter", (m, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1)
+    cv2.putText(img, "tau (threshold on predicted error)", (W // 2 - 100, H - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1)
+    head = np.full((26, W, 3), 255, np.uint8)
+    cv2.putText(head, title, (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(str(out), np.concatenate([head, img]))
+
+
+def main() -> int:
+    init_torch()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=7_300_000)
+    ap.add_argument("--init", choices=("encoder", "mean"), default="encoder", help="start point (the app: encoder)")
+    ap.add_argument("--no-inversion", action="store_true", help="map figures and curves only")
+    ap.add_argument("--out", default="docs/benchmarks")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    from sam_editor.demo.calibrate_tau import curves as tau_curves
+    from sam_editor.demo.calibrate_tau import segment_tables
+    from sam_editor.inversion import InversionSettings, invert
+    from sam_editor.inversion.encoder import encode
+    from sam_editor.inversion.images import psnr
+    from sam_editor.invertibility.latent_map import select_spaces
+    from sam_editor.invertibility.segmenters import OversegSegmenter
+    from sam_editor.perceptual import default_perceptual
+    from sam_editor.session.models import Bundle, load_bundle
+
+    bundle = load_bundle(device="cpu")
+    if not isinstance(bundle, Bundle) or bundle.predictor is None:
+        print(f"error: needs the demo bundle with its predictor ({bundle})", file=sys.stderr)
+        return 2
+    G = bundle.G
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        rgb, classes = heldout(args.n, args.seed, G.cfg.resolution, Path(tmp))
+    configs = {"before": (OversegSegmenter(), 0.225), "after": (bundle.segmenter, bundle.tau)}
+    print(f"{args.n} held-out renders (seed {args.seed}); after = {bundle.segmenter_label} at τ {bundle.tau:g} "
+          f"on {bundle.tau_scale.metric}", flush=True)
+    results: dict[str, dict] = {}
+    curves, maps = {}, {}
+    for name, (seg, tau) in configs.items():
+        t0 = time.perf_counter()
+        tables = segment_tables(rgb, bundle.predictor, seg)
+        maps[name] = np.stack([select_spaces(means, tau)[labels] for labels, means, _ in tables])
+        curves[name] = tau_curves(tables, classes)
+        results[name] = {"segmenter": getattr(seg, "label", type(seg).__name__), "tau": tau,
+                         "segments_per_image": float(np.mean([t[1].shape[0] for t in tables])),
+                         "map_ms": 1000 * (time.perf_counter() - t0) / len(rgb), **map_figures(maps[name], classes)}
+        results[name]["unrefined"] = map_figures(np.stack([unrefined(e, tau) for _, _, e in tables]), classes)
+        print(name, json.dumps({k: v for k, v in results[name].items() if k != "share"}), flush=True)
+
+    if not args.no_inversion:
+        perceptual = default_perceptual("cpu")
+        settings = InversionSettings(steps=args.steps)
+        x_all = torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in rgb]).float().div(127.5).sub(1.0)
+        car_all = torch.from_numpy(classes == CAR)
+        rec_scores: dict[str, list] = {"W+": [], "before": [], "after": []}
+        t_start = time.perf_counter()
+        for b0 in range(0, args.n, args.batch):
+            x = x_all[b0 : b0 + args.batch]
+            car = car_all[b0 : b0 + args.batch]
+            for name in rec_scores:
+                lmaps = None if name == "W+" else list(maps[name][b0 : b0 + args.batch])
+                init = None
+                if args.init == "encoder" and bundle.encoder is not None:
+                    init = encode(bundle.encoder, G, x, lmaps if lmaps is not None else None)
+                res = invert(G, x, "wplus" if name == "W+" else "sam", lmaps, settings, seed=0, perceptual=perceptual,
+                             init_phi=init)
+                rec = res.reconstruction.clamp(-1, 1)
+                with torch.no_grad():
+                    d = perceptual.distance(rec, x).flatten().numpy()
+                mse_car = (((rec - x) / 2) ** 2).mean(1)  # (N, H, W), images in [0, 1]
+                car_psnr = [float(10 * np.log10(1.0 / max(float(mse_car[i][car[i]].mean()), 1e-10))) for i in range(len(x))]
+                rec_scores[name].append((psnr(rec, x).numpy(), d, np.array(car_psnr)))
+            print(f"images {b0 + 1}–{b0 + len(x)}: {time.perf_counter() - t_start:.0f} s", flush=True)
+        for name, parts in rec_scores.items():
+            p, d, c = (np.concatenate([q[i] for q in parts]) for i in range(3))
+            results.setdefault(name, {})["reconstruction"] = {"psnr": float(p.mean()), "perceptual": float(d.mean()),
+                                                               "car_psnr": float(c.mean())}
+        wplus = np.concatenate([q[0] for q in rec_scores["W+"]])
+        for name in ("before", "after"):
+            sam = np.concatenate([q[0] for q in rec_scores[name]])
+            results[name]["reconstruction"]["gain_over_wplus_db"] = float((sam - wplus).mean())
+            results[name]["reconstruction"]["beats_wplus"] = f"{int((sam > wplus).sum())}/{len(sam)}"
+        results["meta"] = {"perceptual": perceptual.name, "steps": args.steps, "init": args.init, "batch": args.batch,
+                           "threads": torch.get_num_threads(), "seconds": round(time.perf_counter() - t_start)}
+
+    b, a = results["before"], results["after"]
+
+    def pct(v: float) -> str:
+        return f"{100 * v:.1f} %"
+
+    rows = [
+        ("segments", results["before"]["segmenter"], results["after"]["segmenter"]),
+        ("τ", f"{b['tau']:g} (paper, LPIPS-VGG)", f"{a['tau']:g} (calibrated, {bundle.tau_scale.metric})"),
+        ("segments per image", f"{b['segments_per_image']:.1f}", f"{a['segments_per_image']:.1f}"),
+        ("car pixels in W+", pct(b["car_in_wplus"]), pct(a["car_in_wplus"])),
+        ("clutter pixels in F4–F10", pct(b["clutter_in_f"]), pct(a["clutter_in_f"])),
+        ("car in a single space (≥ 95 % of its pixels)", pct(b["car_single_space"]), pct(a["car_single_space"])),
+        ("spaces per car (≥ 5 % of its pixels)", f"{b['spaces_per_car']:.2f}", f"{a['spaces_per_car']:.2f}"),
+        ("spaces per car without refinement (Fig. 4.6)", f"{b['unrefined']['spaces_per_car']:.2f}",
+         f"{a['unrefined']['spaces_per_car']:.2f}"),
+    ]
+    if "reconstruction" in a:
+        w = results["W+"]["reconstruction"]
+        rows += [
+            ("PSNR SAM (dB), W+ alone " + f"{w['psnr']:.2f}", f"{b['reconstruction']['psnr']:.2f}", f"{a['reconstruction']['psnr']:.2f}"),
+            ("SAM − W+ (dB), images where SAM wins", f"{b['reconstruction']['gain_over_wplus_db']:+.2f}, {b['reconstruction']['beats_wplus']}",
+             f"{a['reconstruction']['gain_over_wplus_db']:+.2f}, {a['reconstruction']['beats_wplus']}"),
+            (f"{results['meta']['perceptual']} (W+ alone {w['perceptual']:.4f})", f"{b['reconstruction']['perceptual']:.4f}",
+             f"{a['reconstruction']['perceptual']:.4f}"),
+            (f"PSNR on the car (dB), W+ alone {w['car_psnr']:.2f}", f"{b['reconstruction']['car_psnr']:.2f}",
+             f"{a['reconstruction']['car_psnr']:.2f}"),
+        ]
+    md = ["| held-out cluttered renders: " + f"{args.n} (seed {args.seed}) | before | after |", "|---|---|---|"]
+    md += [f"| {r[0]} | {r[1]} | {r[2]} |" for r in rows]
+    if "meta" in results:
+        m = results["meta"]
+        md.append(f"\nInversion: {m['init']} start, {m['steps']} steps, batch {m['batch']}, {m['threads']} torch thread(s), "
+                  f"{m['seconds']} s in all (3 runs per image).")
+    curve_rows = ["\n| τ | car in W+ (before) | clutter in F (before) | car in W+ (after) | clutter in F (after) |", "|---:|---:|---:|---:|---:|"]
+    for i, t in enumerate(curves["after"]["tau"]):
+        if round(t * 1000) % 100 == 0 or abs(t - a["tau"]) < 1e-9 or abs(t - 0.225) < 1e-9:
+            curve_rows.append(f"| {t:g} | {pct(curves['before']['car_in_wplus'][i])} | {pct(curves['before']['clutter_in_f'][i])} | "
+                              f"{pct(curves['after']['car_in_wplus'][i])} | {pct(curves['after']['clutter_in_f'][i])} |")
+    text = "\n".join(md + curve_rows) + "\n"
+    print(text)
+    (out / "semantic_map.md").write_text(text)
+    results["curves"] = {k: {kk: [round(float(v), 4) for v in vv] for kk, vv in c.items()} for k, c in curves.items()}
+    (out / "semantic_map.json").write_text(json.dumps(results, indent=1))
+    plot_curves(curves, {"before": 0.225, "after": bundle.tau}, out / "semantic_map.png",
+                f"{args.n} held-out cluttered renders: car in W+ and clutter in F against tau (demo bundle)")
+    print(f"wrote {out}/semantic_map.md, .json, .png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
