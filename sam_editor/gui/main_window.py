@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import qtawesome as qta
 from PySide6.QtCore import QPointF, QSettings, Qt, QUrl, Slot
 from PySide6.QtGui import (
     QAction,
@@ -412,10 +413,25 @@ class MainWindow(QMainWindow):
         value = self.settings.value("recent", [])
         return [value] if isinstance(value, str) else list(value or [])
 
+    def recent_files(self) -> tuple[list[Path], list[Path]]:
+        """(projects, photos) opened or saved lately, newest first."""
+        paths = [Path(p) for p in self._recent()]
+        projects = [p for p in paths if p.suffix.lower() == ".samproj"]
+        return projects, [p for p in paths if p not in projects]
+
+    def open_recent(self, path: Path) -> bool:
+        return self.open_project(path) if path.suffix.lower() == ".samproj" else self.open_path(path)
+
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
-        for p in self._recent():
-            self.recent_menu.addAction(p).triggered.connect(functools.partial(self.open_path, Path(p)))
+        projects, photos = self.recent_files()
+        for title, paths, icon in (("Projects", projects, "mdi6.folder-star-outline"), ("Photos", photos, "mdi6.image-outline")):
+            if paths:
+                self.recent_menu.addSection(title)
+            for p in paths:
+                act = self.recent_menu.addAction(qta.icon(icon), f"{p.name}  —  {p.parent}")
+                act.setToolTip(str(p))
+                act.triggered.connect(functools.partial(self.open_recent, p))
         if self.recent_menu.isEmpty():
             self.recent_menu.addAction("(none)").setEnabled(False)
 
@@ -434,6 +450,7 @@ class MainWindow(QMainWindow):
             return False
         self.undo.clear()
         self.message_bar.dismiss()
+        self._remember(Path(path))
         if result:
             self.show_problem("", " ".join(result), kind="warning")
         self.status(f"Opened project {path.name}", 5000)
@@ -457,6 +474,7 @@ class MainWindow(QMainWindow):
             self.show_problem(result.title, result.message)
             return False
         self.undo.setClean()
+        self._remember(Path(result))
         self.status(f"Saved {result.name}", 5000)
         return True
 
@@ -490,15 +508,19 @@ class MainWindow(QMainWindow):
         return True
 
     def _may_discard(self) -> bool:
+        """Unsaved work: Save (then go on if it was saved), Discard, or Cancel."""
         if not (self.confirm_unsaved and self.session.dirty and self.session.inversion is not None):
             return True
-        answer = QMessageBox.question(
-            self,
-            "Unsaved work",
-            "The current inversion and edits are not saved. Discard them?",
-            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
-        )
-        return answer == QMessageBox.StandardButton.Discard
+        B = QMessageBox.StandardButton
+        name = self.session.project_path.name if self.session.project_path else "the current photo"
+        box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved work", f"Save the inversion and edits of {name}?", B.Save | B.Discard | B.Cancel, self)
+        box.setInformativeText("Your changes are lost if you don't save them.")
+        box.setDefaultButton(B.Save)
+        self.unsaved_box = box
+        answer = box.exec()
+        if answer == B.Save:
+            return self.save_project()
+        return answer == B.Discard
 
     def _fit_to_screen(self, width: int, height: int) -> None:
         """The wanted size, or less where the screen (at the interface scale) is smaller."""
