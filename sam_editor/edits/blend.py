@@ -5,14 +5,33 @@ the edited generator image throws the photo's detail away. Instead the *change* 
 
     Δ = x̂_edit − x̂_rec                       (both at the generator's size, sRGB 0…255),
 
-is cropped to the photo's box, upsampled to the photo's size and added to the photo, weighted
-by a soft mask r̃ of where the edit can act (the reach map of the §3.4 gating, feathered):
+restricted to where the edit can act (the reach map of the §3.4 gating: r ⊙ Δ), is carried to
+the photo's resolution *guided by the photo itself* and added to it:
 
-    y = photo + up(r̃) ⊙ up(Δ).
+    y = photo + A(p) · photo(p) + b(p).
 
-Where r̃ = 0 the photo comes back bit-identical; where the edit acts it keeps the photo's
-detail and takes the edit's (low-frequency) change. Edits that move things (a car moving right)
-leave a ghost this way — "generator image only" exports the generator's image instead.
+A and b are the coefficients of a guided filter (He, Sun & Tang) fitted at the generator's size:
+in every window of (2·RADIUS + 1)² frame pixels the change is modelled as a local affine function
+of the photo's colour there (the photo reduced to the frame, as the generator saw it), r ⊙ Δ ≈
+A·photo + b, a 3×3 colour matrix A and an offset b. They vary slowly, so they are upsampled
+bilinearly and applied to every photo pixel with *its own* colour ("fast guided filter"
+upsampling, He & Sun 2015). Consequences:
+
+- an edge of the photo is an edge of the change: a frame pixel that straddles the car's outline
+  holds a mix of car and road, and the model says how much of the change goes with which colour,
+  so each photo pixel takes the share its own colour calls for — the change stops where the
+  photo's edge is, not 1–2 frame pixels (30–60 photo pixels at 4000 px) outside it;
+- the change is carried as a function of colour, so shading and texture inside the edited part
+  keep their contrast (a darker panel gets the darker version of the new colour: the luminance
+  change scales with the luminance, the chroma change follows the chroma);
+- pixels whose windows see no change (r ⊙ Δ = 0 within RADIUS + 1 frame pixels) get A = 0 and
+  b = 0 and stay bit-identical.
+
+OpenCV's ximgproc.guidedFilter computes the filtered image at the guide's resolution: run at
+12 Mpx it takes ~15 s on one core, and it does not hand out A and b, which upsampling needs;
+the coefficients are therefore computed here (box filters and a batched 3×3 solve at the
+frame's size, a few ms). Edits that move things (a car moving right) leave a ghost this way —
+"generator image only" exports the generator's image instead.
 """
 
 from __future__ import annotations
@@ -22,17 +41,9 @@ import numpy as np
 
 from ..imageio import Placement
 
-FEATHER_SIGMA = 1.0  # frame pixels: the reach map's edge is softened over about ±2 px
-
-
-def soft_reach(reach: np.ndarray, sigma: float = FEATHER_SIGMA) -> np.ndarray:
-    """(H, W) bool → (H, W) float32 in [0, 1]: the reach map with a Gaussian-feathered edge.
-    The kernel is finite, so pixels more than ~3σ outside the reach stay exactly 0."""
-    r = reach.astype(np.float32)
-    if sigma <= 0:
-        return r
-    k = 2 * int(np.ceil(3 * sigma)) + 1
-    return cv2.GaussianBlur(r, (k, k), sigma, borderType=cv2.BORDER_REPLICATE)
+RADIUS = 1  # frame pixels: the window of the local colour model is 3×3 frame pixels
+EPS = 3e-4  # regularisation of A (guide in 0…1): colour variation below ~0.02 counts as flat
+STRIP = 32  # photo rows per pass at full size: the float32 temporaries stay in the CPU's cache
 
 
 def edit_delta(edited: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
@@ -40,6 +51,36 @@ def edit_delta(edited: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
     if edited.shape != reconstruction.shape:
         raise ValueError(f"edited {edited.shape} and reconstruction {reconstruction.shape} differ in size")
     return edited.astype(np.float32) - reconstruction.astype(np.float32)
+
+
+def guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int = RADIUS, eps: float = EPS) -> np.ndarray:
+    """Guided-filter coefficients of `target` ≈ A · guide + b, averaged over the windows.
+
+    guide (h, w, 3) float32 in 0…1, target (h, w, 3) float32 → (h, w, 12) float32: A as
+    [A[:, 0], A[:, 1], A[:, 2]] (the change per unit of guide channel 0, 1, 2; three output
+    channels each), then b. Where `target` is 0 over a whole window, A and b are exactly 0."""
+    k = (2 * radius + 1, 2 * radius + 1)
+
+    def box(a: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(a, -1, k, normalize=True, borderType=cv2.BORDER_REFLECT)
+
+    h, w = guide.shape[:2]
+    mean_i = box(guide)  # (h, w, 3)
+    mean_p = box(target)
+    # covariance of the guide (3×3) and between guide and target (3×3), per window
+    ii = np.stack([guide[..., a] * guide[..., b] for a in range(3) for b in range(3)], -1)
+    ip = np.stack([guide[..., a] * target[..., c] for a in range(3) for c in range(3)], -1)
+    cov_ii = (box(ii).reshape(h, w, 3, 3) - mean_i[..., :, None] * mean_i[..., None, :]) + eps * np.eye(3, dtype=np.float32)
+    cov_ip = box(ip).reshape(h, w, 3, 3) - mean_i[..., :, None] * mean_p[..., None, :]
+    a = np.linalg.solve(cov_ii.astype(np.float64), cov_ip.astype(np.float64)).astype(np.float32)  # (h, w, 3 in, 3 out)
+    b = mean_p - np.einsum("hwi,hwio->hwo", mean_i, a)
+    coef = np.concatenate([a.reshape(h, w, 9), b], -1)
+    # exact zeros where a window sees no change (box filters' running sums leave ~1e-9 there)
+    acting = (np.abs(target).max(axis=2) > 0).astype(np.uint8)
+    kernel = np.ones(k, np.uint8)
+    seen = cv2.dilate(acting, kernel, borderType=cv2.BORDER_REFLECT)
+    coef[seen == 0] = 0
+    return coef
 
 
 def blend_back(
@@ -54,25 +95,59 @@ def blend_back(
         raise ValueError(f"photo {photo.shape[:2]} is not the placed photo {placement.photo}")
     rows, cols = placement.slices()
     delta = edit_delta(edited, reconstruction)[rows, cols]
-    if reach is None:
-        weight = np.ones(delta.shape[:2], np.float32)
-    else:
-        weight = (soft_reach(reach) if reach.dtype == bool else reach.astype(np.float32))[rows, cols]
-    acting = (weight > 0) & (np.abs(delta).max(axis=2) > 0)
+    if reach is not None:
+        # grown by one frame pixel: a frame pixel on an object's rim that the selection left out
+        # (it holds less than half of the object) still carries its part of the change, which
+        # the colour model then gives to the photo pixels of the object's colour only
+        grown = cv2.dilate(reach.astype(np.float32), np.ones((3, 3), np.uint8))
+        delta *= grown[rows, cols, None]
+    acting = np.abs(delta).max(axis=2) > 0
     if not acting.any():
         return photo.copy()
     hp, wp = placement.photo
-    # Only the rows/columns the edit touches are upsampled and blended: a local edit on a
+    bh, bw = delta.shape[:2]
+    small = photo if (bh, bw) == (hp, wp) else cv2.resize(photo, (bw, bh), interpolation=cv2.INTER_AREA)
+    coef = guided_coefficients(small.astype(np.float32) / 255, delta, RADIUS, EPS)
+    coef[..., :9] /= 255  # A per unit of the 0…255 photo, so the photo needs no rescaling below
+    # Only the rows/columns the model touches are upsampled and applied: a local edit on a
     # 24-Mpx photo costs what its area costs.
-    y0, y1, x0, x1 = _bounds(acting, (hp, wp))
-    w_up = _resize_part(weight, (hp, wp), (y0, y1, x0, x1), cv2.INTER_LINEAR)  # linear: zeros stay 0
-    d_up = _resize_part(delta, (hp, wp), (y0, y1, x0, x1), cv2.INTER_CUBIC)
+    live = np.abs(coef).max(axis=2) > 0
+    y0, y1, x0, x1 = _bounds(live, (hp, wp))
+    # bilinear upsampling (cv2.resize's pixel centres), done separably and channel-planar so every
+    # full-size operation below runs over long contiguous rows: first along x for all frame rows …
+    planar = np.ascontiguousarray(coef.transpose(2, 0, 1))  # (12, bh, bw)
+    j0, j1, wx = _linear_taps(x0, x1, wp, bw)
+    across = np.ascontiguousarray(planar[:, :, j0] * (1 - wx) + planar[:, :, j1] * wx)  # (12, bh, x1 - x0)
+    step = np.empty_like(across)  # … then along y: row i of `across` + w · (row i+1 − row i)
+    step[:, :-1] = across[:, 1:] - across[:, :-1]
+    step[:, -1] = 0
+    i0, _, wy = _linear_taps(y0, y1, hp, bh)
     out = photo.copy()
-    part = out[y0:y1, x0:x1].astype(np.float32)
-    part += d_up * w_up[..., None]
-    np.clip(part, 0, 255, out=part)
-    out[y0:y1, x0:x1] = (part + 0.5).astype(np.uint8)
+    starts = np.flatnonzero(np.diff(i0, prepend=-1) != 0)  # runs of full-size rows between two frame rows
+    for r0, r1 in zip(starts, [*starts[1:], len(i0)], strict=True):
+        for s0 in range(r0, r1, STRIP):
+            s1 = min(r1, s0 + STRIP)
+            i = i0[s0]
+            c = across[:, i, None] + step[:, i, None] * wy[None, s0:s1, None]  # (12, rows, cols)
+            g = photo[y0 + s0 : y0 + s1, x0:x1].transpose(2, 0, 1).astype(np.float32)  # (3, rows, cols)
+            d = c[9:12]
+            d += g  # b + the photo …
+            for ch in range(3):  # … + A · photo
+                d += c[3 * ch : 3 * ch + 3] * g[ch]
+            d += 0.5
+            np.clip(d, 0, 255, out=d)
+            out[y0 + s0 : y0 + s1, x0:x1] = cv2.merge(list(d.astype(np.uint8)))
     return out
+
+
+def _linear_taps(p0: int, p1: int, full: int, small: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For full-size pixels p0…p1−1 of an axis `small` → `full` long: the two source indices and
+    the weight of the second, as cv2.resize(INTER_LINEAR) samples them (edge pixels replicated)."""
+    src = (np.arange(p0, p1, dtype=np.float64) + 0.5) * (small / full) - 0.5
+    src = np.clip(src, 0, small - 1)
+    lo = np.floor(src).astype(np.int64)
+    hi = np.minimum(lo + 1, small - 1)
+    return lo, hi, (src - lo).astype(np.float32)
 
 
 def _bounds(acting: np.ndarray, photo: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -86,17 +161,3 @@ def _bounds(acting: np.ndarray, photo: tuple[int, int]) -> tuple[int, int, int, 
     x0 = max(0, int(np.floor((xs.min() - 2) * sx)))
     x1 = min(photo[1], int(np.ceil((xs.max() + 3) * sx)))
     return y0, y1, x0, x1
-
-
-def _resize_part(a: np.ndarray, size: tuple[int, int], part: tuple[int, int, int, int], interp: int) -> np.ndarray:
-    """The rows y0:y1, columns x0:x1 of `a` resized to `size` = (H, W), without resizing the rest:
-    cv2.warpAffine with the full-size scale, evaluated only over the part."""
-    y0, y1, x0, x1 = part
-    h, w = a.shape[:2]
-    sy, sx = size[0] / h, size[1] / w
-    if (y0, y1, x0, x1) == (0, size[0], 0, size[1]):
-        return cv2.resize(a, (size[1], size[0]), interpolation=interp)
-    # destination pixel (x, y) of the part samples source ((x + x0 + ½)/sx − ½, (y + y0 + ½)/sy − ½),
-    # the same pixel-centre convention as cv2.resize
-    m = np.array([[1 / sx, 0, (x0 + 0.5) / sx - 0.5], [0, 1 / sy, (y0 + 0.5) / sy - 0.5]], np.float64)
-    return cv2.warpAffine(a, m, (x1 - x0, y1 - y0), flags=interp | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
