@@ -89,10 +89,20 @@ def blend_back(
     reconstruction: np.ndarray,  # (H, W, 3) uint8, same size
     reach: np.ndarray | None,  # (H, W) bool or float in [0, 1]: where the edit may act; None: everywhere
     placement: Placement,
+    *,
+    guide: np.ndarray | None = None,
+    window: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
-    """The photo with the edit applied at its own resolution, (Hp, Wp, 3) uint8 (see module doc)."""
+    """The photo with the edit applied at its own resolution, (Hp, Wp, 3) uint8 (see module doc).
+
+    `guide`: the photo letterboxed into the frame (`imageio.letterbox`, the session's `work`),
+    saves reducing `photo` again; the result is the same. `window` = (y0, y1, x0, x1): only that
+    part of the result, (y1 − y0, x1 − x0, 3) — a view's visible part, at a reduced `photo`
+    (with `placement.photo` its size) for a screen-resolution preview."""
     if photo.shape[:2] != placement.photo:
         raise ValueError(f"photo {photo.shape[:2]} is not the placed photo {placement.photo}")
+    hp, wp = placement.photo
+    wy0, wy1, wx0, wx1 = (0, hp, 0, wp) if window is None else _clip_window(window, (hp, wp))
     rows, cols = placement.slices()
     delta = edit_delta(edited, reconstruction)[rows, cols]
     if reach is not None:
@@ -103,16 +113,22 @@ def blend_back(
         delta *= grown[rows, cols, None]
     acting = np.abs(delta).max(axis=2) > 0
     if not acting.any():
-        return photo.copy()
-    hp, wp = placement.photo
+        return photo[wy0:wy1, wx0:wx1].copy()
     bh, bw = delta.shape[:2]
-    small = photo if (bh, bw) == (hp, wp) else cv2.resize(photo, (bw, bh), interpolation=cv2.INTER_AREA)
+    if guide is not None:
+        small = guide[rows, cols]
+    else:
+        small = photo if (bh, bw) == (hp, wp) else cv2.resize(photo, (bw, bh), interpolation=cv2.INTER_AREA)
     coef = guided_coefficients(small.astype(np.float32) / 255, delta, RADIUS, EPS)
     coef[..., :9] /= 255  # A per unit of the 0…255 photo, so the photo needs no rescaling below
     # Only the rows/columns the model touches are upsampled and applied: a local edit on a
     # 24-Mpx photo costs what its area costs.
     live = np.abs(coef).max(axis=2) > 0
     y0, y1, x0, x1 = _bounds(live, (hp, wp))
+    y0, y1, x0, x1 = max(y0, wy0), min(y1, wy1), max(x0, wx0), min(x1, wx1)
+    out = photo[wy0:wy1, wx0:wx1].copy()
+    if y0 >= y1 or x0 >= x1:
+        return out
     # bilinear upsampling (cv2.resize's pixel centres), done separably and channel-planar so every
     # full-size operation below runs over long contiguous rows: first along x for all frame rows …
     planar = np.ascontiguousarray(coef.transpose(2, 0, 1))  # (12, bh, bw)
@@ -122,7 +138,6 @@ def blend_back(
     step[:, :-1] = across[:, 1:] - across[:, :-1]
     step[:, -1] = 0
     i0, _, wy = _linear_taps(y0, y1, hp, bh)
-    out = photo.copy()
     starts = np.flatnonzero(np.diff(i0, prepend=-1) != 0)  # runs of full-size rows between two frame rows
     for r0, r1 in zip(starts, [*starts[1:], len(i0)], strict=True):
         for s0 in range(r0, r1, STRIP):
@@ -136,8 +151,17 @@ def blend_back(
                 d += c[3 * ch : 3 * ch + 3] * g[ch]
             d += 0.5
             np.clip(d, 0, 255, out=d)
-            out[y0 + s0 : y0 + s1, x0:x1] = cv2.merge(list(d.astype(np.uint8)))
+            out[y0 - wy0 + s0 : y0 - wy0 + s1, x0 - wx0 : x1 - wx0] = cv2.merge(list(d.astype(np.uint8)))
     return out
+
+
+def _clip_window(window: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    y0, y1, x0, x1 = (int(v) for v in window)
+    y0, y1 = max(0, min(y0, size[0])), max(0, min(y1, size[0]))
+    x0, x1 = max(0, min(x0, size[1])), max(0, min(x1, size[1]))
+    if y1 <= y0 or x1 <= x0:
+        raise ValueError(f"window {window} has no pixels of the {size[0]}×{size[1]} photo")
+    return y0, y1, x0, x1
 
 
 def _linear_taps(p0: int, p1: int, full: int, small: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -140,3 +140,16 @@ def test_wrong_photo_size_is_an_error() -> None:
     img, place, recon = scene(np.random.default_rng(4), (30, 40), (16, 16))
     with pytest.raises(ValueError, match="placed photo"):
         blend_back(img[:20], recon, recon, None, place)
+
+
+def test_a_window_is_the_same_pixels_as_the_whole_result() -> None:
+    # the result view's preview blends only the visible part; it must be the export's pixels
+    photo, truth, inside, small, small_truth, place = two_colour(600, 48, (40, 70, 200))
+    reach = cv2.resize(inside.astype(np.float32), (48, 48), interpolation=cv2.INTER_AREA) > 0.5
+    whole = blend_back(photo, small_truth, small, reach, place)
+    for window in ((100, 350, 50, 420), (0, 600, 590, 600), (0, 10, 0, 600)):
+        part = blend_back(photo, small_truth, small, reach, place, guide=small, window=window)
+        y0, y1, x0, x1 = window
+        assert np.array_equal(part, whole[y0:y1, x0:x1])
+    with pytest.raises(ValueError, match="no pixels"):
+        blend_back(photo, small_truth, small, reach, place, window=(700, 800, 0, 10))
