@@ -304,10 +304,17 @@ class Editor(QObject):
             self.w.update_actions()
             return
         encoded = inversion.steps_run == 0 and inversion.phi.metadata.get("init") in ("encoder", "e4e")
-        how = "cancelled — kept the best so far" if inversion.cancelled else "done"
+        kept, which = self.session.better_of(inversion)  # a cancelled re-run never replaces a better result
+        how = f"cancelled — {which}" if which else ("cancelled — kept the best so far" if inversion.cancelled else "done")
         text = "encoder φ" if encoded else f"{inversion.steps_run} steps"
         self.w.inversion_panel.show_done(f"{text} in {inversion.seconds:.1f} s ({how})")
-        self.w.inversion_panel.show_losses(inversion.losses)
+        self.w.inversion_panel.show_losses(kept.losses)
+        if kept is not inversion:
+            self.w.canvas.set_image("reconstruction", kept.reconstruction)  # the partial previews are gone
+            self.w.status(f"Inversion {how}", 8000)
+            self.w.update_actions()
+            self.inversionFinished.emit(kept)
+            return
         self.session.apply_inversion(inversion)
         refine = encoded and self.refine_after_encoding and self.w.inversion_panel.steps_value() > 0
         self.w.status("Encoder result — edit away; refining…" if refine else f"Inversion {how}", 5000)
@@ -385,6 +392,7 @@ class Editor(QObject):
         else:
             self.w.settings.remove(key)
         self.w.edit_panel.set_component_names(self.component_names())
+        self.w.edit_panel.show_edits(self.session.edits)  # the stack's titles carry the names
 
     def _push_edits(self, new: list[EditSpec], text: str, key: object = None, final: bool = False) -> None:
         cmd = SetEdits(self.session, self.session.edits, new, text, key)
@@ -397,6 +405,8 @@ class Editor(QObject):
         name = f"PC {k}"
         idx = next((i for i, e in enumerate(edits) if e.kind == "ganspace" and e.name == name), None)
         spec = EditSpec("ganspace", name, strength, tuple(layers), component=k)  # type: ignore[arg-type]
+        if idx is not None:  # the layer keeps its label; moving its slider shows it again
+            spec = dataclasses.replace(spec, label=edits[idx].label)
         if idx is None:
             if strength == 0:
                 close_merging(self.undo) if final else None
@@ -440,6 +450,42 @@ class Editor(QObject):
         if 0 <= index < len(edits):
             removed = edits.pop(index)
             self._push_edits(edits, f"Remove {removed.name}")
+
+    # ---- the stack as layers: each change one undo step --------------------------------------
+    def on_edit_visibility(self, index: int, visible: bool) -> None:
+        edits = list(self.session.edits)
+        if 0 <= index < len(edits) and edits[index].enabled != visible:
+            edits[index] = dataclasses.replace(edits[index], enabled=visible)
+            self._push_edits(edits, f"{'Show' if visible else 'Hide'} {edits[index].title}")
+
+    def on_edit_moved(self, index: int, to: int) -> None:
+        edits = list(self.session.edits)
+        if 0 <= index < len(edits) and 0 <= to < len(edits) and index != to:
+            moved = edits.pop(index)
+            edits.insert(to, moved)
+            self._push_edits(edits, f"Move {moved.title} to place {to + 1}")
+
+    def on_edit_renamed(self, index: int, label: str) -> None:
+        edits = list(self.session.edits)
+        if 0 <= index < len(edits) and edits[index].label != label:
+            old = edits[index].title
+            edits[index] = dataclasses.replace(edits[index], label=label[:200])
+            self._push_edits(edits, f"Rename {old} → {edits[index].title}")
+
+    def on_edit_duplicated(self, index: int) -> None:
+        """A copy right after the edit: its own layer (a slider's copy is not the slider's)."""
+        edits = list(self.session.edits)
+        if not 0 <= index < len(edits):
+            return
+        e = edits[index]
+        names = {x.name for x in edits}
+        name = f"{e.name} copy"
+        n = 2
+        while name in names:
+            name, n = f"{e.name} copy {n}", n + 1
+        title = self.w.edit_panel.title_of(e)
+        edits.insert(index + 1, dataclasses.replace(e, name=name, label=f"{title} copy"))
+        self._push_edits(edits, f"Duplicate {title}")
 
     def reset_edits(self) -> None:
         if self.session.edits:

@@ -316,6 +316,27 @@ class Session:
         self.dirty = True
         self.events.emit("inversion")
 
+    def reconstruction_error(self, inversion: Inversion) -> float:
+        """Mean squared pixel error of an inversion's reconstruction against the photo, on the
+        photo's pixels only — the same measure for any two inversions of this photo, whatever
+        their map, method or regularisers."""
+        assert self.work is not None
+        diff = inversion.reconstruction.astype(np.float32) - self.work.astype(np.float32)
+        mask = self.photo_mask()
+        sq = (diff**2).mean(axis=-1)
+        return float(sq[mask].mean() if mask is not None and mask.any() else sq.mean())
+
+    def better_of(self, partial: Inversion) -> tuple[Inversion, str]:
+        """A cancelled inversion against the one the session holds: → (the one with the lower
+        `reconstruction_error`, a sentence saying which was kept and why)."""
+        previous = self.inversion
+        if not partial.cancelled or previous is None or self.work is None:
+            return partial, ""
+        new, old = self.reconstruction_error(partial), self.reconstruction_error(previous)
+        if new <= old:
+            return partial, f"kept the partial result (error {new:.1f} vs {old:.1f} before)"
+        return previous, f"kept the previous result: the partial one was worse (error {new:.1f} vs {old:.1f})"
+
     @property
     def generator(self) -> Generator | None:
         """The generator φ renders through (PTI's tuned copy after a PTI inversion)."""
