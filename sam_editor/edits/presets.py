@@ -144,11 +144,15 @@ def load_user_presets(user_dir: str | os.PathLike | None) -> list[Preset]:
     naming the file."""
     if user_dir is None or not Path(user_dir).is_dir():
         return []
+    from ..schema import PresetModel, load_json, parse
+
     out = []
     for path in sorted(Path(user_dir).glob("*.json")):
         try:
-            out.append(Preset.from_dict(json.loads(path.read_text(encoding="utf-8"))))
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            text = path.read_bytes()
+            load_json(text, path.name, max_bytes=1024 * 1024)
+            out.append(Preset.from_dict(parse(PresetModel, text, path.name).model_dump()))
+        except (OSError, ValueError) as exc:  # FileFormatError is a ValueError naming the field
             raise ValueError(f"{path}: not a valid preset ({exc})") from exc
     return sorted(out, key=lambda p: p.name.lower())
 
@@ -159,13 +163,16 @@ GENERATOR_PRESETS_FILE = "presets.json"  # beside a generator: presets found for
 def load_preset_list(path: str | os.PathLike) -> list[Preset]:
     """A JSON list of presets (the generator-specific file that ships beside its weights);
     [] when the file is absent, ValueError naming the file when it is broken."""
+    from ..schema import PresetList, load_json, parse
+
     path = Path(path)
     if not path.is_file():
         return []
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return [Preset.from_dict(d) for d in data]
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        text = path.read_bytes()
+        load_json(text, path.name, max_bytes=16 * 1024 * 1024)
+        return [Preset.from_dict(p.model_dump()) for p in parse(PresetList, text, path.name)]
+    except (OSError, ValueError) as exc:  # FileFormatError is a ValueError naming the field
         raise ValueError(f"{path}: not a valid preset list ({exc})") from exc
 
 
