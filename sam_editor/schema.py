@@ -166,6 +166,8 @@ class EditModel(Strict):
     component: Annotated[int, Field(ge=-1, le=100_000)] = -1
     text: Text = ""
     key: Count = 0
+    enabled: bool = True  # a layer switched off in the stack (absent in older files: on)
+    label: Text = ""  # the user's name for the layer (absent: its name)
 
 
 class TensorModel(Strict):

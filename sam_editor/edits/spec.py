@@ -23,7 +23,11 @@ SPEC_KINDS = ("ganspace", "styleclip", "direction")
 class EditSpec:
     """One active edit. GANSpace: component k on style rows `layers` (inclusive), strength in
     σ_k; StyleCLIP: the δw+ found for `text` (held under `key`), times strength; direction: an
-    official SAM δw+ (held under `key`) times strength, on rows `layers`."""
+    official SAM δw+ (held under `key`) times strength, on rows `layers`.
+
+    As a layer of the edit stack it can be switched off (`enabled`: kept, rendered as if
+    absent) and given the user's own `label` (the `name` stays: a GANSpace slider finds its
+    edit by it). Files without these fields read as enabled and unlabelled."""
 
     kind: str  # one of SPEC_KINDS
     name: str
@@ -32,6 +36,13 @@ class EditSpec:
     component: int = -1
     text: str = ""
     key: int = 0
+    enabled: bool = True
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        """What the stack shows: the user's label, else the name."""
+        return self.label or self.name
 
     def __post_init__(self) -> None:
         if self.kind not in SPEC_KINDS:
@@ -55,6 +66,8 @@ class EditSpec:
             component=int(d.get("component", -1)),
             text=str(d.get("text", "")),
             key=int(d.get("key", 0)),
+            enabled=bool(d.get("enabled", True)),
+            label=str(d.get("label", "")),
         )
 
 
@@ -65,10 +78,13 @@ def resolve_edits(
     directions: Mapping[int, torch.Tensor],  # key → δw+ (1, num_ws, w_dim) at strength 1
     device: torch.device | str | None = None,
 ) -> EditStack:
-    """The stack δw+ = Σ s_j · d_j of the specs. A spec whose source is missing (no GANSpace
-    yet, a direction key not held) is left out, so a render never fails on it."""
+    """The stack δw+ = Σ s_j · d_j of the enabled specs (a switched-off layer changes nothing).
+    A spec whose source is missing (no GANSpace yet, a direction key not held) is left out, so a
+    render never fails on it. The sum does not depend on the order of the layers."""
     stack = EditStack()
     for i, e in enumerate(specs):
+        if not e.enabled:
+            continue
         name = f"{i:02d} {e.name}"
         if e.kind == "ganspace":
             if ganspace is not None:

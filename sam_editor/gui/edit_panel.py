@@ -27,7 +27,7 @@ from superqt import QLabeledDoubleSlider, QRangeSlider
 
 from sam_editor.session import EditSpec
 
-STRENGTH_RANGE = (-6.0, 6.0)  # σ units
+from .edit_stack import STRENGTH_RANGE, EditStackView
 
 
 def _slider(lo: float, hi: float, decimals: int = 1) -> QLabeledDoubleSlider:
@@ -129,68 +129,6 @@ class ComponentRow(QWidget):
             w.blockSignals(False)
 
 
-class EditRow(QWidget):
-    """One active edit: name, strength, the style rows it may touch, remove."""
-
-    strengthChanged = Signal(int, float, bool)  # index, strength, final
-    layersChanged = Signal(int, tuple, bool)  # index, (start, end), final
-    removeRequested = Signal(int)
-
-    def __init__(self, index: int, edit: EditSpec, num_ws: int, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.index = index
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 2, 0, 2)
-        grid.setVerticalSpacing(0)
-        icon = {"styleclip": "mdi6.format-text", "direction": "mdi6.arrow-top-right"}.get(edit.kind, "mdi6.tune-variant")
-        label = QLabel()
-        label.setPixmap(qta.icon(icon, color="#aab").pixmap(14, 14))
-        name = QLabel(edit.name)
-        name.setToolTip(f"{edit.name} ({edit.kind})")
-        name.setMinimumWidth(60)
-        name.setMaximumWidth(110)
-        lo, hi = STRENGTH_RANGE if edit.kind == "ganspace" else (-3.0, 3.0)
-        lo, hi = min(lo, edit.strength), max(hi, edit.strength)
-        self.strength = _slider(lo, hi)
-        self.strength.setValue(edit.strength)
-        self.strength.valueChanged.connect(lambda v: self.strengthChanged.emit(self.index, float(v), False))
-        self.strength._slider.sliderReleased.connect(lambda: self.strengthChanged.emit(self.index, float(self.strength.value()), True))
-        self.layers = QRangeSlider(Qt.Orientation.Horizontal)
-        self.layers.setRange(0, num_ws - 1)
-        self.layers.setValue(edit.layers)
-        self.layers.setToolTip("Style rows this edit may change")
-        self.layers.valueChanged.connect(lambda v: self._layers(v, False))
-        self.layers.sliderReleased.connect(lambda: self._layers(self.layers.value(), True))
-        self.rows_label = QLabel(f"rows {edit.layers[0]}–{edit.layers[1]}")
-        self.rows_label.setObjectName("hint")
-        remove = QToolButton()
-        remove.setIcon(qta.icon("mdi6.close"))
-        remove.setAutoRaise(True)
-        remove.setToolTip("Remove this edit")
-        remove.clicked.connect(lambda: self.removeRequested.emit(self.index))
-        grid.addWidget(label, 0, 0)
-        grid.addWidget(name, 0, 1)
-        grid.addWidget(self.strength, 0, 2)
-        grid.addWidget(remove, 0, 3)
-        grid.addWidget(self.rows_label, 1, 1)
-        grid.addWidget(self.layers, 1, 2)
-        grid.setColumnStretch(2, 1)
-
-    def _layers(self, value: tuple, final: bool) -> None:
-        a, b = (int(v) for v in value)
-        self.rows_label.setText(f"rows {a}–{b}")
-        self.layersChanged.emit(self.index, (a, b), final)
-
-    def set_state(self, strength: float, layers: tuple[int, int]) -> None:
-        for w in (self.strength, self.layers):
-            w.blockSignals(True)
-        self.strength.setValue(strength)
-        self.layers.setValue(layers)
-        self.rows_label.setText(f"rows {layers[0]}–{layers[1]}")
-        for w in (self.strength, self.layers):
-            w.blockSignals(False)
-
-
 class EditPanel(QWidget):
     componentChanged = Signal(int, float, tuple, bool)
     componentRenamed = Signal(int, str)  # component, the user's name ("" : back to the bundle's)
@@ -198,6 +136,10 @@ class EditPanel(QWidget):
     editStrengthChanged = Signal(int, float, bool)
     editLayersChanged = Signal(int, tuple, bool)
     editRemoved = Signal(int)
+    editVisibilityChanged = Signal(int, bool)
+    editRenamed = Signal(int, str)
+    editDuplicated = Signal(int)
+    editMoved = Signal(int, int)
     resetRequested = Signal()
     reachToggled = Signal(bool)
     textRequested = Signal(str, float, int)  # prompt, strength, steps
@@ -280,11 +222,17 @@ class EditPanel(QWidget):
         self.tabs.addTab(tx, qta.icon("mdi6.format-text"), "Text (StyleCLIP)")
         layout.addWidget(self.tabs, 1)
 
-        ac = QGroupBox("Active edits")
+        ac = QGroupBox("Edit stack")
         al = QVBoxLayout(ac)
-        self.edit_rows_box = QVBoxLayout()
-        self.edit_rows_box.setSpacing(2)
-        al.addLayout(self.edit_rows_box)
+        self.stack = EditStackView()
+        self.stack.strengthChanged.connect(self.editStrengthChanged)
+        self.stack.layersChanged.connect(self.editLayersChanged)
+        self.stack.removed.connect(self.editRemoved)
+        self.stack.visibilityChanged.connect(self.editVisibilityChanged)
+        self.stack.renamed.connect(self.editRenamed)
+        self.stack.duplicated.connect(self.editDuplicated)
+        self.stack.moved.connect(self.editMoved)
+        al.addWidget(self.stack)
         self.no_edits = QLabel("No edits yet: move a slider or add a preset")
         self.no_edits.setObjectName("hint")
         al.addWidget(self.no_edits)
@@ -298,9 +246,7 @@ class EditPanel(QWidget):
         bottom.addWidget(self.reset)
         al.addLayout(bottom)
         layout.addWidget(ac)
-        self.rows: list[EditRow] = []
         self.num_ws = 1
-        self._signature: list[tuple] = []
         self.set_text_running(False)
         self.set_enabled(False)
 
@@ -371,27 +317,16 @@ class EditPanel(QWidget):
         with QSignalBlocker(self.reach):
             self.reach.setChecked(visible)
 
+    def title_of(self, e: EditSpec) -> str:
+        """A slider's edit ("PC 3") carries its component's name; the user's label wins."""
+        row = self.components.get(e.component) if e.kind == "ganspace" and e.name == f"PC {e.component}" else None
+        return e.label or (row.title() if row is not None else e.name)
+
     def show_edits(self, edits: list[EditSpec]) -> None:
-        """Sync the sliders and the active list; rows are rebuilt only when the list's shape
-        changed, so a slider being dragged is never destroyed under the pointer."""
+        """Sync the sliders and the edit stack."""
         by_component = {e.component: e for e in edits if e.kind == "ganspace" and e.name == f"PC {e.component}"}
         for k, row in self.components.items():
             e = by_component.get(k)
             row.set_state(e.strength if e else 0.0, e.layers if e else row.current_layers())
-        signature = [(e.kind, e.name, e.key) for e in edits]
-        if signature != self._signature:
-            for row in self.rows:
-                row.deleteLater()
-            self.rows = []
-            for i, e in enumerate(edits):
-                row = EditRow(i, e, self.num_ws)
-                row.strengthChanged.connect(self.editStrengthChanged)
-                row.layersChanged.connect(self.editLayersChanged)
-                row.removeRequested.connect(self.editRemoved)
-                self.edit_rows_box.addWidget(row)
-                self.rows.append(row)
-            self._signature = signature
-        else:
-            for row, e in zip(self.rows, edits, strict=True):
-                row.set_state(e.strength, e.layers)
+        self.stack.show_edits(edits, [self.title_of(e) for e in edits], self.num_ws)
         self.no_edits.setVisible(not edits)

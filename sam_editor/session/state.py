@@ -428,7 +428,7 @@ class Session:
         G = self.generator
         if self.inversion is None or G is None:
             return None
-        rows = {r for e in (self.edits if edits is None else edits) if e.strength != 0 for r in self.edit_rows(e)}
+        rows = {r for e in (self.edits if edits is None else edits) if e.strength != 0 and e.enabled for r in self.edit_rows(e)}
         have = set(G.feature_indices())
         allowed = np.array(
             [
