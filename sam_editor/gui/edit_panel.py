@@ -245,7 +245,7 @@ class EditPanel(QWidget):
         bottom.addWidget(self.reach, 1)
         bottom.addWidget(self.reset)
         al.addLayout(bottom)
-        layout.addWidget(ac)
+        self.stack_box = ac  # the window docks it on its own, like a layers panel
         self.num_ws = 1
         self.set_text_running(False)
         self.set_enabled(False)

@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         rl.addWidget(self.edit_panel, 1)
         self._dock("Invertibility map", self.map_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 290)
         self._dock("Invert and edit", right, Qt.DockWidgetArea.RightDockWidgetArea, 340)
+        self.stack_dock = self._dock("Edit stack", self.edit_panel.stack_box, Qt.DockWidgetArea.RightDockWidgetArea, 340)
 
         self.editor = Editor(self, self.session, self.undo)
         self.apply_preferences(self.prefs)
