@@ -32,6 +32,8 @@ DEFAULT_SHORTCUTS: dict[str, str | QKeySequence.StandardKey] = {
     "view_reconstruction": "F2",
     "view_edited": "F3",
     "view_side": "F4",
+    "view_result": "F5",
+    "toggle_wipe": "Y",
     "toggle_overlay": "O",
     "toggle_reach": "G",
     "brush": "B",
@@ -103,6 +105,8 @@ class Actions:
     view_reconstruction: QAction
     view_edited: QAction
     view_side: QAction
+    view_result: QAction  # the photo at its own size with the edit blended in (what the export writes)
+    toggle_wipe: QAction  # before/after split in the result view
     toggle_overlay: QAction
     toggle_reach: QAction
     brush: QAction
@@ -123,7 +127,7 @@ class Actions:
 
     @property
     def needs_inversion(self) -> list[QAction]:
-        return [self.export, self.reset_edits, self.toggle_reach]
+        return [self.export, self.reset_edits, self.toggle_reach, self.view_result, self.toggle_wipe]
 
 
 def build_actions(w: QWidget, handlers: dict[str, Callable[..., object]], settings: QSettings) -> Actions:
@@ -140,6 +144,7 @@ def build_actions(w: QWidget, handlers: dict[str, Callable[..., object]], settin
         ("view_reconstruction", "&Reconstruction", "mdi6.image-sync-outline"),
         ("view_edited", "&Edited", "mdi6.image-edit-outline"),
         ("view_side", "Side &by Side", "mdi6.view-column-outline"),
+        ("view_result", "Res&ult at Photo Size", "mdi6.image-check-outline"),
     ):
         a = act(name, text, icon, checkable=True)
         a.triggered.connect(lambda _=False, n=name[5:]: handlers["set_view"](n))
@@ -171,6 +176,8 @@ def build_actions(w: QWidget, handlers: dict[str, Callable[..., object]], settin
         zoom_in=act("zoom_in", "Zoom &In", "mdi6.magnify-plus-outline"),
         zoom_out=act("zoom_out", "Zoom &Out", "mdi6.magnify-minus-outline"),
         toggle_overlay=act("toggle_overlay", "Show Invertibility &Map", "mdi6.layers-outline", checkable=True),
+        toggle_wipe=act("toggle_wipe", "&Before/After Split", "mdi6.compare-horizontal",
+                        "Result view: drag the divider to compare; hold \\ to see the photo as it was", checkable=True),
         toggle_reach=act("toggle_reach", "Show Where Edits &Act", "mdi6.select-group", checkable=True),
         brush=act("brush", "Segment &Brush", "mdi6.brush", "Drag over segments to set their space", checkable=True),
         reset_overrides=act("reset_overrides", "Reset All &Overrides", "mdi6.restore"),

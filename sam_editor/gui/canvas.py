@@ -1,5 +1,6 @@
 """The image canvas: source (with the latent-map overlay), reconstruction and edited image,
-one at a time or side by side; zoom, pan, hover, click and brush in generator pixels."""
+one at a time or side by side, and the result (the photo at its own resolution with the edit
+blended in, `result_view`); zoom, pan, hover, click and brush in generator pixels."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainter, QPen, QPixmap, QWheelEvent
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView, QWidget
 
+from .result_view import ResultView
+
 PANELS = ("source", "reconstruction", "edited")
+MODES = (*PANELS, "side", "result")
+WIPE_GRAB_PX = 8  # how near (screen px) to the wipe's divider a press grabs it
 TITLES = {"source": "Source", "reconstruction": "Reconstruction", "edited": "Edited"}
 GAP = 0.06  # gap between side-by-side panels, as a fraction of the image width
 
@@ -76,6 +81,8 @@ class ImageCanvas(QGraphicsView):
         self._placeholder.setBrush(QColor(150, 150, 155))
         self._placeholder.setFont(QFont(self._placeholder.font().family(), 14))
         self.scene().addItem(self._placeholder)
+        self.result = ResultView(self)
+        self._dragging_split = False
         self._layout()
 
     # ---- content ---------------------------------------------------------------------------
@@ -119,18 +126,24 @@ class ImageCanvas(QGraphicsView):
         self.reach.setVisible(visible and rgba is not None)
 
     def set_mode(self, mode: str) -> None:
-        """'source' | 'reconstruction' | 'edited' | 'side' (all three)."""
-        if mode != "side" and mode not in PANELS:
-            raise ValueError(f"view mode must be 'side' or one of {PANELS}, got {mode!r}")
+        """'source' | 'reconstruction' | 'edited' | 'side' (all three) | 'result' (the photo at
+        its own size with the edit blended in: what the export writes)."""
+        if mode not in MODES:
+            raise ValueError(f"view mode must be one of {MODES}, got {mode!r}")
+        zoom = self.zoom
         self.mode = mode
         self._layout()
         if self._fitted:
             self.fit()
+        else:
+            self.set_zoom(zoom)  # the same zoom in the new view's own pixels
 
     def _layout(self) -> None:
         """Place the visible panels left to right with a gap, captions just above each."""
         h, w = self.frame
-        shown = PANELS if self.mode == "side" else (self.mode,)
+        result = self.mode == "result"
+        self.result.set_visible(result)
+        shown = PANELS if self.mode == "side" else () if result else (self.mode,)
         x = 0.0
         for name in PANELS:
             item, cap = self.items[name], self.captions[name]
@@ -143,13 +156,25 @@ class ImageCanvas(QGraphicsView):
                 x += w * (1 + GAP)
         width = x - w * GAP
         self._placeholder.setPos(0, h / 2)
+        if result:
+            r = self.result.scene_rect()
+            self._placeholder.setVisible(self.result.photo_size() is None)
+            margin = 24 / self.result.unit()  # 24 photo pixels
+            self.setSceneRect(r.adjusted(-margin, -margin, margin, margin))
+            return
         margin = 0.04 * max(h, w)
         self.setSceneRect(QRectF(-margin, -margin - h * 0.08, width + 2 * margin, h + 2 * margin + h * 0.08))
 
     # ---- zoom and pan ----------------------------------------------------------------------
     @property
+    def unit(self) -> float:
+        """Pixels of the shown image per scene unit: the photo's in the result view, else the frame's."""
+        return self.result.unit() if self.mode == "result" else 1.0
+
+    @property
     def zoom(self) -> float:
-        return self.transform().m11()
+        """Screen pixels per pixel of the shown image (1.0 = 100 %)."""
+        return self.transform().m11() / self.unit
 
     def fit(self) -> None:
         self._fitted = True
@@ -158,11 +183,17 @@ class ImageCanvas(QGraphicsView):
         self.zoomChanged.emit(self.zoom)
 
     def set_zoom(self, factor: float) -> None:
-        """Absolute zoom: 1.0 = one frame pixel per screen pixel."""
+        """Absolute zoom: 1.0 = one pixel of the shown image (the frame's; the photo's in the
+        result view) per screen pixel."""
         self._fitted = False
-        factor = max(0.05, min(64.0, factor))
+        factor = max(0.01, min(64.0, factor)) * self.unit
         self.setTransform(self.transform().fromScale(factor, factor))
         self.zoomChanged.emit(self.zoom)
+        self.result.view_changed()
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        self.result.view_changed()
 
     def zoom_by(self, step: float) -> None:
         self.set_zoom(self.zoom * step)
@@ -180,7 +211,16 @@ class ImageCanvas(QGraphicsView):
 
     # ---- pointer ----------------------------------------------------------------------------
     def frame_point(self, view_pos: QPointF) -> tuple[float, float] | None:
-        """(y, x) in frame pixels if `view_pos` is over the source panel."""
+        """(y, x) in frame pixels if `view_pos` is over the source panel (or the result's photo)."""
+        if self.mode == "result":
+            box = self.result.box_size()
+            if box is None or self.photo_box_origin() is None:
+                return None
+            p = self.mapToScene(view_pos.toPoint())
+            if 0 <= p.x() < box[1] and 0 <= p.y() < box[0]:
+                t, left = self.photo_box_origin()  # type: ignore[misc]
+                return (t + p.y(), left + p.x())
+            return None
         src = self.items["source"]
         if not src.isVisible() or src.pixmap().isNull():
             return None
@@ -190,7 +230,29 @@ class ImageCanvas(QGraphicsView):
             return (p.y(), p.x())
         return None
 
+    def set_wipe(self, on: bool) -> None:
+        """Before/after split in the result view: the divider in the middle, or off."""
+        self.result.set_split(0.5 if on else None)
+
+    def photo_box_origin(self) -> tuple[int, int] | None:
+        """(top, left) of the photo in the frame."""
+        s = self.result.compositor.session
+        return None if s is None or s.placement is None else (s.placement.box[0], s.placement.box[1])
+
+    def split_x(self) -> float | None:
+        """The wipe divider's x in viewport pixels (None: no wipe shown)."""
+        if self.mode != "result" or self.result.split is None or self.result.photo_size() is None:
+            return None
+        r = self.result.scene_rect()
+        return self.mapFromScene(QPointF(r.width() * self.result.split, 0)).x()
+
     def mousePressEvent(self, event: QMouseEvent) -> None:
+        sx = self.split_x()
+        if event.button() == Qt.MouseButton.LeftButton and sx is not None and abs(event.position().x() - sx) <= WIPE_GRAB_PX:
+            self._dragging_split = True
+            self.viewport().setCursor(Qt.CursorShape.SplitHCursor)
+            event.accept()
+            return
         pan = event.button() == Qt.MouseButton.MiddleButton or (
             event.button() == Qt.MouseButton.LeftButton and self.frame_point(event.position()) is None
         )
@@ -202,6 +264,14 @@ class ImageCanvas(QGraphicsView):
         event.accept()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._dragging_split:
+            p = self.mapToScene(event.position().toPoint())
+            self.result.set_split(p.x() / max(self.result.scene_rect().width(), 1e-9))
+            return
+        sx = self.split_x()
+        if sx is not None and self._pan_from is None:
+            near = abs(event.position().x() - sx) <= WIPE_GRAB_PX
+            self.viewport().setCursor(Qt.CursorShape.SplitHCursor) if near else self.viewport().unsetCursor()
         if self._pan_from is not None:
             d = event.position() - self._pan_from
             self._pan_from = event.position()
@@ -217,6 +287,10 @@ class ImageCanvas(QGraphicsView):
         self.hovered.emit(*pt)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._dragging_split:
+            self._dragging_split = False
+            self.viewport().unsetCursor()
+            return
         if self._pan_from is not None:
             self._pan_from = None
             self.viewport().unsetCursor()
@@ -244,6 +318,9 @@ class ImageCanvas(QGraphicsView):
         """A thin frame around each visible panel; the letterbox padding dimmed and the photo
         outlined with a dashed line, so it is plain which part of the frame is the photo."""
         h, w = self.frame
+        if self.mode == "result":
+            self._draw_result_foreground(painter)
+            return
         for item in self.items.values():
             if not item.isVisible() or item.pixmap().isNull():
                 continue
@@ -262,3 +339,47 @@ class ImageCanvas(QGraphicsView):
             painter.setPen(QPen(QColor(70, 72, 78), 0))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(QRectF(item.pos(), QPointF(x0 + w, y0 + h)))
+
+    def _draw_result_foreground(self, painter: QPainter) -> None:
+        """The result's outline; with the wipe on, its divider with a handle and the two labels;
+        while the compare key is held, a "Before" label."""
+        if self.result.photo_size() is None:
+            return
+        r = self.result.scene_rect()
+        painter.setPen(QPen(QColor(70, 72, 78), 0))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(r)
+        painter.save()
+        painter.resetTransform()  # labels and handle in screen pixels
+        painter.setFont(QFont(painter.font().family(), 10))
+        top = max(0.0, self.mapFromScene(r.topLeft()).y())
+        label = QRectF(0, top + 8, 0, 22)
+
+        def tag(text: str, x: float, right: bool) -> None:
+            width = painter.fontMetrics().horizontalAdvance(text) + 16
+            box = QRectF(x - width - 10 if right else x + 10, label.top(), width, label.height())
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(20, 20, 24, 170))
+            painter.drawRoundedRect(box, 4, 4)
+            painter.setPen(QColor(235, 235, 240))
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+
+        if self.result.comparing:
+            tag("Before (hold \\)", self.mapFromScene(r.topLeft()).x() + 0, False)
+        else:
+            sx = self.split_x()
+            if sx is not None:
+                y0 = self.mapFromScene(r.topLeft()).y()
+                y1 = self.mapFromScene(r.bottomLeft()).y()
+                painter.setPen(QPen(QColor(250, 250, 252, 230), 2))
+                painter.drawLine(QPointF(sx, y0), QPointF(sx, y1))
+                mid = (max(y0, 0) + min(y1, self.viewport().height())) / 2
+                painter.setBrush(QColor(250, 250, 252, 230))
+                painter.drawEllipse(QPointF(sx, mid), 9, 9)
+                painter.setPen(QPen(QColor(40, 40, 44), 2))
+                painter.drawLine(QPointF(sx - 4, mid), QPointF(sx + 4, mid))
+                tag("Before", sx, True)
+                tag("After", sx, False)
+            if not self.result.full_size:
+                tag("Generator image only", self.mapFromScene(r.topLeft()).x(), False)
+        painter.restore()

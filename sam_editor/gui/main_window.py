@@ -130,6 +130,7 @@ class MainWindow(QMainWindow):
         self.stack_dock = self._dock("Edit stack", self.edit_panel.stack_box, Qt.DockWidgetArea.RightDockWidgetArea, 340)
 
         self.editor = Editor(self, self.session, self.undo)
+        self.canvas.result.attach(self.session)  # the result view follows the session's edits
         self.apply_preferences(self.prefs)
         self.actions = build_actions(self, self._handlers(), self.settings)
         self._menus()
@@ -171,6 +172,7 @@ class MainWindow(QMainWindow):
             "zoom_in": lambda: self.canvas.zoom_by(1.25),
             "zoom_out": lambda: self.canvas.zoom_by(0.8),
             "set_view": self.set_view,
+            "toggle_wipe": lambda on: (self.canvas.set_wipe(on), on and self.set_view("result")),
             "toggle_overlay": self.map_panel.set_overlay_visible,
             "toggle_reach": e.set_reach,
             "brush": self.map_panel.set_brush,
@@ -219,7 +221,7 @@ class MainWindow(QMainWindow):
         selection.addSeparator()
         selection.addActions([a.edit_only_selection, a.edit_everywhere])
         view = bar.addMenu("&View")
-        view.addActions([a.view_source, a.view_reconstruction, a.view_edited, a.view_side])
+        view.addActions([a.view_source, a.view_reconstruction, a.view_edited, a.view_side, a.view_result, a.toggle_wipe])
         view.addSeparator()
         view.addActions([a.zoom_fit, a.zoom_100, a.zoom_in, a.zoom_out])
         view.addSeparator()
@@ -248,7 +250,7 @@ class MainWindow(QMainWindow):
         tb.addActions([a.invert, a.cancel])
         tb.addSeparator()
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-        tb.addActions([a.view_source, a.view_reconstruction, a.view_edited, a.view_side])
+        tb.addActions([a.view_source, a.view_reconstruction, a.view_edited, a.view_side, a.view_result, a.toggle_wipe])
         tb.addSeparator()
         tb.addActions([a.zoom_fit, a.zoom_100, a.toggle_overlay, a.brush, a.toggle_reach])
         self.addToolBar(tb)
@@ -496,6 +498,7 @@ class MainWindow(QMainWindow):
         if dialog.exec() != ExportDialog.DialogCode.Accepted:
             return
         opts = dialog.options()
+        self.canvas.result.set_full_size(opts["full_size"])  # the result view shows what was chosen
         stem = s.source.path.stem if s.source and s.source.path else "image"
         suffix = "side-by-side" if opts["side_by_side"] else opts["which"]
         start = Path(str(self.settings.value("last_dir", ""))) / f"{stem}-{suffix}.png"
@@ -563,6 +566,7 @@ class MainWindow(QMainWindow):
 
     def apply_preferences(self, prefs: Preferences) -> None:
         set_threads_preference(prefs.threads)
+        self.canvas.result.set_full_size(prefs.export_full_size)
         self.session.tau_preference = prefs.tau
         if self.session.bundle is not None and self.session.latent_map is None:
             self.editor._refresh_latent_map()  # the τ slider shows the new default

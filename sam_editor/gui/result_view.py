@@ -1,0 +1,364 @@
+"""The result view: the photo at its own resolution with the current edit blended in — the pixels
+the export writes — with a before/after split wipe and a hold-to-compare key.
+
+- The full composite is `Session.output_image("edited", full_size)` (the export's own call, run
+  on a worker thread): at 100 % zoom the canvas shows one photo pixel per screen pixel of it.
+  With "generator image only" chosen (Preferences ▸ Export) the view shows that image instead.
+- While the edit changes (a slider moves) the view shows a preview at screen resolution: the
+  same `edits.blend.blend_back`, on the level of a photo pyramid nearest above the screen's
+  scale and only over the visible part; the full composite follows once the changes pause.
+- Before/after: a split wipe (drag the divider) and a key held to see the photo as it was.
+
+Scene units are the canvas's frame pixels; the photo sits at the scene's origin, scaled by
+box width / photo width, so the frame's (top, left) photo box maps to (0, 0).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QPen, QTransform
+from PySide6.QtWidgets import (
+    QApplication,
+    QGraphicsItem,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QLineEdit,
+    QPlainTextEdit,
+    QTextEdit,
+)
+
+from ..edits.blend import blend_back
+from ..imageio import Placement
+
+COMPARE_KEY = Qt.Key.Key_Backslash  # held: the photo as it was (as in Lightroom)
+SETTLE_MS = 250  # the full composite is made once the edit has not changed for this long
+
+
+class Compositor:
+    """The result view's pixels, from the session (Qt-free apart from living in gui/)."""
+
+    def __init__(self) -> None:
+        self.session = None
+        self._pyramid: list[np.ndarray] = []
+        self._source = None
+
+    def ready(self) -> bool:
+        s = self.session
+        return s is not None and s.source is not None and s.placement is not None and s.inversion is not None
+
+    def photo(self) -> np.ndarray | None:
+        s = self.session
+        return None if s is None or s.source is None else s.source.rgb
+
+    def full(self, full_size: bool) -> np.ndarray | None:
+        """What an export of the edited image writes (the same call)."""
+        return self.session.output_image("edited", full_size) if self.ready() else None
+
+    def level(self, k: int) -> np.ndarray:
+        """The photo reduced 2^k times (INTER_AREA, each level from the one above; cached)."""
+        s = self.session
+        if self._source is not s.source:
+            self._source, self._pyramid = s.source, [s.source.rgb]
+        while len(self._pyramid) <= k:
+            top = self._pyramid[-1]
+            h, w = top.shape[:2]
+            self._pyramid.append(cv2.resize(top, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA))
+        return self._pyramid[k]
+
+    def preview(self, zoom: float, window: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]] | None:
+        """The composite at screen resolution over `window` = (y0, y1, x0, x1) in photo pixels:
+        → (pixels, the level's size (h, w), the part's top-left (y, x) in level pixels)."""
+        if not self.ready():
+            return None
+        s = self.session
+        place = s.placement
+        ph, pw = place.photo
+        bh, bw = place.box[2:]
+        k = 0 if zoom >= 1 else int(math.floor(math.log2(1 / zoom)))
+        while k > 0 and min(ph, pw) / 2**k < max(bh, bw):  # never coarser than the generator
+            k -= 1
+        lv = self.level(k)
+        lh, lw = lv.shape[:2]
+        y0, y1, x0, x1 = window
+        win = (int(y0 * lh / ph), int(math.ceil(y1 * lh / ph)), int(x0 * lw / pw), int(math.ceil(x1 * lw / pw)))
+        win = (max(0, win[0]), min(lh, win[1]), max(0, win[2]), min(lw, win[3]))
+        if win[1] <= win[0] or win[3] <= win[2]:
+            return None
+        edited = s.result_image("edited")
+        part = blend_back(
+            lv, edited, s.inversion.reconstruction, s.reach_map(), Placement(place.frame, place.box, (lh, lw)), guide=s.work, window=win
+        )
+        return part, (lh, lw), (win[0], win[2])
+
+
+class ResultView(QObject):
+    """The result layer of an `ImageCanvas` (see the module doc)."""
+
+    changed = Signal()  # the pixmaps on screen changed
+    composed = Signal(float)  # a full composite is on screen; seconds it took
+    _finished = Signal(int, object, float)  # generation, array, seconds (from the worker thread)
+
+    def __init__(self, canvas) -> None:  # noqa: ANN001
+        super().__init__(canvas)
+        self.canvas = canvas
+        self.compositor = Compositor()
+        self.full_size = True  # False: "generator image only" (an export option)
+        self.split: float | None = None  # the wipe divider as a fraction of the width; None: off
+        self.comparing = False  # the compare key is held: the photo as it was
+        self.last_full_seconds: float | None = None
+        self.last_preview_seconds: float | None = None
+        self.error: str | None = None
+        self._generation = 0
+        self._shown_generation = -1
+        self._busy = False
+        self._pending = False
+        self._photo_shown = None
+        scene = canvas.scene()
+        self.before = QGraphicsPixmapItem()
+        self.clip = QGraphicsRectItem()  # the "after" side of the wipe: its children are clipped to it
+        self.clip.setPen(QPen(Qt.PenStyle.NoPen))
+        self.clip.setBrush(QBrush(Qt.BrushStyle.NoBrush))
+        self.clip.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)
+        self.after = QGraphicsPixmapItem(self.clip)
+        self.preview_item = QGraphicsPixmapItem(self.clip)
+        for item in (self.before, self.after, self.preview_item):
+            item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
+        for item in (self.before, self.clip):
+            scene.addItem(item)
+        self.before.setZValue(-2)
+        self.clip.setZValue(-1)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(SETTLE_MS)
+        self._timer.timeout.connect(self._compose_full)
+        self._finished.connect(self._on_finished)
+        self._refresh = QTimer(self)
+        self._refresh.setSingleShot(True)
+        self._refresh.setInterval(0)
+        self._refresh.timeout.connect(self.show_preview)
+        self.set_visible(False)
+        QApplication.instance().installEventFilter(self)
+
+    # ---- geometry ---------------------------------------------------------------------------
+    def photo_size(self) -> tuple[int, int] | None:
+        s = self.compositor.session
+        return None if s is None or s.placement is None else s.placement.photo
+
+    def box_size(self) -> tuple[int, int] | None:
+        s = self.compositor.session
+        return None if s is None or s.placement is None else tuple(s.placement.box[2:])  # type: ignore[return-value]
+
+    def unit(self) -> float:
+        """Photo pixels per scene unit (frame pixel)."""
+        p, b = self.photo_size(), self.box_size()
+        return 1.0 if p is None or b is None else p[1] / b[1]
+
+    def scene_rect(self) -> QRectF:
+        b = self.box_size() or (1, 1)
+        return QRectF(0, 0, b[1], b[0])
+
+    # ---- state ------------------------------------------------------------------------------
+    def attach(self, session) -> None:  # noqa: ANN001
+        self.compositor.session = session
+        session.events.connect(self._on_session_event)
+
+    def _on_session_event(self, name: str) -> None:
+        if name in ("image", "project"):
+            self._photo_shown = None
+            self.after.setPixmap(_empty())
+            self.preview_item.setPixmap(_empty())
+            self.invalidate()
+        elif name in ("inversion", "render", "edit_region"):
+            self.invalidate()
+
+    def set_visible(self, on: bool) -> None:
+        self.before.setVisible(on)
+        self.clip.setVisible(on and not self.comparing)
+        if on:
+            self.invalidate()
+
+    @property
+    def visible(self) -> bool:
+        return self.before.isVisible()
+
+    def set_full_size(self, on: bool) -> None:
+        """True: the composite at the photo's size; False: the generator image only."""
+        if bool(on) != self.full_size:
+            self.full_size = bool(on)
+            self.after.setPixmap(_empty())
+            self.invalidate()
+
+    def set_split(self, fraction: float | None) -> None:
+        self.split = None if fraction is None else min(1.0, max(0.0, float(fraction)))
+        self._update_clip()
+        self.canvas.viewport().update()
+
+    def set_comparing(self, on: bool) -> None:
+        self.comparing = on
+        self.clip.setVisible(self.visible and not on)
+        self.canvas.viewport().update()
+
+    def _update_clip(self) -> None:
+        r = self.scene_rect()
+        x = r.width() * (self.split if self.split is not None else 0.0)
+        self.clip.setRect(QRectF(x, r.top() - 1, r.width() - x + 1, r.height() + 2))
+
+    # ---- drawing ----------------------------------------------------------------------------
+    def invalidate(self) -> None:
+        """The edit (or the photo) changed: a preview now, the full composite once it settles."""
+        self._generation += 1
+        if not self.visible:
+            return
+        self._show_photo()
+        if not self.compositor.ready():
+            self.after.setPixmap(_empty())
+            self.preview_item.setPixmap(_empty())
+            return
+        if not self.full_size:
+            self._compose_generator_only()
+            return
+        if self.after.pixmap().isNull():  # nothing to show yet: compose at once
+            self._compose_full()
+        else:
+            self.show_preview()
+            self._timer.start()
+
+    def _show_photo(self) -> None:
+        photo = self.compositor.photo()
+        if photo is None:
+            self.before.setPixmap(_empty())
+            return
+        if self._photo_shown is not photo:
+            from .canvas import to_pixmap
+
+            self._photo_shown = photo
+            self.before.setPixmap(to_pixmap(photo))
+            s = 1.0 / self.unit()
+            self.before.setTransform(QTransform.fromScale(s, s))
+            self.after.setTransform(QTransform.fromScale(s, s))
+            self._update_clip()
+
+    def visible_window(self) -> tuple[int, int, int, int] | None:
+        """The photo pixels the viewport shows, (y0, y1, x0, x1), a pixel of margin around."""
+        p = self.photo_size()
+        if p is None:
+            return None
+        rect = self.canvas.mapToScene(self.canvas.viewport().rect()).boundingRect()
+        u = self.unit()
+        y0, y1 = max(0, int(rect.top() * u) - 1), min(p[0], int(math.ceil(rect.bottom() * u)) + 1)
+        x0, x1 = max(0, int(rect.left() * u) - 1), min(p[1], int(math.ceil(rect.right() * u)) + 1)
+        return None if y1 <= y0 or x1 <= x0 else (y0, y1, x0, x1)
+
+    def show_preview(self) -> None:
+        """The composite at screen resolution over the visible part, on top of the last full one."""
+        from .canvas import to_pixmap
+
+        window = self.visible_window()
+        if window is None:
+            return
+        t0 = time.perf_counter()
+        got = self.compositor.preview(self.canvas.zoom, window)
+        if got is None:
+            return
+        part, (lh, lw), (ly, lx) = got
+        p = self.photo_size()
+        assert p is not None
+        u = self.unit()
+        sx, sy = p[1] / lw / u, p[0] / lh / u  # scene units per level pixel
+        self.preview_item.setPixmap(to_pixmap(part))
+        self.preview_item.setTransform(QTransform.fromScale(sx, sy))
+        self.preview_item.setPos(lx * sx, ly * sy)
+        self.preview_item.setVisible(True)
+        self.last_preview_seconds = time.perf_counter() - t0
+        self.changed.emit()
+
+    def _compose_generator_only(self) -> None:
+        from .canvas import to_pixmap
+
+        image = self.compositor.full(False)
+        self.preview_item.setVisible(False)
+        if image is not None:
+            self.after.setPixmap(to_pixmap(image))
+            self.after.setTransform(QTransform())  # frame pixels = scene units
+            self._shown_generation = self._generation
+        self.changed.emit()
+
+    def _compose_full(self) -> None:
+        if self._busy:
+            self._pending = True
+            return
+        if not self.visible or not self.compositor.ready() or not self.full_size:
+            return
+        s = self.compositor.session
+        # the export's own call, on a snapshot of its inputs (the worker must not read a session
+        # the window changes meanwhile): Session.output_image("edited", full_size=True)
+        args = (s.source.rgb, s.result_image("edited"), s.inversion.reconstruction, s.reach_map(), s.placement)
+        generation = self._generation
+        self._busy = True
+
+        def work() -> None:
+            t0 = time.perf_counter()
+            try:
+                out = blend_back(*args)
+            except Exception as exc:  # noqa: BLE001 — shown as a message, never a traceback
+                out = exc
+            self._finished.emit(generation, out, time.perf_counter() - t0)
+
+        threading.Thread(target=work, name="result-composite", daemon=True).start()
+
+    def _on_finished(self, generation: int, out: object, seconds: float) -> None:
+        from .canvas import to_pixmap
+
+        self._busy = False
+        if isinstance(out, Exception):
+            self.error = f"The result view could not compose the edit: {out}"
+            self.changed.emit()
+        elif generation == self._generation and self.visible and self.full_size:
+            self.after.setPixmap(to_pixmap(out))  # type: ignore[arg-type]
+            s = 1.0 / self.unit()
+            self.after.setTransform(QTransform.fromScale(s, s))
+            self.preview_item.setVisible(False)
+            self._shown_generation = generation
+            self.last_full_seconds = seconds
+            self.changed.emit()
+            self.composed.emit(seconds)
+        if self._pending or generation != self._generation:
+            self._pending = False
+            self._timer.start()
+
+    @property
+    def settled(self) -> bool:
+        """The full composite of the current edit is on screen."""
+        return self._shown_generation == self._generation and not self._busy
+
+    def view_changed(self) -> None:
+        """The canvas zoomed or scrolled: a preview on screen follows (the full composite
+        covers the whole photo already)."""
+        if self.visible and self.preview_item.isVisible() and not self._refresh.isActive():
+            self._refresh.start()
+
+    # ---- the compare key --------------------------------------------------------------------
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
+        t = event.type()
+        if t in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and self.visible:
+            if event.key() == COMPARE_KEY and not event.isAutoRepeat() and not _typing():  # type: ignore[attr-defined]
+                self.set_comparing(t == QEvent.Type.KeyPress)
+                return True
+        return False
+
+
+def _typing() -> bool:
+    w = QApplication.focusWidget()
+    return isinstance(w, QLineEdit | QTextEdit | QPlainTextEdit)
+
+
+def _empty():  # noqa: ANN202
+    from PySide6.QtGui import QPixmap
+
+    return QPixmap()
