@@ -52,12 +52,18 @@ def load_generator(path: str | os.PathLike, map_location: str | torch.device = "
         raise CheckpointError(str(exc)) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a SAM Editor generator (expected format {FORMAT!r})")
-    if payload.get("version", 0) > VERSION:
+    version = payload.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{path.name}: its format version ({str(version)[:20]!r}) is not a number")
+    if version > VERSION:
         raise CheckpointError(f"{path}: written by a newer SAM Editor (format version {payload['version']})")
     try:
         cfg = GeneratorConfig.from_dict(json.loads(payload["config"]))
         G = Generator(cfg)
         G.load_state_dict(payload["state_dict"], strict=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: generator weights do not match their config ({exc})") from exc
-    return G.eval().requires_grad_(False), json.loads(payload.get("meta", "{}"))
+        meta = json.loads(payload.get("meta", "{}"))
+        if not isinstance(meta, dict):
+            raise ValueError("its metadata is not an object")
+    except Exception as exc:  # a config or state dict of any shape: all 'not this generator'
+        raise CheckpointError(f"{path}: generator weights do not match their config ({type(exc).__name__}: {str(exc)[:200]})") from exc
+    return G.eval().requires_grad_(False), meta

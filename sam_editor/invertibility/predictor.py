@@ -319,17 +319,23 @@ def load_predictor(path: str | Path, device: str | torch.device = "cpu") -> Inve
         raise FileNotFoundError(f"predictor file not found: {path}")
     checkpoint = safe_torch_load(path, "predictor")
     if isinstance(checkpoint, dict) and checkpoint.get("format") == TINY_FORMAT:
-        spaces = [LayerSpace.parse(s) for s in checkpoint.get("spaces", [])]
-        if spaces and tuple(spaces) != SPACES:
-            raise ValueError(f"predictor was trained for spaces {spaces}, expected {list(SPACES)}")
-        cfg = checkpoint["config"]
-        model: InvertibilityPredictor = TinyInvertibilityNet(cfg["width"], cfg["input_size"])
-        model.load_state_dict(checkpoint["state_dict"])
-        model.meta = dict(checkpoint.get("meta", {}))  # type: ignore[assignment]
+        try:
+            spaces = [LayerSpace.parse(s) for s in checkpoint.get("spaces", [])]
+            if spaces and tuple(spaces) != SPACES:
+                raise ValueError(f"predictor was trained for spaces {spaces}, expected {list(SPACES)}")
+            cfg = checkpoint["config"]
+            model: InvertibilityPredictor = TinyInvertibilityNet(int(cfg["width"]), tuple(int(v) for v in cfg["input_size"]))
+            model.load_state_dict(checkpoint["state_dict"])
+            model.meta = dict(checkpoint.get("meta", {}))  # type: ignore[assignment]
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+            raise ValueError(f"{path.name}: a damaged SAM Editor predictor ({type(exc).__name__}: {str(exc)[:200]})") from exc
     elif isinstance(checkpoint, dict) and "sd_base" in checkpoint:
         # The official pipeline runs its predictor on the image as given (`net_S(img_full_t)`),
         # at whatever size that is: 256×192 for its car photos, 256² for faces and cats.
-        model = _official_from_checkpoint(checkpoint, None)
+        try:
+            model = _official_from_checkpoint(checkpoint, None)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+            raise ValueError(f"{path.name}: not a usable official SAM predictor ({type(exc).__name__}: {str(exc)[:200]})") from exc
     else:
         raise ValueError(f"{path} is neither a sam_editor predictor nor an official SAM checkpoint")
     return model.eval().to(device)

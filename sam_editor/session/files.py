@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,7 @@ def read_project(path: str | os.PathLike) -> tuple[Any, np.ndarray, Any | None, 
                 tensors = _load_tensors(z.read("tensors.pt"))
     except FileFormatError as exc:
         return damaged(str(exc))
-    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, RuntimeError, cv2.error) as exc:
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, ValueError, RuntimeError, cv2.error) as exc:
         return damaged(f"{type(exc).__name__}: {str(exc)[:200]}")
     return state, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), phi, tensors
 

@@ -33,3 +33,14 @@ def good_project(fuzz_bundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def marker(tmp_path: Path) -> Path:
     """Created only if code from a file ever runs; every test asserts it does not exist."""
     return tmp_path / "CODE_RAN"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    """How many generated inputs each fuzzer fed to the readers and the CLI in this run."""
+    import sys
+
+    module = next((m for name, m in list(sys.modules.items()) if name.endswith("fuzz.test_fuzz")), None)
+    COUNTS = getattr(module, "COUNTS", None)
+    if COUNTS:
+        total = sum(COUNTS.values())
+        terminalreporter.write_line(f"fuzz inputs: {dict(sorted(COUNTS.items()))}, {total} in all")

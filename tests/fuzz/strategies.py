@@ -44,7 +44,7 @@ json_scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False),  # torch flushes denormals here
     st.text(max_size=12),
     st.sampled_from(["../../x.png", "x" * 300, "no", "NaN", "W+", "F99", "", "sam", "\0", "/etc/passwd"]),
 )
