@@ -457,20 +457,27 @@ class Generator(torch.nn.Module):
         # The edit path differs from the reconstruction from here on; an edit being optimised
         # (StyleCLIP) must run its own path even at δ = 0, or no gradient would reach δ.
         diverged = delta_w is not None and delta_w.requires_grad
-        for k, (block, start) in enumerate(self._blocks()):
+        # An edit needs the reconstruction only while it shares it (not diverged) and up to the
+        # last masked F_i (the gate pastes the unedited f_i there); past both, the reconstruction's
+        # later blocks (the big ones, half the FLOPs at 512 px) would be computed for nothing.
+        blocks = list(self._blocks())
+        last_gate = max((k for k, (b, _) in enumerate(blocks) if b.feature_index in masks), default=-1)
+        for k, (block, start) in enumerate(blocks):
             rows = w_plus[:, start : start + block.num_conv + 1]
             dfi, mi = delta_f.get(block.feature_index), masks.get(block.feature_index)
-            hit = cache.rec_hit(k, rows, dfi, mi) if cache is not None else None
-            if hit is not None:
-                rec = (hit.x, hit.skip, hit.img)
-            else:
-                rec = block.reconstruct(rec[0], rec[2], rows, dfi, mi, noise_mode)
-                if cache is not None:
-                    cache.store_rec(k, _Entry(rows, dfi, mi, *rec), block.resolution)
+            if w_edit is not None:
+                ed_rows = w_edit[:, start : start + block.num_conv + 1]
+                diverged = diverged or not torch.equal(ed_rows, rows.expand_as(ed_rows))
+            if w_edit is None or not diverged or k <= last_gate:
+                hit = cache.rec_hit(k, rows, dfi, mi) if cache is not None else None
+                if hit is not None:
+                    rec = (hit.x, hit.skip, hit.img)
+                else:
+                    rec = block.reconstruct(rec[0], rec[2], rows, dfi, mi, noise_mode)
+                    if cache is not None:
+                        cache.store_rec(k, _Entry(rows, dfi, mi, *rec), block.resolution)
             if w_edit is None:
                 continue
-            ed_rows = w_edit[:, start : start + block.num_conv + 1]
-            diverged = diverged or not torch.equal(ed_rows, rows.expand_as(ed_rows))
             if not diverged:  # identical to the reconstruction so far: share its features
                 ed = rec
                 if cache is not None:
