@@ -222,8 +222,12 @@ class EditPanel(QWidget):
         self.tabs.addTab(tx, qta.icon("mdi6.format-text"), "Text (StyleCLIP)")
         layout.addWidget(self.tabs, 1)
 
-        ac = QGroupBox("Edit stack")
+        ac = QGroupBox("")
         al = QVBoxLayout(ac)
+        stack_hint = QLabel("Top to bottom; drag to reorder, double-click a name to rename, the eye hides")
+        stack_hint.setObjectName("hint")
+        stack_hint.setWordWrap(True)
+        al.addWidget(stack_hint)
         self.stack = EditStackView()
         self.stack.strengthChanged.connect(self.editStrengthChanged)
         self.stack.layersChanged.connect(self.editLayersChanged)

@@ -6,7 +6,7 @@ into one undoable change of the session's edit list, and the list comes back thr
 from __future__ import annotations
 
 import qtawesome as qta
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSignalBlocker, QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -55,7 +55,9 @@ class LayerRow(QWidget):
     duplicateRequested = Signal(int)
     moveRequested = Signal(int, int)  # index, new index
 
-    def __init__(self, index: int, count: int, edit: EditSpec, title: str, num_ws: int, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, index: int, count: int, edit: EditSpec, title: str, num_ws: int, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.index = index
         grid = QGridLayout(self)
@@ -68,11 +70,14 @@ class LayerRow(QWidget):
         self.visible.setIcon(qta.icon("mdi6.eye-outline" if edit.enabled else "mdi6.eye-off-outline"))
         self.visible.setToolTip("Hide this edit (it stays in the stack)" if edit.enabled else "Show this edit again")
         self.visible.toggled.connect(lambda on: self.visibilityToggled.emit(self.index, on))
-        icon = {"styleclip": "mdi6.format-text", "direction": "mdi6.arrow-top-right"}.get(edit.kind, "mdi6.tune-variant")
+        icon = {"styleclip": "mdi6.format-text", "direction": "mdi6.arrow-top-right"}.get(
+            edit.kind, "mdi6.tune-variant"
+        )
         self.name = _Name(title)
-        self.name.setToolTip(f"{title} ({edit.kind}{', ' + edit.name if edit.label else ''})\nDouble-click to rename, drag to reorder")
-        self.name.setMinimumWidth(60)
-        self.name.setMaximumWidth(130)
+        self.name.setToolTip(
+            f"{title} ({edit.kind}{', ' + edit.name if edit.label else ''})\nDouble-click to rename, drag to reorder"
+        )
+        self.name.setFixedWidth(112)  # the sliders of all layers line up
         self.name.doubleClicked.connect(lambda: self.renameRequested.emit(self.index))
         if not edit.enabled:
             self.name.setStyleSheet("color: #777a82; font-style: italic;")
@@ -81,7 +86,9 @@ class LayerRow(QWidget):
         self.strength = strength_slider(lo, hi)
         self.strength.setValue(edit.strength)
         self.strength.valueChanged.connect(lambda v: self.strengthChanged.emit(self.index, float(v), False))
-        self.strength._slider.sliderReleased.connect(lambda: self.strengthChanged.emit(self.index, float(self.strength.value()), True))
+        self.strength._slider.sliderReleased.connect(
+            lambda: self.strengthChanged.emit(self.index, float(self.strength.value()), True)
+        )
         self.layers = QRangeSlider(Qt.Orientation.Horizontal)
         self.layers.setRange(0, num_ws - 1)
         self.layers.setValue(edit.layers)
@@ -188,7 +195,7 @@ class EditStackView(QListWidget):
             row.duplicateRequested.connect(self.duplicated)
             row.moveRequested.connect(self._move)
             item = QListWidgetItem(self)
-            item.setSizeHint(row.sizeHint())
+            item.setSizeHint(QSize(1, row.sizeHint().height()))  # as wide as the list, never clipped
             item.setToolTip("Drag to reorder")
             self.setItemWidget(item, row)
             self.rows.append(row)

@@ -39,9 +39,20 @@ def registry_actions(actions: Actions) -> Iterator[QAction]:
             yield from (v for v in value.values() if isinstance(v, QAction))
 
 
+def command_text(action: QAction) -> str:
+    """The command's name as the list shows it; the undo stack's actions name the step they
+    would undo ("Undo Rename PC 3"), the list just "Undo" / "Redo"."""
+    text = action.text().replace("&", "").rstrip(".…")
+    first = text.split(" ", 1)[0]
+    return first if first in ("Undo", "Redo") else text
+
+
 def keys_of(action: QAction) -> str:
-    """All of an action's keys as the user's platform writes them ("Ctrl+Z, Alt+Backspace")."""
-    return ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts() if not k.isEmpty())
+    """An action's keys as the user's platform writes them: the main one, then any other
+    chord ("Ctrl+Shift+Z"); the platform's dedicated keys (X11's "Open", "Undo", "F14") are
+    left out of the reference."""
+    keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts() if not k.isEmpty()]
+    return ", ".join(k for i, k in enumerate(keys) if i == 0 or ("+" in k and len(k) > 1))
 
 
 def _menu_of(menu_bar_menus: list[QMenu]) -> dict[int, str]:
@@ -66,8 +77,7 @@ def shortcut_rows(actions: Actions, menus: list[QMenu]) -> list[tuple[str, str, 
     where = _menu_of(menus)
     rows = []
     for a in registry_actions(actions):
-        text = a.text().replace("&", "").rstrip(".…")
-        rows.append((where.get(id(a), "Canvas and toolbar"), text, keys_of(a), a.statusTip()))
+        rows.append((where.get(id(a), "Canvas and toolbar"), command_text(a), keys_of(a), a.statusTip()))
     return rows
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QKeySequence, QUndoCommand
 
-from sam_editor.gui.help import keys_of, registry_actions
+from sam_editor.gui.help import command_text, keys_of, registry_actions
 
 
 def _help_menu(window):  # noqa: ANN001, ANN202
@@ -21,12 +21,15 @@ def test_shortcuts_dialog_lists_every_action_with_its_key(window, qtbot):  # noq
     with_keys = [a for a in registry_actions(window.actions) if keys_of(a)]
     assert len(with_keys) >= 30
     for a in with_keys:
-        name = a.text().replace("&", "").rstrip(".…")
+        name = command_text(a)
         assert name in listed, name
         assert keys_of(a) in listed[name] or listed[name] == keys_of(a), (name, listed[name])
     # the specific keys of a few commands, as the user's platform writes them
     assert listed["Invert"] == QKeySequence("Ctrl+I").toString(QKeySequence.SequenceFormat.NativeText)
     assert listed["Show Invertibility Map"] == "O"
+    assert listed["Undo"].startswith(QKeySequence("Ctrl+Z").toString(QKeySequence.SequenceFormat.NativeText))
+    window.undo.push(QUndoCommand("Rename PC 3"))
+    assert "Undo" in {command_text(a) for a in registry_actions(window.actions)}  # not "Undo Rename PC 3"
     # the filter narrows the list
     dialog.filter.setText("zoom")
     visible = [
