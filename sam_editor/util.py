@@ -80,7 +80,8 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], o
     writers that add one (``np.savez``) leave it alone."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    _remove_stale_temps(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.", suffix=path.suffix, dir=path.parent)
     tmp = Path(name)
     try:
         if callable(data):
@@ -94,6 +95,31 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], o
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Temporary files a killed writer of `path` left behind (kill -9, power cut): they carry
+    the writer's pid (`.<stem>.<pid>.<random><suffix>`) and are removed once that process is
+    gone, so the folder holds no litter after the next save of the same file."""
+    head = f".{path.stem}."
+    try:
+        siblings = [p for p in path.parent.iterdir() if p.name.startswith(head) and p.name.endswith(path.suffix)]
+    except OSError:
+        return
+    for p in siblings:
+        pid = p.name[len(head) :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            p.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
 
 
 def sha256_file(path: str | os.PathLike, h: hashlib._Hash | None = None) -> str:
