@@ -321,6 +321,11 @@ class EditPanel(QWidget):
         with QSignalBlocker(self.reach):
             self.reach.setChecked(visible)
 
+    @property
+    def rows(self) -> list:
+        """The stack's layer rows, first edit first."""
+        return self.stack.rows
+
     def title_of(self, e: EditSpec) -> str:
         """A slider's edit ("PC 3") carries its component's name; the user's label wins."""
         row = self.components.get(e.component) if e.kind == "ganspace" and e.name == f"PC {e.component}" else None

@@ -51,6 +51,7 @@ from .editor import Editor
 from .inversion_panel import InversionPanel
 from .map_panel import MapPanel
 from .preferences import Preferences, PreferencesDialog, load_preferences, save_preferences
+from .welcome import WelcomeOverlay
 from .widgets import ExportDialog, MessageBar
 from .workers import JobWorker, set_threads_preference
 
@@ -115,6 +116,12 @@ class MainWindow(QMainWindow):
         cl.addWidget(self.message_bar)
         cl.addWidget(self.canvas, 1)
         self.setCentralWidget(central)
+        self.welcome = WelcomeOverlay(self.canvas)  # over the empty canvas until a photo opens
+        self.welcome.set_samples(sample_images())
+        self.welcome.set_recent(*self.recent_files())
+        self.welcome.openRequested.connect(self.open_dialog)
+        self.welcome.pathRequested.connect(self.open_recent)
+        self.welcome.dropped.connect(self.dropEvent)
 
         self.map_panel = MapPanel()
         self.inversion_panel = InversionPanel()
@@ -415,6 +422,7 @@ class MainWindow(QMainWindow):
     def _remember(self, path: Path) -> None:
         recent = [p for p in self._recent() if p != str(path)]
         self.settings.setValue("recent", [str(path), *recent][:MAX_RECENT])
+        self.welcome.set_recent(*self.recent_files())
 
     def _recent(self) -> list[str]:
         value = self.settings.value("recent", [])
@@ -624,6 +632,7 @@ class MainWindow(QMainWindow):
     def update_actions(self) -> None:
         s, a = self.session, self.actions
         has_image = s.work is not None and s.bundle is not None
+        self.welcome.setVisible(s.source is None)
         for act in a.needs_image:
             act.setEnabled(has_image)
         for act in a.needs_inversion:
