@@ -355,6 +355,8 @@ class Editor(QObject):
         s.ganspace = comps
         ratios = comps.explained_variance_ratio.tolist()[:TOP_K]
         self.presets = s.presets()
+        if s.preset_problem:
+            self.w.show_problem("", f"A user preset was not read: {s.preset_problem}", kind="warning", timeout_ms=15000)
         self.w.edit_panel.set_components(ratios, s.num_ws, self.component_names())
         self.w.edit_panel.set_presets([p.name if hasattr(p, "component") else f"Official: {p.name}" for p in self.presets])
         self.w.edit_panel.set_ganspace_status(

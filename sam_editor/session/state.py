@@ -100,6 +100,7 @@ class Session:
         self.edit_region: frozenset[int] = frozenset()  # latent-map segments edits may act on; empty: all
         self._limited_phi: tuple[Any, frozenset[int], Any] | None = None  # (φ, region, φ held outside it)
         self.project_path: Path | None = None
+        self.preset_problem: str | None = None  # why a user preset file was not read, for the window
         self.dirty = False
         self._next_key = 1
         self.image_token = 0
@@ -398,7 +399,14 @@ class Session:
             beside = load_preset_list(self.bundle.generator_path.parent / GENERATOR_PRESETS_FILE)
         except ValueError:
             beside = []  # a broken file only costs the named presets; the sliders still work
-        named: list[Any] = [p for p in beside + all_presets(self.bundle.presets_dir) if p.generator is None or p.generator in ids]
+        try:
+            everyone = all_presets(self.bundle.presets_dir)
+        except ValueError as exc:  # a broken user preset file: the built-ins and the rest still work
+            from ..edits.presets import builtin_presets
+
+            self.preset_problem = str(exc)
+            everyone = builtin_presets()
+        named: list[Any] = [p for p in beside + everyone if p.generator is None or p.generator in ids]
         return named + list(directions_for_generator(self.bundle.G, self.bundle.generator_path).values())
 
     def preset_edit(self, preset: Any) -> EditSpec:

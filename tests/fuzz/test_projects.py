@@ -45,3 +45,12 @@ def test_good_project_still_loads(fuzz_bundle, good_project: Path) -> None:
     s = Session(fuzz_bundle)
     assert s.load_project(good_project) == []
     assert s.inversion is not None and s.edit_region == {1} and len(s.edits) == 1 and s.directions
+
+
+def test_a_broken_user_preset_costs_only_that_file(fuzz_bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    (tmp_path / "bad.json").write_text('{"name": "x", "component": "3", "layers": [0, 1], "strength": 1}')
+    monkeypatch.setattr(fuzz_bundle, "presets_dir", tmp_path)
+    s = Session(fuzz_bundle)
+    names = [p.name for p in s.presets()]
+    assert s.preset_problem is not None and "bad.json" in s.preset_problem and "component" in s.preset_problem
+    assert names  # the official direction beside the tiny generator is still listed
