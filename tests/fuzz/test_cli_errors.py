@@ -144,3 +144,19 @@ def test_edit_and_ganspace_default_to_the_demo_bundle(tmp_path: Path, capsys) ->
     rc, err = run(capsys, "edit", phi, "--ganspace", "0:1", "--n-samples", "2000", "--components", "4",
                   "--ganspace-cache", tmp_path, "--out", tmp_path / "e.png")  # fmt: skip
     assert rc == 0 and (tmp_path / "e.png").is_file(), err
+
+
+def test_edit_reads_the_generator_formats_invert_reads(fuzz_bundle, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """A rosinality .pt (an official-family format, not ours) works for edit as for invert."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ckpt_helpers", Path(__file__).parents[1] / "gan" / "test_checkpoints.py")
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    G = fuzz_bundle.G
+    rosinality = tmp_path / "rosinality.pt"
+    helpers.write_rosinality(G, rosinality)
+    phi = Phi(G.mean_w_plus(1)).save(tmp_path / "phi.pt")
+    rc, err = run(capsys, "edit", phi, "--generator", rosinality, "--ganspace", "0:1", "--n-samples", "2000",
+                  "--components", "4", "--ganspace-cache", tmp_path, "--out", tmp_path / "e.png")  # fmt: skip
+    assert rc == 0 and (tmp_path / "e.png").is_file(), err
