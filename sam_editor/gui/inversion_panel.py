@@ -158,3 +158,17 @@ class InversionPanel(QWidget):
 
     def show_done(self, text: str) -> None:
         self.eta.setText(text)
+
+    def show_state(self, inversion: object | None, where: str = "") -> None:
+        """The photo now open: its inversion (from a project) or none yet — never the timings
+        and losses of the photo before."""
+        self.progress.setFormat("")
+        self.progress.setMaximum(100)
+        self.progress.setValue(0)
+        if inversion is None:
+            self.show_done("")
+            self.show_losses({})
+            return
+        how = "encoder φ" if inversion.steps_run == 0 else f"{inversion.steps_run} steps"  # type: ignore[attr-defined]
+        self.show_done(f"{inversion.method}, {how} in {inversion.seconds:.1f} s{where}")  # type: ignore[attr-defined]
+        self.show_losses(inversion.losses)  # type: ignore[attr-defined]

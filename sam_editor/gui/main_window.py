@@ -410,6 +410,7 @@ class MainWindow(QMainWindow):
             return False
         self.undo.clear()
         self.message_bar.dismiss()
+        self.inversion_panel.show_state(None)
         self._remember(path)
         self.settings.setValue("last_dir", str(path.parent))
         if result.notes:
@@ -465,6 +466,7 @@ class MainWindow(QMainWindow):
             return False
         self.undo.clear()
         self.message_bar.dismiss()
+        self.inversion_panel.show_state(self.session.inversion, " (from the project)")
         self._remember(Path(path))
         if result:
             self.show_problem("", " ".join(result), kind="warning")
