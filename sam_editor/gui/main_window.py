@@ -50,6 +50,7 @@ from .edit_panel import EditPanel
 from .editor import Editor
 from .inversion_panel import InversionPanel
 from .map_panel import MapPanel
+from .menu_keys import MenuKeys
 from .preferences import Preferences, PreferencesDialog, load_preferences, save_preferences
 from .welcome import WelcomeOverlay
 from .widgets import ExportDialog, MessageBar
@@ -609,10 +610,13 @@ class MainWindow(QMainWindow):
         menu = QMenu(self)
         menu.addSection(f"Segment {self.editor.selection[0]}" if selected == 1 else f"{selected} segments")
         available = s.available_spaces()
+        by_key: dict[str, QAction] = {}
 
         def item(action: QAction, text: str, enabled: bool = True, checked: bool | None = None) -> None:
             keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
             entry = menu.addAction(f"{text}\t{keys}" if keys else text)
+            if keys:
+                by_key[keys] = entry
             entry.setEnabled(enabled)
             if checked is not None:
                 entry.setCheckable(True)
@@ -627,6 +631,7 @@ class MainWindow(QMainWindow):
         item(a.edit_only_selection, "Edit only these")
         if s.edit_region:
             item(a.edit_everywhere, "Edit everywhere")
+        MenuKeys(menu, by_key)  # the keys shown work while the menu is open
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         menu.popup(global_pos.toPoint())
         self.segment_menu = menu
