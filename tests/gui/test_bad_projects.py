@@ -42,3 +42,51 @@ def test_missing_recent_file_and_unreadable_drop_are_messages(window, qtbot, tin
     folder.mkdir()
     assert drop_files(window, folder)
     assert same(before, snapshot(window.session)) and window.message_bar.kind == "error"
+
+
+def test_fuzzed_projects_and_photos_dropped_on_the_window(window, qtbot, tiny_bundle, tmp_path: Path) -> None:  # noqa: ANN001
+    """Hypothesis-generated broken projects (random JSON planted anywhere in project.json, or
+    mutated zip bytes) and broken photos dropped on a window holding work: a project that does
+    not load leaves the session exactly as it was, with an error banner; a photo either opens
+    or is an error banner; no exception reaches Qt (pytest-qt would fail the test)."""
+    import json
+
+    from fuzz.badfiles import project_members, write_members
+    from fuzz.strategies import broken_bytes, mutated, mutated_json
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    good = busy_session(tiny_bundle, tmp_path).save_project(tmp_path / "good.samproj")
+    members = project_members(good)
+    state = json.loads(members["project.json"])
+    png = (tmp_path / "car.png").read_bytes()
+    counts = {"projects": 0, "photos": 0}
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(data=st.data())
+    def drop_one(data: st.DataObject) -> None:
+        if window.session.inversion is None:
+            assert window.open_project(good)
+        if data.draw(st.booleans()):
+            path = tmp_path / "fuzz.samproj"
+            if data.draw(st.booleans()):
+                write_members(path, {**members, "project.json": data.draw(mutated_json(state)).encode()})
+            else:
+                path.write_bytes(data.draw(mutated(good.read_bytes())))
+            counts["projects"] += 1
+            before = snapshot(window.session)
+            assert drop_files(window, path)
+            if not same(before, snapshot(window.session)):  # it was still a whole, valid project
+                assert window.session.project_path == path
+            else:
+                assert window.message_bar.kind == "error" and window.message_bar.isVisible()
+        else:
+            path = tmp_path / ("fuzz" + data.draw(st.sampled_from([".png", ".jpg"])))
+            path.write_bytes(data.draw(broken_bytes(png)))
+            counts["photos"] += 1
+            source = window.session.source
+            assert drop_files(window, path)
+            assert window.session.source is not source or (window.message_bar.isVisible() and window.message_bar.kind == "error")
+
+    drop_one()
+    assert sum(counts.values()) == 40 and min(counts.values()) > 0, counts
