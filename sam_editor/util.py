@@ -81,7 +81,7 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], o
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.", suffix=path.suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f"{_temp_head(path)}{os.getpid()}.", suffix=path.suffix, dir=path.parent)
     tmp = Path(name)
     try:
         if callable(data):
@@ -101,7 +101,7 @@ def _remove_stale_temps(path: Path) -> None:
     """Temporary files a killed writer of `path` left behind (kill -9, power cut): they carry
     the writer's pid (`.<stem>.<pid>.<random><suffix>`) and are removed once that process is
     gone, so the folder holds no litter after the next save of the same file."""
-    head = f".{path.stem}."
+    head = _temp_head(path)
     try:
         siblings = [p for p in path.parent.iterdir() if p.name.startswith(head) and p.name.endswith(path.suffix)]
     except OSError:
@@ -110,6 +110,13 @@ def _remove_stale_temps(path: Path) -> None:
         pid = p.name[len(head) :].split(".", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
             p.unlink(missing_ok=True)
+
+
+def _temp_head(path: Path) -> str:
+    """'.<stem>.' with the stem cut to 100 bytes: a temporary name stays within the file
+    system's 255 bytes even when the final name nearly fills them."""
+    stem = path.stem.encode()[:100].decode("utf-8", errors="ignore")
+    return f".{stem}."
 
 
 def _running(pid: int) -> bool:

@@ -81,7 +81,9 @@ class ApplyStore:
         self.markers = JsonStore(out / ".apply" / fingerprint)
 
     def png_path(self, item: Any) -> Path:
-        return self.out / f"{Path(item.payload).stem}.png"
+        from .outputs import bounded_stem
+
+        return self.out / f"{bounded_stem(Path(item.payload).stem, '.png')}.png"
 
     def done(self, item: Any) -> bool:
         return self.markers.done(item) and self.png_path(item).is_file()
@@ -125,15 +127,16 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if mismatch is not None:
         print(f"error: {mismatch.message}; pass --generator with the recipe's generator", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from .outputs import bounded_stem, writable_folder
+
+    out = writable_folder(Path(args.out))  # before the batch: OutputError (exit 2) if not
     task = ApplyTask(str(args.recipe), args.generator, args.device, args.steps)
     from ..batch import worker_cache
 
     worker_cache(("apply", task), lambda: (bundle, recipe))  # this process already has them
     fingerprint = hashlib.sha256(Path(args.recipe).read_bytes() + repr((args.generator, args.steps)).encode()).hexdigest()[:10]
     store = ApplyStore(out, fingerprint)
-    items = [Item(re.sub(r"[^A-Za-z0-9._-]+", "_", p.name), str(p)) for p in paths]
+    items = [Item(bounded_stem(re.sub(r"[^A-Za-z0-9._-]+", "_", p.name), ".json"), str(p)) for p in paths]
     from tqdm.auto import tqdm
 
     done_before = sum(store.done(it) for it in items)  # a rerun skips these: not part of this run's total

@@ -160,3 +160,20 @@ def test_edit_reads_the_generator_formats_invert_reads(fuzz_bundle, tmp_path: Pa
     rc, err = run(capsys, "edit", phi, "--generator", rosinality, "--ganspace", "0:1", "--n-samples", "2000",
                   "--components", "4", "--ganspace-cache", tmp_path, "--out", tmp_path / "e.png")  # fmt: skip
     assert rc == 0 and (tmp_path / "e.png").is_file(), err
+
+
+def test_apply_with_a_250_character_photo_name(fuzz_bundle, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from .badfiles import busy_session
+
+    recipe = busy_session(fuzz_bundle, tmp_path).export_png(tmp_path / "recipe.png")
+    assert isinstance(recipe, Path)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_sample(photos / ("b" * 250 + ".png"))
+    rc, err = run(capsys, "apply", recipe, photos, "--out", tmp_path / "out", "--generator", fuzz_bundle.generator_path, "--steps", "1")
+    assert rc == 0, err
+    outputs = [p for p in (tmp_path / "out").iterdir() if p.suffix == ".png"]
+    assert len(outputs) == 1 and len(outputs[0].name.encode()) <= 240
+    (tmp_path / "blocker").write_text("x")
+    line = one_error_line(*run(capsys, "apply", recipe, photos, "--out", tmp_path / "blocker" / "out", "--generator", fuzz_bundle.generator_path))
+    assert "blocker" in line
