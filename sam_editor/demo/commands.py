@@ -218,7 +218,7 @@ def _train_encoder(args: argparse.Namespace) -> int:
     init_torch()
     import torch
 
-    from ..gan.native import load_generator
+    from ..gan.checkpoints import load_generator_any
     from ..invertibility.predictor import load_predictor
     from ..invertibility.segmenters import make_segmenter
     from ..perceptual import default_perceptual
@@ -229,7 +229,7 @@ def _train_encoder(args: argparse.Namespace) -> int:
     from .train_predictor import make_cluttered_images
 
     dev = default_device() if args.device == "auto" else torch.device(args.device)
-    G, _ = load_generator(args.generator)
+    G, _ = load_generator_any(args.generator)
     work = Path(args.work_dir)
     images = make_cluttered_images(work / "images", args.n_images, args.seed, G.cfg.resolution, args.photos)
     predictor = load_predictor(args.predictor)
@@ -370,12 +370,12 @@ def _quality(args: argparse.Namespace) -> int:
 
     init_torch()
     from ..edits.clip_models import load_clip
-    from ..gan.native import load_generator
+    from ..gan.checkpoints import load_generator_any
     from .quality import measure
 
     clip = load_clip(args.clip)
     for path in args.generator:
-        G, meta = load_generator(path)
+        G, meta = load_generator_any(path)
         G.eval().requires_grad_(False)
         report = {
             "generator": path,
@@ -392,10 +392,10 @@ def _probe_ganspace(args: argparse.Namespace) -> int:
 
     init_torch()
     from ..edits.ganspace import compute_components, parse_layers
-    from ..gan.native import load_generator
+    from ..gan.checkpoints import load_generator_any
     from .edit_probe import probe_components
 
-    G, _ = load_generator(args.generator)
+    G, _ = load_generator_any(args.generator)
     G.eval().requires_grad_(False)
     comps = compute_components(G, n_samples=args.samples, n_components=max(args.k, 8))
     try:
@@ -414,11 +414,11 @@ def _presets(args: argparse.Namespace) -> int:
     init_torch()
     from ..edits.ganspace import compute_components
     from ..edits.presets import GENERATOR_PRESETS_FILE
-    from ..gan.native import load_generator
+    from ..gan.checkpoints import load_generator_any
     from ..util import sha256_file
     from .edit_probe import layer_ranges, name_presets, probe_components
 
-    G, _ = load_generator(args.generator)
+    G, _ = load_generator_any(args.generator)
     G.eval().requires_grad_(False)
     # The components must be the ones the app computes: the same PCA settings as the session.
     comps = compute_components(G, n_samples=args.samples, n_components=max(args.k, 8))
