@@ -28,7 +28,7 @@ _CHUNK = 1 << 20
 # A stopped job returns what it has: the best result so far, marked cancelled (inversion,
 # StyleCLIP), what it finished (targets, training), or None where a partial result means
 # nothing (GANSpace's PCA). Jobs print nothing; progress bars live in the CLI (`StepBar`).
-PreviewFn = Callable[[], Any]
+PreviewFn = Callable[..., Any]  # () → the current result; inversions also take (delta_w) → it edited
 OnStep = Callable[[int, int, Mapping[str, Any], "PreviewFn | None"], None]
 ShouldStop = Callable[[], bool]
 

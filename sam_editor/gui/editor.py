@@ -268,7 +268,9 @@ class Editor(QObject):
         if s.bundle.encoder is None:
             init = "mean"
         lm = None if s.latent_map is None else s.latent_map.with_tau(s.tau)
-        fn = functools.partial(run_inversion, s.bundle, s.work.copy(), lm, method, steps, valid=s.photo_mask(), init=init)
+        fn = functools.partial(
+            run_inversion, s.bundle, s.work.copy(), lm, method, steps, valid=s.photo_mask(), init=init, edit_delta=self._live_edit_delta
+        )
         worker = JobWorker("inversion", fn, token=s.image_token, threads=torch_threads_for(s.bundle.G))
         worker.progress.connect(self._on_inversion_progress)
         worker.finished.connect(self._on_inversion)
@@ -293,7 +295,17 @@ class Editor(QObject):
         self.w.inversion_panel.show_progress(p)
         if p.preview is not None:
             self.w.canvas.set_image("reconstruction", p.preview)
+            # the Edited pane follows too: the edit stack on the current φ (no edits: the preview)
+            self.w.canvas.set_image("edited", p.edited if p.edited is not None else p.preview)
             self.previewShown.emit(step)
+
+    def _live_edit_delta(self):  # noqa: ANN202 - runs on the inversion's worker thread
+        """The edit stack's δw+ now, for the Edited pane during an inversion; None: no edit."""
+        s = self.session
+        edits = list(s.edits)  # set_edits replaces the list, never changes it in place
+        if s.bundle is None or not any(e.enabled and e.strength for e in edits):
+            return None
+        return s.edit_stack(edits).total_delta_w()
 
     @Slot(object)
     def _on_inversion(self, inversion: Inversion) -> None:

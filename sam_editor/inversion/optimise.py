@@ -204,9 +204,15 @@ def run_latent_optimisation(
     history: list[dict[str, float]] = []
     cancelled = False
 
-    def preview() -> torch.Tensor:
+    def preview(delta_w: torch.Tensor | None = None) -> torch.Tensor:
+        """The current φ rendered; with `delta_w` (1, num_ws, w_dim) an edit on it, gated as
+        in §3.4 (what the window shows as "Edited" while the inversion runs)."""
         with torch.no_grad():
-            return problem.render().clamp(-1, 1).cpu()
+            if delta_w is None:
+                return problem.render().clamp(-1, 1).cpu()
+            d = delta_w.to(device=problem.w.device, dtype=problem.w.dtype)
+            image = problem.G.synthesize(problem.w_plus(), problem.delta_f, problem.masks, delta_w=d, noise_mode=s.noise_mode)
+            return image.clamp(-1, 1).cpu()
 
     def record(step: int, total: torch.Tensor) -> None:
         improved = total.detach() < best_total

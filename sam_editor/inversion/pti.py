@@ -72,9 +72,10 @@ def _tune_one(
             info["locality"] = float(loc.detach().mean())
         return total, info
 
-    def preview() -> torch.Tensor:
+    def preview(delta_w: torch.Tensor | None = None) -> torch.Tensor:  # with δw+: an edit on it (W+ only)
         with torch.no_grad():
-            return Gt.synthesize(pivot, noise_mode=s.noise_mode).clamp(-1, 1).cpu()
+            d = None if delta_w is None else delta_w.to(device=pivot.device, dtype=pivot.dtype)
+            return Gt.synthesize(pivot, delta_w=d, noise_mode=s.noise_mode).clamp(-1, 1).cpu()
 
     def keep(step: int, rec_value: float) -> None:
         nonlocal best_loss, best_step

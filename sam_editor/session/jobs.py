@@ -48,6 +48,7 @@ class InversionProgress:
     preview: np.ndarray | None  # (H, W, 3) uint8 current reconstruction, every few steps
     elapsed: float
     eta: float | None
+    edited: np.ndarray | None = None  # with the preview: the edits (`edit_delta`) on the current φ
 
 
 @dataclasses.dataclass
@@ -112,12 +113,15 @@ def run_inversion(
     preview_every: int = 5,
     valid: np.ndarray | None = None,  # (H, W) bool: the photo's pixels of a letterboxed frame
     init: str = "auto",
+    edit_delta: Callable[[], torch.Tensor | None] | None = None,
 ) -> Inversion:
     """SAM inversion (§3.3, eq. 3.8) or a baseline, reporting `InversionProgress` every step and a
     preview every `preview_every` steps. A stop keeps the best φ found so far. Pixels outside
     `valid` (letterbox padding) get no loss. `init`: "encoder" starts from the bundle's encoder
     (the hybrid regime; `steps` 0 gives the encoder's φ alone), "mean" from the mean w, "auto"
-    the encoder when the bundle has one."""
+    the encoder when the bundle has one. `edit_delta()`: the edits' δw+ (1, num_ws, w_dim) now
+    (None: none), rendered on each preview's φ as `InversionProgress.edited` (the edit region is
+    not applied to these previews)."""
     from ..inversion.optimise import invert
     from ..inversion.settings import InversionSettings
 
@@ -128,12 +132,15 @@ def run_inversion(
 
     def on_step(step: int, total: int, losses: dict[str, float], preview_fn: Callable[[], torch.Tensor]) -> None:
         elapsed = time.perf_counter() - t0
-        preview = None
+        preview = edited = None
         if step - state["last"] >= preview_every or step == total:
             preview = to_uint8(preview_fn()[0])
+            delta = edit_delta() if edit_delta is not None else None
+            if delta is not None:
+                edited = to_uint8(preview_fn(delta)[0])
             state["last"] = step
         eta = elapsed / step * (total - step) if step > 0 else None
-        progress(step, total, InversionProgress(step, total, losses, preview, elapsed, eta))
+        progress(step, total, InversionProgress(step, total, losses, preview, elapsed, eta, edited))
 
     assert isinstance(settings, InversionSettings)
     init_phi = encoder_phi(bundle, x, latent_map if method == "sam" else None, init)
