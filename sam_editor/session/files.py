@@ -137,6 +137,20 @@ def read_project(path: str | os.PathLike) -> tuple[Any, np.ndarray, Any | None, 
     return state, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), phi, tensors
 
 
+def check_labels_header(labels_png: str, width: int, height: int) -> None:
+    """A latent map's label image (base64 PNG) must claim the map's own size before it is
+    decoded: a header claiming 60 000² pixels would otherwise be allocated. ValueError if not."""
+    import base64
+    import binascii
+
+    try:
+        head = base64.b64decode(labels_png[:32], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("its latent map's label image is not base64") from exc
+    if _png_size(head) != (width, height):
+        raise ValueError(f"its latent map's label image is not the {width} × {height} PNG the map says")
+
+
 def _png_size(data: bytes) -> tuple[int, int] | None:
     """(W, H) from a PNG's IHDR, without decoding it; None when it is not a PNG."""
     import struct

@@ -26,6 +26,7 @@ from .files import (
     Placement,
     Problem,
     SourceImage,
+    check_labels_header,
     encode_png,
     letterbox,
     read_image,
@@ -535,6 +536,7 @@ class Session:
         work, placement = letterbox(rgb, self.frame_size)
         lm = None
         if state.latent_map is not None:
+            check_labels_header(state.latent_map.labels_png, state.latent_map.width, state.latent_map.height)
             lm = LatentMap.from_json(state.latent_map.model_dump())
             if lm.shape != work.shape[:2]:
                 notes.append("The latent map was made for another generator size and was dropped.")

@@ -81,6 +81,7 @@ MORE_PROJECTS: dict[str, Callable[[Path, Path, Path], Path]] = {
     "NaN strength": lambda good, out, _m: _raw_state(good, out, lambda t: t.replace('"strength": 0.5', '"strength": NaN')),
     "reconstruction wrong size": lambda good, out, _m: _tensors(good, out, lambda d: d.__setitem__("reconstruction", torch.zeros(3, 3, 3, dtype=torch.uint8))),
     "direction wrong shape": lambda good, out, _m: _tensors(good, out, lambda d: d.__setitem__("direction/7", torch.zeros(2))),
+    "label image claims 60000 px": lambda good, out, _m: with_state(good, out, lambda s: s["latent_map"].__setitem__("labels_png", __import__("base64").b64encode(_huge_png_header()).decode())),
     "labels out of range": lambda good, out, _m: with_state(good, out, lambda s: s["latent_map"].__setitem__("segment_errors", s["latent_map"]["segment_errors"][:1])),
 }
 
