@@ -106,6 +106,7 @@ def run(argv: list[str], t_start: float | None = None) -> int:
     state = window.settings.value("window_state")
     if state is not None:
         window.restoreState(state)
+    window.fit_to_screen()  # a layout saved at another interface scale or on a bigger screen
     window.show()
     # Ctrl+C in the terminal closes the window like the close button (Python only sees signals
     # while it runs, hence the idle timer)

@@ -549,6 +549,13 @@ class MainWindow(QMainWindow):
             width, height = min(width, int(avail.width() * 0.95)), min(height, int(avail.height() * 0.92))
         self.resize(width, height)
 
+    def fit_to_screen(self) -> None:
+        """Shrink a window larger than its screen (and bring it onto the screen)."""
+        self._fit_to_screen(self.width(), self.height())
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is not None and not screen.availableGeometry().contains(self.frameGeometry().topLeft()):
+            self.move(screen.availableGeometry().topLeft())
+
     def preferences_dialog(self) -> None:
         import torch
 
