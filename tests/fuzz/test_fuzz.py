@@ -26,12 +26,12 @@ from hypothesis import strategies as st
 from sam_editor import cli
 from sam_editor.gan.checkpoints import load_generator_any
 from sam_editor.gan.native import CheckpointError, load_generator
-from sam_editor.imageio import Problem, SourceImage, png_text_entries, read_image
+from sam_editor.imageio import Problem, SourceImage, encode_png, png_text_entries, read_image
 from sam_editor.inversion.encoder import load_encoder
 from sam_editor.inversion.phi import Phi
 from sam_editor.invertibility.predictor import load_predictor
 from sam_editor.session import Session
-from sam_editor.session.recipe import RecipeError, decode_tensor, read_recipe, session_recipe
+from sam_editor.session.recipe import RECIPE_KEY, RecipeError, decode_tensor, read_recipe, session_recipe
 
 from .badfiles import Evil, busy_session, evil_pickle, evil_torch, project_members, same, snapshot, write_members
 from .strategies import broken_bytes, json_values, mutated, mutated_json
@@ -168,7 +168,12 @@ def test_fuzz_phi_files(valid: dict[str, bytes], work: Path, marker: Path, data:
 @given(data=st.data())
 def test_fuzz_recipes(valid: dict[str, bytes], work: Path, data: st.DataObject) -> None:
     text = data.draw(mutated_json(json.loads(valid["recipe"])))
-    path = _write(work, "recipe.json", text.encode())
+    container = data.draw(st.sampled_from(["json", "png", "png bytes"]))
+    if container == "json":
+        path = _write(work, "recipe.json", text.encode())
+    else:  # inside an export's iTXt chunk, the PNG itself possibly damaged too
+        png = encode_png(np.full((8, 8, 3), 90, np.uint8), {RECIPE_KEY: text})
+        path = _write(work, "recipe.png", data.draw(mutated(png)) if container == "png bytes" else png)
     COUNTS["recipes"] += 1
     try:
         r = read_recipe(path)
