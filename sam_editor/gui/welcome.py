@@ -126,8 +126,12 @@ class WelcomeOverlay(QWidget):
             head = QLabel(title)
             head.setObjectName("hint")
             self.recent_grid.addWidget(head, 0, col)
-            for i, p in enumerate(paths[:MAX_RECENT_SHOWN]):
-                b = QPushButton(qta.icon(icon, color="#8ec5ff"), p.name)
+            shown = paths[:MAX_RECENT_SHOWN]
+            names = [p.name for p in shown]
+            for i, p in enumerate(shown):
+                same = names.count(p.name) > 1  # one name in several folders: say which
+                text = f"{p.name}  (…/{p.parent.parent.name}/{p.parent.name})" if same else p.name
+                b = QPushButton(qta.icon(icon, color="#8ec5ff"), text)
                 b.setObjectName("link")
                 b.setFlat(True)
                 b.setCursor(Qt.CursorShape.PointingHandCursor)
