@@ -12,7 +12,14 @@ the per-segment gating of `Generator.synthesize`.
 Facts taken from the GANSpace paper/code: PCA of W (the `style` layer with `use_w`), 10⁶ samples
 (`-n=1000000`), 80 components kept (`-c` default), an incremental estimator (`ipca`), and σ_k =
 √(explained variance). Here the covariance is accumulated batch by batch (float64, shifted sums),
-so 10⁶ × 512 samples are never held at once, then eigen-decomposed once.
+so 10⁶ × 512 samples are never held at once, then eigen-decomposed. The sampling stops early
+once the leading components have settled: at 2¹⁵, 2¹⁶, … samples the top `AGREE_TOP` components
+are compared with those of the previous check, and when every one of them agrees to |cos| ≥
+`AGREE_COS` at `AGREE_TIMES` checks in a row the rest of the 10⁶ samples would not move them
+(the estimate's error shrinks as 1/√n, and the estimate at 2n averages the one at n with an
+independent one, so successive estimates that keep agreeing this closely are that close to the
+limit; a single agreement can be luck, measured on a tiny generator).
+A spectrum whose leading eigenvalues are nearly equal never settles and runs to the full count.
 
 Components are computed once per generator and cached next to the weights as `.npz`
 (components, stdev, mean + bookkeeping), keyed by the weights file's sha256 or a given id.
@@ -34,6 +41,11 @@ from ..util import OnStep, ShouldStop, atomic_write, sha256_file
 PAPER_N_SAMPLES = 1_000_000  # GANSpace: PCA on 10⁶ sampled w for StyleGAN/StyleGAN2
 PAPER_N_COMPONENTS = 80  # GANSpace's default number of components kept
 CACHE_VERSION = 1
+AGREE_TOP = 20  # components that must have settled before sampling stops early
+AGREE_COS = 0.995  # |cos| between successive estimates; on the demo generator the stop then comes at
+# 2¹⁹ samples with every top-20 component within cos 0.998 of the 10⁶-sample PCA
+FIRST_CHECK = 32_768  # samples before the first check; then every doubling
+AGREE_TIMES = 2  # successive checks that must agree (one can agree by chance)
 
 @dataclasses.dataclass(frozen=True)
 class GanspaceComponents:
@@ -53,6 +65,7 @@ class GanspaceComponents:
     key: str = ""
     seed: int = 0
     total_variance: float = float("nan")  # trace of the covariance (all w_dim directions)
+    n_requested: int = 0  # samples asked for (n_samples < n_requested: stopped early, settled)
 
     @property
     def num_components(self) -> int:
@@ -76,6 +89,7 @@ class GanspaceComponents:
             "key": np.str_(self.key),
             "seed": np.int64(self.seed),
             "total_variance": np.float64(self.total_variance),
+            "n_requested": np.int64(self.n_requested),
             "version": np.int64(CACHE_VERSION),
         }
         atomic_write(Path(path).with_suffix(".npz"), lambda tmp: np.savez(tmp, **arrays))
@@ -98,6 +112,7 @@ class GanspaceComponents:
                 key=str(d["key"]) if "key" in d else "",
                 seed=int(d["seed"]) if "seed" in d else 0,
                 total_variance=float(d["total_variance"]) if "total_variance" in d else float("nan"),
+                n_requested=int(d["n_requested"]) if "n_requested" in d else 0,
             )
 
 
@@ -129,6 +144,24 @@ def _sign_convention(comps: np.ndarray) -> np.ndarray:
     return comps * signs[:, None]
 
 
+def _pca(s1: torch.Tensor, s2: torch.Tensor, done: int) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    """(eigenvalues descending (D,), eigenvectors as rows (D, D), shifted mean (D,)) of the
+    covariance accumulated from shifted sums s1 = Σx, s2 = Σxxᵀ over `done` samples."""
+    mean_shifted = s1 / done
+    cov = (s2 - done * torch.outer(mean_shifted, mean_shifted)) / (done - 1)  # (D, D)
+    cov = 0.5 * (cov + cov.T)
+    evals, evecs = np.linalg.eigh(cov.numpy())  # ascending
+    order = np.argsort(evals)[::-1]
+    return evals[order], evecs[:, order].T, mean_shifted
+
+
+def settled(previous: np.ndarray, current: np.ndarray, top: int = AGREE_TOP, cos: float = AGREE_COS) -> bool:
+    """Whether the first `top` rows of two component estimates (K, D) agree, row by row, to
+    |cos| ≥ `cos` (signs are arbitrary; rows are unit vectors)."""
+    k = min(top, previous.shape[0], current.shape[0])
+    return bool(np.all(np.abs(np.sum(previous[:k] * current[:k], axis=1)) >= cos))
+
+
 def compute_components(
     G: Generator,
     n_samples: int = PAPER_N_SAMPLES,
@@ -138,12 +171,18 @@ def compute_components(
     on_step: OnStep | None = None,
     should_stop: ShouldStop | None = None,
     key: str = "",
+    stop_when_settled: bool = True,
+    agree_top: int = AGREE_TOP,
+    first_check: int = FIRST_CHECK,
 ) -> GanspaceComponents | None:
     """PCA of W by batched covariance accumulation (GANSpace §3, used by SAM §3.4).
 
-    Memory is O(w_dim²) whatever n_samples is. `on_step(done, total, {"samples": done}, None)`
-    is called after every batch (and once with done = 0 before the first); `should_stop()` is
-    polled between batches, and a stopped PCA returns None (half a covariance means nothing).
+    Memory is O(w_dim²) whatever n_samples is. With `stop_when_settled` the sampling ends before
+    `n_samples` once the top `agree_top` components agree between two checks, made at
+    `first_check` samples and every doubling after it (module docstring);
+    `n_samples` of the result says how many were used. `on_step(done, total, {"samples": done},
+    None)` is called after every batch (and once with done = 0 before the first); `should_stop()`
+    is polled between batches, and a stopped PCA returns None (half a covariance means nothing).
     """
     D = G.w_dim
     n_components = min(n_components, D)
@@ -151,6 +190,7 @@ def compute_components(
     s1 = torch.zeros(D, dtype=torch.float64)
     s2 = torch.zeros(D, D, dtype=torch.float64)
     done = 0
+    next_check, previous, agreed = first_check, None, 0
     if on_step is not None:
         on_step(0, n_samples, {"samples": 0}, None)
     for w in iter_w_batches(G, n_samples, batch_size, seed):
@@ -165,14 +205,18 @@ def compute_components(
         done += w.shape[0]
         if on_step is not None:
             on_step(done, n_samples, {"samples": done}, None)
+        if stop_when_settled and done >= next_check and done < n_samples:
+            current = _pca(s1, s2, done)[1]
+            agreed = agreed + 1 if previous is not None and settled(previous, current, agree_top) else 0
+            if agreed >= AGREE_TIMES:
+                if on_step is not None:
+                    on_step(n_samples, n_samples, {"samples": done, "settled": True}, None)
+                break
+            previous, next_check = current, 2 * next_check
     assert shift is not None
-    mean_shifted = s1 / done
-    cov = (s2 - done * torch.outer(mean_shifted, mean_shifted)) / (done - 1)  # (D, D)
-    cov = 0.5 * (cov + cov.T)
-    evals, evecs = np.linalg.eigh(cov.numpy())  # ascending
-    order = np.argsort(evals)[::-1][:n_components]
-    variances = np.clip(evals[order], 0.0, None)
-    comps = _sign_convention(evecs[:, order].T)  # (K, D)
+    evals, evecs, mean_shifted = _pca(s1, s2, done)
+    variances = np.clip(evals[:n_components], 0.0, None)
+    comps = _sign_convention(evecs[:n_components])  # (K, D)
     return GanspaceComponents(
         components=torch.from_numpy(comps.astype(np.float32)),
         stdev=torch.from_numpy(np.sqrt(variances).astype(np.float32)),
@@ -181,6 +225,7 @@ def compute_components(
         key=key,
         seed=seed,
         total_variance=float(np.clip(evals, 0.0, None).sum()),
+        n_requested=n_samples,
     )
 
 
@@ -235,7 +280,7 @@ def load_or_compute(
         if (
             cached is not None
             and cached.key == key
-            and cached.n_samples == n_samples
+            and (cached.n_requested or cached.n_samples) == n_samples
             and cached.seed == seed
             and cached.w_dim == G.w_dim
             and cached.num_components == n_components

@@ -1,5 +1,7 @@
 """GANSpace PCA of W (Härkönen et al. 2020), as used for the §3.4 edits: properties on a tiny G."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -103,3 +105,46 @@ def test_direction_to_delta_w_rows_and_strength(tiny_G, comps):
     assert gs.parse_layers(None, 10) == (0, 9)
     with pytest.raises(ValueError):
         gs.parse_layers("5-2", 10)
+
+
+def test_settled_compares_rows_up_to_sign_and_needs_every_top_row():
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.standard_normal((8, 8)))
+    comps = q.T  # orthonormal rows
+    flipped = comps * np.array([1, -1, 1, -1, 1, 1, -1, 1])[:, None]
+    assert gs.settled(comps, flipped, top=8, cos=0.999)
+    swapped = comps.copy()
+    swapped[[2, 3]] = swapped[[3, 2]]  # two components traded places: not settled
+    assert not gs.settled(comps, swapped, top=8, cos=0.999)
+    assert gs.settled(comps, swapped, top=2, cos=0.999)  # only the first two are compared
+    tilted = comps.copy()
+    tilted[0] = np.cos(0.1) * comps[0] + np.sin(0.1) * comps[1]  # cos 0.995
+    assert not gs.settled(comps, tilted, top=8, cos=0.998) and gs.settled(comps, tilted, top=8, cos=0.99)
+
+
+def test_pca_stops_early_once_the_top_components_settle_and_matches_the_full_run(tiny_G):
+    n, first = 2**18, 2**12
+    early = gs.compute_components(tiny_G, n_samples=n, n_components=8, seed=1, agree_top=4, first_check=first)
+    full = gs.compute_components(tiny_G, n_samples=n, n_components=8, seed=1, stop_when_settled=False)
+    assert full.n_samples == n and early.n_requested == n
+    assert first * 2**gs.AGREE_TIMES <= early.n_samples < n  # agreed at successive checks, fewer samples than asked
+    cos = np.abs((early.components * full.components).sum(dim=1).numpy())[:4]
+    assert cos.min() >= 0.99, cos
+    np.testing.assert_allclose(early.stdev.numpy()[:4], full.stdev.numpy()[:4], rtol=0.02)
+    # The early result is the exact PCA of the samples it used (the same stream, cut short).
+    again = gs.compute_components(tiny_G, n_samples=early.n_samples, n_components=8, seed=1, stop_when_settled=False)
+    torch.testing.assert_close(early.components, again.components, rtol=0, atol=1e-6)
+
+
+def test_an_early_stopped_pca_is_found_in_the_cache_under_the_count_asked_for(tiny_G, tmp_path, monkeypatch):
+    quick = functools.partial(gs.compute_components, agree_top=4, first_check=2**12)
+    monkeypatch.setattr(gs, "compute_components", quick)
+    calls = []
+    kwargs = dict(key="settle", cache_dir=tmp_path, n_samples=2**18, n_components=8, on_step=lambda *a: calls.append(a))
+    first = gs.load_or_compute(tiny_G, **kwargs)
+    assert first.n_samples < first.n_requested == 2**18 and calls
+    calls.clear()
+    second = gs.load_or_compute(tiny_G, **kwargs)
+    assert not calls  # read back, not recomputed
+    torch.testing.assert_close(first.components, second.components, rtol=0, atol=0)
+    assert second.n_samples == first.n_samples and second.n_requested == 2**18
