@@ -121,21 +121,27 @@ def test_registered_segmenters_plug_into_make_segmenter() -> None:
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="the demo bundle has no segmenter.pt")
 def test_shipped_segmenter_finds_the_car_as_one_segment_on_heldout_renders() -> None:
+    """Pooled car IoU > 0.8, and the car's interior (its mask eroded by 2 px, so a boundary a pixel
+    off is not a split) lies in one segment (≥ 95 %) for ≥ 80 % of the visible cars."""
+    import cv2
+
     from sam_editor.demo import carworld
     from sam_editor.demo.clutter import cluttered_scene
 
     seg = CarWorldSegmenter(SHIPPED)
     rng = np.random.default_rng(9_200_000)  # no training or eval stream uses this seed
-    inter = union = one = 0
-    n = 16
-    for _ in range(n):
+    inter = union = one = visible = 0
+    for _ in range(16):
         img, classes, _ = cluttered_scene(rng, 128)
         car = classes == carworld.CAR
         pred = seg.class_map(img) == carworld.CAR
         inter += (pred & car).sum()
         union += (pred | car).sum()
-        labels = seg.segment(img)
-        ids, counts = np.unique(labels[car], return_counts=True)
-        one += counts.max() >= 0.9 * car.sum()  # ≥ 90 % of the car's pixels in one segment
+        interior = cv2.erode(car.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        if interior.sum() < 50:  # hidden behind clutter
+            continue
+        visible += 1
+        _, counts = np.unique(seg.segment(img)[interior], return_counts=True)
+        one += counts.max() >= 0.95 * interior.sum()
     assert inter / union > 0.8
-    assert one >= 0.85 * n
+    assert visible >= 12 and one >= 0.8 * visible
