@@ -69,6 +69,14 @@ def test_layers_hide_reorder_rename_duplicate(
     assert window.export_to(gen, full_size=False)
     back = cv2.cvtColor(cv2.imdecode(np.fromfile(gen, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     assert np.array_equal(back, only_second) and np.array_equal(s.edited, only_second)
+    from sam_editor.session.recipe import read_recipe
+
+    recipe = [(e["name"], e["enabled"], e["strength"]) for e in read_recipe(gen).edits()]  # the PNG's recipe keeps the stack
+    assert recipe == [("PC 0", False, 3.0), ("PC 1", True, -2.5)]
+    from sam_editor.session.recipe import apply_recipe
+
+    applied = apply_recipe(tiny_bundle, read_recipe(gen), s.source, steps=1)  # 'sam-editor apply'
+    assert [e.enabled for e in applied.edits] == [False, True] and len(applied.edit_stack()) == 1
     assert _settle(window, qtbot, window.undo.undo) is not None  # shown again
     assert np.array_equal(s.edited, both) and all(e.enabled for e in s.edits)
 
