@@ -53,6 +53,7 @@ class WelcomeOverlay(QWidget):
         icon.setAlignment(Qt.AlignmentFlag.AlignCenter)
         title = QLabel("Drop a photo of a car here")
         title.setObjectName("welcomeTitle")
+        title.setWordWrap(True)  # a narrow canvas (a large interface scale) wraps it instead of clipping
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         hint = QLabel("It is inverted into the generator; then edit it with the sliders or a text prompt on the right.")
         hint.setObjectName("hint")
