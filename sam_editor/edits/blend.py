@@ -54,7 +54,9 @@ def edit_delta(edited: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
 
 
 def guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int = RADIUS, eps: float = EPS) -> np.ndarray:
-    """Guided-filter coefficients of `target` ≈ A · guide + b, averaged over the windows.
+    """Guided-filter coefficients of `target` ≈ A · guide + b, fitted in the window centred on
+    each pixel (not averaged over the windows that hold it, as the guided filter itself does: that
+    would mix the model of a window that sees only the car into the road pixels beside it).
 
     guide (h, w, 3) float32 in 0…1, target (h, w, 3) float32 → (h, w, 12) float32: A as
     [A[:, 0], A[:, 1], A[:, 2]] (the change per unit of guide channel 0, 1, 2; three output
@@ -72,8 +74,8 @@ def guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int = RAD
     ip = np.stack([guide[..., a] * target[..., c] for a in range(3) for c in range(3)], -1)
     cov_ii = (box(ii).reshape(h, w, 3, 3) - mean_i[..., :, None] * mean_i[..., None, :]) + eps * np.eye(3, dtype=np.float32)
     cov_ip = box(ip).reshape(h, w, 3, 3) - mean_i[..., :, None] * mean_p[..., None, :]
-    a = np.linalg.solve(cov_ii.astype(np.float64), cov_ip.astype(np.float64)).astype(np.float32)  # (h, w, 3 in, 3 out)
-    b = mean_p - np.einsum("hwi,hwio->hwo", mean_i, a)
+    a = _solve_3x3(cov_ii.astype(np.float64), cov_ip.astype(np.float64)).astype(np.float32)  # (h, w, 3 in, 3 out)
+    b = mean_p - (mean_i[..., None, :] @ a)[..., 0, :]
     coef = np.concatenate([a.reshape(h, w, 9), b], -1)
     # exact zeros where a window sees no change (box filters' running sums leave ~1e-9 there)
     acting = (np.abs(target).max(axis=2) > 0).astype(np.uint8)
@@ -81,6 +83,22 @@ def guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int = RAD
     seen = cv2.dilate(acting, kernel, borderType=cv2.BORDER_REFLECT)
     coef[seen == 0] = 0
     return coef
+
+
+def _solve_3x3(m: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """m⁻¹ · r for a field of symmetric positive-definite 3×3 matrices m (…, 3, 3), by cofactors:
+    ~20× faster than np.linalg.solve's batched LU for 3×3 systems."""
+    a, b, c = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
+    d, e, f = m[..., 1, 1], m[..., 1, 2], m[..., 2, 2]
+    inv = np.empty_like(m)
+    inv[..., 0, 0] = d * f - e * e
+    inv[..., 0, 1] = inv[..., 1, 0] = c * e - b * f
+    inv[..., 0, 2] = inv[..., 2, 0] = b * e - c * d
+    inv[..., 1, 1] = a * f - c * c
+    inv[..., 1, 2] = inv[..., 2, 1] = b * c - a * e
+    inv[..., 2, 2] = a * d - b * b
+    det = a * inv[..., 0, 0] + b * inv[..., 0, 1] + c * inv[..., 0, 2]
+    return (inv @ r) / det[..., None, None]
 
 
 def blend_back(
@@ -119,8 +137,7 @@ def blend_back(
         small = guide[rows, cols]
     else:
         small = photo if (bh, bw) == (hp, wp) else cv2.resize(photo, (bw, bh), interpolation=cv2.INTER_AREA)
-    coef = guided_coefficients(small.astype(np.float32) / 255, delta, RADIUS, EPS)
-    coef[..., :9] /= 255  # A per unit of the 0…255 photo, so the photo needs no rescaling below
+    coef = _coefficients(small, delta)
     # Only the rows/columns the model touches are upsampled and applied: a local edit on a
     # 24-Mpx photo costs what its area costs.
     live = np.abs(coef).max(axis=2) > 0
@@ -138,21 +155,38 @@ def blend_back(
     step[:, :-1] = across[:, 1:] - across[:, :-1]
     step[:, -1] = 0
     i0, _, wy = _linear_taps(y0, y1, hp, bh)
-    starts = np.flatnonzero(np.diff(i0, prepend=-1) != 0)  # runs of full-size rows between two frame rows
-    for r0, r1 in zip(starts, [*starts[1:], len(i0)], strict=True):
-        for s0 in range(r0, r1, STRIP):
-            s1 = min(r1, s0 + STRIP)
-            i = i0[s0]
-            c = across[:, i, None] + step[:, i, None] * wy[None, s0:s1, None]  # (12, rows, cols)
-            g = photo[y0 + s0 : y0 + s1, x0:x1].transpose(2, 0, 1).astype(np.float32)  # (3, rows, cols)
-            d = c[9:12]
-            d += g  # b + the photo …
-            for ch in range(3):  # … + A · photo
-                d += c[3 * ch : 3 * ch + 3] * g[ch]
-            d += 0.5
-            np.clip(d, 0, 255, out=d)
-            out[y0 - wy0 + s0 : y0 - wy0 + s1, x0 - wx0 : x1 - wx0] = cv2.merge(list(d.astype(np.uint8)))
+    for s0 in range(0, y1 - y0, STRIP):
+        s1 = min(y1 - y0, s0 + STRIP)
+        rows_i = i0[s0:s1]
+        c = np.take(across, rows_i, axis=1)  # (12, rows, cols)
+        c += np.take(step, rows_i, axis=1) * wy[None, s0:s1, None]
+        g = photo[y0 + s0 : y0 + s1, x0:x1].transpose(2, 0, 1).astype(np.float32)  # (3, rows, cols)
+        d = c[9:12]
+        d += g  # b + the photo …
+        for ch in range(3):  # … + A · photo
+            d += c[3 * ch : 3 * ch + 3] * g[ch]
+        d += 0.5
+        np.clip(d, 0, 255, out=d)
+        out[y0 - wy0 + s0 : y0 - wy0 + s1, x0 - wx0 : x1 - wx0] = cv2.merge(list(d.astype(np.uint8)))
     return out
+
+
+_CACHE: dict[tuple, np.ndarray] = {}  # the last few coefficient fields, by content
+
+
+def _coefficients(small: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """`guided_coefficients` with A per unit of the 0…255 photo (so the photo needs no rescaling),
+    cached by the inputs' content: a preview per slider move and the full composite that follows
+    share one fit (20 ms at 128 px, 0.35 s at 512 px)."""
+    key = (hash(np.ascontiguousarray(small).tobytes()), hash(delta.tobytes()), small.shape, RADIUS, EPS)
+    coef = _CACHE.get(key)
+    if coef is None:
+        coef = guided_coefficients(small.astype(np.float32) / 255, delta, RADIUS, EPS)
+        coef[..., :9] /= 255
+        if len(_CACHE) >= 4:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = coef
+    return coef
 
 
 def _clip_window(window: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
