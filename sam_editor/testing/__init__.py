@@ -1,0 +1,1 @@
+"""Builders for tests and benchmarks (never imported by the app)."""
