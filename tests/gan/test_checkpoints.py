@@ -19,6 +19,7 @@ from sam_editor.gan import checkpoints
 from sam_editor.gan.checkpoints import convert_to_native, load_generator_any, sniff_format
 from sam_editor.gan.native import CheckpointError, save_generator
 from sam_editor.gan.networks import Generator, GeneratorConfig
+from sam_editor.testing.official_formats import FakeTFNetwork, write_tf_pickle  # shared with the rehearsal
 
 TINY = GeneratorConfig(resolution=16, z_dim=16, w_dim=16, mapping_layers=2, channel_base=128, channel_max=16)
 
@@ -72,24 +73,6 @@ def _np(G: Generator) -> dict[str, np.ndarray]:
 
 
 # ---- fake importable modules, so that pickle writes the official global names ------------------
-class FakeTFNetwork:
-    """Pickles as `dnnlib.tflib.network.Network` with the TF-era state layout."""
-
-    def __init__(self, name: str, variables: list, components: dict | None = None, static_kwargs: dict | None = None):
-        self.state = dict(
-            version=4,
-            name=name,
-            static_kwargs=static_kwargs or {},
-            components=components or {},
-            build_module_src="raise SystemExit('never executed')",
-            build_func_name="G_main",
-            variables=variables,
-        )
-
-    def __getstate__(self) -> dict:
-        return self.state
-
-
 def _fake_reconstruct_persistent_obj(meta):  # pragma: no cover - only its name is pickled
     raise AssertionError
 
@@ -128,43 +111,6 @@ def fake_modules(monkeypatch):
 
 
 # ---- writers for the three official layouts (inverse of the documented mappings) -----------------
-def write_tf_pickle(G: Generator, path: Path, protocol: int = 2, **extra_kwargs) -> None:
-    sd, cfg = _np(G), G.cfg
-    mapping = []
-    for i in range(cfg.mapping_layers):
-        mapping += [
-            (f"Dense{i}/weight", sd[f"mapping.fc{i}.weight"].T.copy()),
-            (f"Dense{i}/bias", sd[f"mapping.fc{i}.bias"]),
-        ]
-    synth: list = [("4x4/Const/const", sd["synthesis.b4.const"][None]), ("lod", np.float32(0))]
-
-    def layer(src: str, dst: str, noise: int | None, flip: bool = False) -> None:
-        w = sd[f"{dst}.weight"].transpose(2, 3, 1, 0)  # (O, I, k, k) → TF (k, k, I, O)
-        synth.extend([(f"{src}/weight", (w[::-1, ::-1] if flip else w).copy()), (f"{src}/bias", sd[f"{dst}.bias"]),
-                      (f"{src}/mod_weight", sd[f"{dst}.affine.weight"].T.copy()), (f"{src}/mod_bias", sd[f"{dst}.affine.bias"] - 1)])  # fmt: skip
-        if noise is not None:
-            synth.append(
-                (f"{src}/noise_strength", np.float32(sd[f"{dst}.noise_strength"]))
-            )  # a NumPy scalar, as TF returns
-            synth.append((f"noise{noise}", sd[f"{dst}.noise_const"][None, None]))
-
-    for res in cfg.block_resolutions:
-        log2 = int(np.log2(res))
-        if res == 4:
-            layer("4x4/Conv", "synthesis.b4.conv1", 0)
-        else:
-            layer(f"{res}x{res}/Conv0_up", f"synthesis.b{res}.conv0", 2 * log2 - 5, flip=True)
-            layer(f"{res}x{res}/Conv1", f"synthesis.b{res}.conv1", 2 * log2 - 4)
-        layer(f"{res}x{res}/ToRGB", f"synthesis.b{res}.torgb", None)
-    kwargs = dict(num_channels=3, resolution=cfg.resolution, label_size=0, latent_size=cfg.z_dim, dlatent_size=cfg.w_dim,
-                  mapping_layers=cfg.mapping_layers, fmap_base=cfg.channel_base // 2, fmap_max=cfg.channel_max)  # fmt: skip
-    kwargs.update(extra_kwargs)
-    comps = {"mapping": FakeTFNetwork("G_mapping", mapping), "synthesis": FakeTFNetwork("G_synthesis", synth)}
-    gs = FakeTFNetwork("Gs", [("dlatent_avg", sd["mapping.w_avg"])], comps, kwargs)
-    with open(path, "wb") as f:
-        pickle.dump((FakeTFNetwork("G", []), FakeTFNetwork("D", []), gs), f, protocol=protocol)
-
-
 def _persistent_tree(module: torch.nn.Module, module_src: str, init_kwargs: dict | None = None) -> FakePersistent:
     state = {
         "training": False,

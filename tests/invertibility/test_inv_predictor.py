@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 import pytest
 import torch
@@ -17,81 +15,12 @@ from sam_editor.invertibility.predictor import (
     preprocess,
     save_predictor,
 )
-
-OFFICIAL_HEADS = ("W+", "F4", "F6", "F8", "F10")
-
-
-# ---------------------------------------------------------------- official format, written from
-# the published architecture (DeepLabV3+ / ResNet-101 / OS16 / 8 outputs + per-space heads)
-def _conv(spec: dict, name: str, cout: int, cin: int, k: int, bias: bool = False) -> None:
-    spec[f"{name}.weight"] = (cout, cin, k, k)
-    if bias:
-        spec[f"{name}.bias"] = (cout,)
-
-
-def _bn(spec: dict, name: str, c: int) -> None:
-    for p in ("weight", "bias", "running_mean", "running_var"):
-        spec[f"{name}.{p}"] = (c,)
-    spec[f"{name}.num_batches_tracked"] = ()
-
-
-def official_base_spec() -> OrderedDict[str, tuple[int, ...]]:
-    spec: OrderedDict[str, tuple[int, ...]] = OrderedDict()
-    _conv(spec, "backbone.conv1", 64, 3, 7)
-    _bn(spec, "backbone.bn1", 64)
-    inplanes = 64
-    for li, (planes, blocks) in enumerate([(64, 3), (128, 4), (256, 23), (512, 3)], start=1):
-        for b in range(blocks):
-            p = f"backbone.layer{li}.{b}"
-            cin = inplanes if b == 0 else planes * 4
-            _conv(spec, f"{p}.conv1", planes, cin, 1)
-            _bn(spec, f"{p}.bn1", planes)
-            _conv(spec, f"{p}.conv2", planes, planes, 3)
-            _bn(spec, f"{p}.bn2", planes)
-            _conv(spec, f"{p}.conv3", planes * 4, planes, 1)
-            _bn(spec, f"{p}.bn3", planes * 4)
-            if b == 0:
-                _conv(spec, f"{p}.downsample.0", planes * 4, cin, 1)
-                _bn(spec, f"{p}.downsample.1", planes * 4)
-        inplanes = planes * 4
-    for i, k in enumerate((1, 3, 3, 3), start=1):
-        _conv(spec, f"aspp.aspp{i}.atrous_conv", 256, 2048, k)
-        _bn(spec, f"aspp.aspp{i}.bn", 256)
-    _conv(spec, "aspp.global_avg_pool.1", 256, 2048, 1)
-    _bn(spec, "aspp.global_avg_pool.2", 256)
-    _conv(spec, "aspp.conv1", 256, 1280, 1)
-    _bn(spec, "aspp.bn1", 256)
-    _conv(spec, "decoder.conv1", 48, 256, 1)
-    _bn(spec, "decoder.bn1", 48)
-    _conv(spec, "decoder.last_conv.0", 256, 304, 3)
-    _bn(spec, "decoder.last_conv.1", 256)
-    _conv(spec, "decoder.last_conv.4", 256, 256, 3)
-    _bn(spec, "decoder.last_conv.5", 256)
-    _conv(spec, "decoder.last_conv.8", 8, 256, 1, bias=True)
-    return spec
-
-
-def official_head_spec() -> OrderedDict[str, tuple[int, ...]]:
-    spec: OrderedDict[str, tuple[int, ...]] = OrderedDict()
-    spec["m.0.weight"] = (8, 4, 3, 3)  # ConvTranspose2d(8, 4, 3): weight is (in, out, k, k)
-    spec["m.0.bias"] = (4,)
-    _bn(spec, "m.1", 4)
-    spec["m.3.weight"] = (4, 1, 1, 1)
-    spec["m.3.bias"] = (1,)
-    return spec
-
-
-def random_state(spec: dict, gen: torch.Generator, prefix: str = "") -> dict[str, torch.Tensor]:
-    out = {}
-    for name, shape in spec.items():
-        if name.endswith("num_batches_tracked"):
-            out[prefix + name] = torch.tensor(0)
-        elif name.endswith("running_var"):
-            out[prefix + name] = torch.rand(shape, generator=gen) + 0.5
-        else:
-            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-            out[prefix + name] = torch.randn(shape, generator=gen) / np.sqrt(fan_in)
-    return out
+from sam_editor.testing.official_formats import (  # the official layout, shared with the rehearsal
+    OFFICIAL_HEADS,
+    official_base_spec,
+    official_head_spec,
+    random_state,
+)
 
 
 @pytest.fixture(scope="module")
