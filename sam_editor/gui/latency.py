@@ -4,6 +4,11 @@ Opens the window on the installed bundle (demo unless official weights are prese
 sample briefly, then moves a GANSpace slider the way a hand does and times, for each movement,
 the span from the slider's value change to the canvas having repainted the new edit.
 
+`--view result`: the moves are timed with the result view showing (the photo at its own size,
+a screen-resolution preview of the visible part per move), and after the last move the time
+until the full-resolution composite is on screen; `--photo` opens that photo instead of the
+sample (e.g. a 12-Mpx one).
+
 `--drop`: drops each photo on the window (a real QDropEvent) and times drop → the encoder's φ
 on screen → the first edited frame (a slider moved as soon as the result shows, repainted),
 then slider moves while the optimisation refines in the background. Needs a bundle with an
@@ -20,6 +25,8 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QTimer
 
 from sam_editor.runtime import init_torch
+
+from .result_view import SETTLE_MS
 
 
 def _wait(signal, timeout_ms: int = 600_000) -> list:  # noqa: ANN001
@@ -113,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--drop", nargs="+", default=None, metavar="PHOTO", help="time drop → first edited frame for these photos"
     )
+    ap.add_argument("--view", default="side", choices=("side", "edited", "result"), help="the view shown while timing")
+    ap.add_argument("--photo", type=Path, help="open this photo instead of the sample")
     args = ap.parse_args(argv)
     init_torch()
     from .app import create_app
@@ -139,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from sam_editor.session import sample_images
 
-    w.open_path(sample_images()[0])
+    w.open_path(args.photo or sample_images()[0])
     _wait(e.mapReady)
     if w.session.ganspace is None:
         _wait(e.ganspaceReady)
@@ -147,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     e.start_inversion("sam", args.steps)
     _wait(e.inversionFinished)
     _wait(e.rendered)
+    w.set_view(args.view)
     G = w.session.bundle.G
     n = G.num_ws
     row = w.edit_panel.components[0]
@@ -192,6 +202,17 @@ def main(argv: list[str] | None = None) -> int:
         app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
     w.canvas.viewport().repaint()
     end = time.perf_counter()
+    if args.view == "result":
+        r = w.canvas.result
+        while not r.settled:
+            app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 20)
+        w.canvas.viewport().repaint()
+        ph, pw = w.session.placement.photo
+        print(
+            f"result view, photo {pw}×{ph}: last event → full composite on screen {1000 * (time.perf_counter() - state['t_last']):.0f} ms "
+            f"(the composite itself {1000 * (r.last_full_seconds or 0):.0f} ms after the {SETTLE_MS} ms pause; "
+            f"last preview {1000 * (r.last_preview_seconds or 0):.0f} ms at zoom {w.canvas.zoom:.2f})"
+        )
     print(
         f"drag: {total} slider events at {args.drag_hz:.0f} Hz over {state['t_last'] - t0:.2f} s → {len(shown)} repaints "
         f"(coalesced; median change→repaint {statistics.median(shown) * 1000:.0f} ms), "

@@ -143,7 +143,6 @@ class ResultView(QObject):
         self._refresh.setInterval(0)
         self._refresh.timeout.connect(self.show_preview)
         self.set_visible(False)
-        QApplication.instance().installEventFilter(self)
 
     # ---- geometry ---------------------------------------------------------------------------
     def photo_size(self) -> tuple[int, int] | None:
@@ -165,8 +164,12 @@ class ResultView(QObject):
 
     # ---- state ------------------------------------------------------------------------------
     def attach(self, session) -> None:  # noqa: ANN001
+        """Follow `session`; the compare key is watched on the canvas's window (a key no widget
+        takes reaches it), not on the whole application, whose every event would pass through
+        Python then."""
         self.compositor.session = session
         session.events.connect(self._on_session_event)
+        self.canvas.window().installEventFilter(self)
 
     def _on_session_event(self, name: str) -> None:
         if name in ("image", "project"):
