@@ -22,69 +22,37 @@ from sam_editor.invertibility.ade20k import (
     STD,
     Ade20kError,
     Ade20kSegmenter,
-    SegformerNet,
-    SegformerSpec,
     find_ade20k_folder,
     load_segformer,
     official_segmenter,
 )
 from sam_editor.invertibility.segmenters import OversegSegmenter
+from sam_editor.testing.official_formats import (
+    ADE20K_NAMES,
+    SEGFORMER_TINY,
+    randomise_segformer,
+    segformer_config,
+    write_segformer_folder,
+)
 from sam_editor.util import UNSAFE_FILE
 
 torch.set_flush_denormal(True)
 torch.set_num_threads(1)
 
-# a tiny SegFormer: 4 stages as B0, heads > 1 and key/value reduction (sr) > 1 where B0 has them
-TINY = dict(
-    hidden_sizes=[8, 16, 24, 32],
-    depths=[1, 2, 1, 1],
-    num_attention_heads=[1, 2, 2, 4],
-    sr_ratios=[8, 4, 2, 1],
-    patch_sizes=[7, 3, 3, 3],
-    strides=[4, 2, 2, 2],
-    mlp_ratios=[4, 4, 4, 4],
-    decoder_hidden_size=16,
-)
-NAMES = [f"class{i}" for i in range(150)]
-NAMES[20], NAMES[2], NAMES[6] = "car", "sky", "road"  # as in ADE20k's 150-class list
+# a tiny SegFormer (4 stages as B0, heads > 1 and key/value reduction where B0 has them) and the
+# folder writer: shared with the official-format rehearsal (sam_editor.testing.official_formats)
+TINY = SEGFORMER_TINY
+NAMES = ADE20K_NAMES
+_randomise = randomise_segformer
 
 
 def _config(**changes) -> dict:
-    cfg = {"model_type": "segformer", "num_channels": 3, "hidden_act": "gelu", **TINY}
-    cfg["id2label"] = {str(i): n for i, n in enumerate(NAMES)}
-    cfg.update(changes)
-    return cfg
-
-
-def _randomise(model: torch.nn.Module, seed: int = 0) -> None:
-    """Weights large enough that every layer shapes the output (the default init is near zero)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            scale = 1.0 if "norm" in name and name.endswith("weight") else 0.5
-            p.copy_(torch.randn(p.shape, generator=g) * scale + (1.0 if scale == 1.0 else 0.0))
-        for name, b in model.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(torch.randn(b.shape, generator=g) * 0.3)
-            elif name.endswith("running_var"):
-                b.copy_(torch.rand(b.shape, generator=g) + 0.5)
+    return segformer_config(TINY, **changes)
 
 
 def _own_folder(folder: Path, seed: int = 0, fmt: str = "safetensors", **config_changes) -> Path:
     """A tiny checkpoint folder written without transformers (same names as the published file)."""
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    cfg = _config(**config_changes)
-    (folder / "config.json").write_text(json.dumps(cfg))
-    model = SegformerNet(SegformerSpec.from_config(cfg))
-    _randomise(model, seed)
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    if fmt == "safetensors":
-        save_file(state, str(folder / "model.safetensors"))
-    else:
-        torch.save(state, folder / "pytorch_model.bin")
-    return folder
+    return write_segformer_folder(folder, TINY, seed, fmt, **config_changes)
 
 
 @pytest.fixture(scope="module")
