@@ -181,6 +181,7 @@ class ImageCanvas(QGraphicsView):
         rect = self.sceneRect()
         self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
         self.zoomChanged.emit(self.zoom)
+        self.result.view_changed()
 
     def set_zoom(self, factor: float) -> None:
         """Absolute zoom: 1.0 = one pixel of the shown image (the frame's; the photo's in the

@@ -118,7 +118,9 @@ class ResultView(QObject):
         self._shown_generation = -1
         self._busy = False
         self._pending = False
-        self._photo_shown = None
+        self._after: list[np.ndarray] | None = None  # the full composite, then halves (INTER_AREA)
+        self._after_small: np.ndarray | None = None  # "generator image only": frame pixels
+        self._shown: tuple = ()  # what the before/after pixmaps hold now: (level, photo, composite)
         scene = canvas.scene()
         self.before = QGraphicsPixmapItem()
         self.clip = QGraphicsRectItem()  # the "after" side of the wipe: its children are clipped to it
@@ -173,8 +175,7 @@ class ResultView(QObject):
 
     def _on_session_event(self, name: str) -> None:
         if name in ("image", "project"):
-            self._photo_shown = None
-            self.after.setPixmap(_empty())
+            self._after = self._after_small = None
             self.preview_item.setPixmap(_empty())
             self.invalidate()
         elif name in ("inversion", "render", "edit_region"):
@@ -194,7 +195,7 @@ class ResultView(QObject):
         """True: the composite at the photo's size; False: the generator image only."""
         if bool(on) != self.full_size:
             self.full_size = bool(on)
-            self.after.setPixmap(_empty())
+            self._after = self._after_small = None
             self.invalidate()
 
     def set_split(self, fraction: float | None) -> None:
@@ -218,34 +219,64 @@ class ResultView(QObject):
         self._generation += 1
         if not self.visible:
             return
-        self._show_photo()
         if not self.compositor.ready():
-            self.after.setPixmap(_empty())
+            self._after = self._after_small = None
             self.preview_item.setPixmap(_empty())
+            self._show_levels()
             return
         if not self.full_size:
             self._compose_generator_only()
             return
-        if self.after.pixmap().isNull():  # nothing to show yet: compose at once
+        self._show_levels()
+        if self._after is None:  # nothing to show yet: compose at once
             self._compose_full()
         else:
             self.show_preview()
             self._timer.start()
 
-    def _show_photo(self) -> None:
+    def display_level(self) -> int:
+        """The pyramid level the before/after pixmaps are shown from: the photo's own pixels at
+        zoom > 50 % (so 100 % is 1:1), else the half, quarter… just above the screen's scale —
+        drawing a 12-Mpx pixmap scaled to the screen on every repaint costs ~100 ms."""
+        z = self.canvas.zoom
+        return 0 if z > 0.5 else int(math.floor(math.log2(1 / z)))
+
+    def _show_levels(self) -> None:
+        """Put the before (photo) and after (composite) at the display level into the pixmaps."""
+        from .canvas import to_pixmap
+
         photo = self.compositor.photo()
         if photo is None:
             self.before.setPixmap(_empty())
+            self.after.setPixmap(_empty())
+            self._shown = ()
             return
-        if self._photo_shown is not photo:
-            from .canvas import to_pixmap
-
-            self._photo_shown = photo
-            self.before.setPixmap(to_pixmap(photo))
-            s = 1.0 / self.unit()
-            self.before.setTransform(QTransform.fromScale(s, s))
-            self.after.setTransform(QTransform.fromScale(s, s))
-            self._update_clip()
+        k = self.display_level()
+        while k > 0 and min(photo.shape[:2]) / 2**k < 64:
+            k -= 1
+        after = self._after_small if not self.full_size else self._after
+        state = (k, id(photo), id(after))
+        if state == self._shown:
+            return
+        self._shown = state
+        ph, pw = photo.shape[:2]
+        u = self.unit()
+        lv = self.compositor.level(k)
+        self.before.setPixmap(to_pixmap(lv))
+        self.before.setTransform(QTransform.fromScale(pw / lv.shape[1] / u, ph / lv.shape[0] / u))
+        if after is None:
+            self.after.setPixmap(_empty())
+        elif after is self._after_small:
+            self.after.setPixmap(to_pixmap(after))
+            self.after.setTransform(QTransform())  # frame pixels = scene units
+        else:
+            while len(after) <= k:
+                top = after[-1]
+                after.append(cv2.resize(top, (max(1, top.shape[1] // 2), max(1, top.shape[0] // 2)), interpolation=cv2.INTER_AREA))
+            a = after[k]
+            self.after.setPixmap(to_pixmap(a))
+            self.after.setTransform(QTransform.fromScale(pw / a.shape[1] / u, ph / a.shape[0] / u))
+        self._update_clip()
 
     def visible_window(self) -> tuple[int, int, int, int] | None:
         """The photo pixels the viewport shows, (y0, y1, x0, x1), a pixel of margin around."""
@@ -282,13 +313,10 @@ class ResultView(QObject):
         self.changed.emit()
 
     def _compose_generator_only(self) -> None:
-        from .canvas import to_pixmap
-
-        image = self.compositor.full(False)
+        self._after_small = self.compositor.full(False)
         self.preview_item.setVisible(False)
-        if image is not None:
-            self.after.setPixmap(to_pixmap(image))
-            self.after.setTransform(QTransform())  # frame pixels = scene units
+        self._show_levels()
+        if self._after_small is not None:
             self._shown_generation = self._generation
         self.changed.emit()
 
@@ -308,7 +336,10 @@ class ResultView(QObject):
         def work() -> None:
             t0 = time.perf_counter()
             try:
-                out = blend_back(*args)
+                out = [blend_back(*args)]
+                while max(out[-1].shape[:2]) > 2048:  # the halves the display will want, off the GUI thread
+                    top = out[-1]
+                    out.append(cv2.resize(top, (top.shape[1] // 2, top.shape[0] // 2), interpolation=cv2.INTER_AREA))
             except Exception as exc:  # noqa: BLE001 — shown as a message, never a traceback
                 out = exc
             self._finished.emit(generation, out, time.perf_counter() - t0)
@@ -316,16 +347,13 @@ class ResultView(QObject):
         threading.Thread(target=work, name="result-composite", daemon=True).start()
 
     def _on_finished(self, generation: int, out: object, seconds: float) -> None:
-        from .canvas import to_pixmap
-
         self._busy = False
         if isinstance(out, Exception):
             self.error = f"The result view could not compose the edit: {out}"
             self.changed.emit()
         elif generation == self._generation and self.visible and self.full_size:
-            self.after.setPixmap(to_pixmap(out))  # type: ignore[arg-type]
-            s = 1.0 / self.unit()
-            self.after.setTransform(QTransform.fromScale(s, s))
+            self._after = out  # type: ignore[assignment]
+            self._show_levels()
             self.preview_item.setVisible(False)
             self._shown_generation = generation
             self.last_full_seconds = seconds
@@ -336,6 +364,12 @@ class ResultView(QObject):
             self._timer.start()
 
     @property
+    def composite(self) -> np.ndarray | None:
+        """The full-resolution composite on screen (None before the first, or for "generator
+        image only")."""
+        return None if self._after is None else self._after[0]
+
+    @property
     def settled(self) -> bool:
         """The full composite of the current edit is on screen."""
         return self._shown_generation == self._generation and not self._busy
@@ -343,7 +377,10 @@ class ResultView(QObject):
     def view_changed(self) -> None:
         """The canvas zoomed or scrolled: a preview on screen follows (the full composite
         covers the whole photo already)."""
-        if self.visible and self.preview_item.isVisible() and not self._refresh.isActive():
+        if not self.visible:
+            return
+        self._show_levels()
+        if self.preview_item.isVisible() and not self._refresh.isActive():
             self._refresh.start()
 
     # ---- the compare key --------------------------------------------------------------------

@@ -106,6 +106,12 @@ def test_preview_while_editing_is_the_export_at_screen_resolution(edited, qtbot)
     assert c.result.preview_item.isVisible() and not c.result.settled
     settle(w, qtbot)
     assert not c.result.preview_item.isVisible()
+    assert np.array_equal(c.result.composite, w.session.output_image("edited", True))
+    # zoomed out, the pixmaps come from the half-size level (drawing 12 Mpx per repaint is slow)
+    c.set_zoom(0.3)
+    shown = c.result.after.pixmap().toImage()
+    assert (shown.width(), shown.height()) == (800, 600)
+    c.set_zoom(1.0)
     shown = c.result.after.pixmap().toImage()
     assert (shown.width(), shown.height()) == (1600, 1200)
 
@@ -161,5 +167,4 @@ def test_generator_image_only_is_shown_when_chosen(edited, qtbot) -> None:  # no
     assert (shown.height(), shown.width()) == gen.shape[:2]  # the generator's resolution, not the photo's
     c.result.set_full_size(True)
     settle(w, qtbot)
-    shown = c.result.after.pixmap().toImage()
-    assert (shown.width(), shown.height()) == (1600, 1200)
+    assert c.result.composite.shape[:2] == (1200, 1600)
