@@ -50,6 +50,13 @@ SAMPLE_PHOTO = ROOT / "resources" / "samples" / "car_street.png"
 CHILD_TAG = "REHEARSAL_CHILD "
 
 
+def cpu_s() -> float:
+    """CPU seconds this process has used (user + system, all threads): on a shared machine the
+    wall time grows with the load, this much less."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def peak_mb() -> float:
     """This process's peak resident memory so far (Linux: ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -75,6 +82,11 @@ class Report:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.values: dict[str, object] = {}
+        self.cpu0: float | None = None
+
+    def start(self) -> None:
+        """A stage starts: its CPU time is counted from here."""
+        self.cpu0 = cpu_s()
 
     def __call__(self, text: str, **values: object) -> None:
         self.lines.append(text)
@@ -83,8 +95,10 @@ class Report:
 
     def row(self, label: str, seconds: float, extra: str = "", mem: bool = True, **values: object) -> None:
         """One timed stage: label, seconds, this process's peak memory so far, details."""
+        cpu = f"  cpu {cpu_s() - self.cpu0:8.2f} s" if self.cpu0 is not None else " " * 16
+        self.cpu0 = None
         peak = f"   peak {peak_mb():6.0f} MB" if mem else " " * 18
-        self(f"{label:<44}{seconds:9.3f} s{peak}   {extra}".rstrip(), **values)
+        self(f"{label:<44}{seconds:9.3f} s{cpu}{peak}   {extra}".rstrip(), **values)
 
 
 def never() -> bool:
@@ -113,6 +127,7 @@ def run_session(args: argparse.Namespace, files, photo: Path, out: Path, say: Re
     say("── session core (what the window runs) ──")
     for label in ("cold: TF pickle converted", "warm: converted copy cached"):
         t0 = time.perf_counter()
+        say.start()
         bundle = load_bundle([files.weights], device=args.device, cache_dir=out / "cache")
         took = time.perf_counter() - t0
         if isinstance(bundle, Problem):
@@ -134,11 +149,13 @@ def run_session(args: argparse.Namespace, files, photo: Path, out: Path, say: Re
 
     s = Session(bundle)
     t0 = time.perf_counter()
+    say.start()
     src = s.open_image(photo)
     if isinstance(src, Problem):
         raise SystemExit(f"{photo}: {src}")
     say.row(f"open photo {photo.name} ({src.rgb.shape[1]}×{src.rgb.shape[0]})", time.perf_counter() - t0, mem=False)
     t0 = time.perf_counter()
+    say.start()
     lm = predict_latent_map(bundle, s.work, s.tau, lambda *_: None, never, box=s.placement.box)
     s.apply_latent_map(lm)
     took = time.perf_counter() - t0
@@ -147,25 +164,31 @@ def run_session(args: argparse.Namespace, files, photo: Path, out: Path, say: Re
 
     stamps: list[float] = []
     t0 = time.perf_counter()
+    say.start()
     inv = run_inversion(bundle, s.work, s.latent_map, "sam", args.steps,
                         lambda step, total, p: stamps.append(time.perf_counter()), never, valid=s.photo_mask())  # fmt: skip
     took = time.perf_counter() - t0
     s.apply_inversion(inv)
     steps = np.diff([t0, *stamps[-inv.steps_run :]]) if stamps else np.array([took])
     later = steps[1:] if len(steps) > 1 else steps
-    say.row(f"SAM inversion, {inv.steps_run} steps", took,
+    say.row(f"SAM inversion, {inv.steps_run} steps (optimise size {bundle.inversion_settings.optimise_size})", took,
             f"first step {steps[0]:.2f} s, then {later.mean():.2f} s/step; loss {inv.losses.get('total', float('nan')):.4f}",
             sam_s_per_step=float(later.mean()), sam_first_step_s=float(steps[0]))  # fmt: skip
 
     t0 = time.perf_counter()
+
+    say.start()
     s.ganspace = compute_ganspace(bundle, lambda *_: None, never)
     took = time.perf_counter() - t0
     say.row(f"GANSpace PCA ({args.pca_samples} samples)", took, pca_s=took)
 
     t0 = time.perf_counter()
+
+    say.start()
     clip = bundle.clip
     say.row(f"CLIP load ({clip.name})", time.perf_counter() - t0, clip_load_s=time.perf_counter() - t0, clip=clip.name)
     t0 = time.perf_counter()
+    say.start()
     delta = run_styleclip(bundle, s.render_request(), args.text, args.text_steps, lambda *_: None, never)
     took = time.perf_counter() - t0
     say.row(f"StyleCLIP text edit, {args.text_steps} steps", took,
@@ -178,26 +201,31 @@ def run_session(args: argparse.Namespace, files, photo: Path, out: Path, say: Re
                 EditSpec("styleclip", f"“{args.text}”", 1.0, (0, last), text=args.text, key=key)]  # fmt: skip
 
     s.set_edits(edits(2.0))
-    uncached = []
+    uncached, cpu_uncached = [], []
     for _ in range(args.repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_s()
         img = render_edit(s.render_request())
         uncached.append(time.perf_counter() - t0)
+        cpu_uncached.append(cpu_s() - c0)
     s.apply_render(img)
     cache = RenderCache()
     render_edit(s.render_request(), cache)  # fills the cache, as the first frame of a drag
-    cached = []
+    cached, cpu_cached = [], []
     for k in range(args.repeats):  # a slider drag on the GANSpace edit
         req = s.render_request(edits(2.0 + 0.5 * (k + 1)))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_s()
         render_edit(req, cache)
         cached.append(time.perf_counter() - t0)
+        cpu_cached.append(cpu_s() - c0)
+    say.cpu0 = cpu_s() - float(np.mean(cpu_uncached))  # the row's cpu column: one render's
     say.row(f"edit render, uncached (mean of {args.repeats})", float(np.mean(uncached)), "GANSpace PC 1 + text δw+",
             edit_uncached_s=float(np.mean(uncached)))  # fmt: skip
+    say.cpu0 = cpu_s() - float(np.mean(cpu_cached))
     say.row(f"edit render, slider drag (cached, mean of {args.repeats})", float(np.mean(cached)), mem=False,
             edit_cached_s=float(np.mean(cached)))  # fmt: skip
 
     t0 = time.perf_counter()
+    say.start()
     exported = s.export_png(out / f"{photo.stem}_edited.png")
     took = time.perf_counter() - t0
     if isinstance(exported, Problem):
@@ -218,23 +246,23 @@ def run_cli(argv: list[str], args: argparse.Namespace, say: Report, name: str) -
         from sam_editor import cli
         from sam_editor.testing.official_formats import small_car_crop
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_s()
         with small_car_crop() if args.size == "small" else contextlib.nullcontext():
             rc = cli.main(argv)
-        res = {"rc": rc, "seconds": time.perf_counter() - t0, "peak_mb": peak_mb()}
+        res = {"rc": rc, "seconds": time.perf_counter() - t0, "peak_mb": peak_mb(), "cpu_s": cpu_s() - c0}
     else:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--cli-child", args.size, "--", *argv]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - t0
         child = [json.loads(line[len(CHILD_TAG) :]) for line in proc.stderr.splitlines() if line.startswith(CHILD_TAG)]
-        res = {"rc": proc.returncode, "seconds": wall, **(child[-1] if child else {"peak_mb": float("nan")})}
+        res = {"rc": proc.returncode, "seconds": wall, **(child[-1] if child else {"peak_mb": float("nan"), "cpu_s": float("nan")})}
         if proc.returncode != 0:
             sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
     if res["rc"] != 0:
         raise SystemExit(f"sam-editor {name} failed (exit {res['rc']})")
     what = "own process, incl. imports" if args.cli == "subprocess" else "in this process"
-    say(f"{'sam-editor ' + name:<44}{res['seconds']:9.3f} s   peak {res['peak_mb']:6.0f} MB   ({what})",
+    say(f"{'sam-editor ' + name:<44}{res['seconds']:9.3f} s  cpu {res['cpu_s']:8.2f} s   peak {res['peak_mb']:6.0f} MB   ({what})",
         **{f"cli_{name.split()[0]}_s": res["seconds"], f"cli_{name.split()[0]}_peak_mb": res["peak_mb"]})  # fmt: skip
     return res
 
@@ -304,7 +332,7 @@ def cli_child(args: argparse.Namespace) -> int:
     with small_car_crop() if args.cli_child == "small" else contextlib.nullcontext():
         rc = cli.main(args.cli_argv)
     sys.stdout.flush()
-    print(CHILD_TAG + json.dumps({"rc": rc, "command_s": time.perf_counter() - t0, "peak_mb": peak_mb()}),
+    print(CHILD_TAG + json.dumps({"rc": rc, "command_s": time.perf_counter() - t0, "peak_mb": peak_mb(), "cpu_s": cpu_s()}),
           file=sys.stderr, flush=True)  # fmt: skip
     return rc
 
