@@ -227,7 +227,19 @@ def is_e4e_checkpoint(blob: Any) -> bool:
 
 def e4e_from_checkpoint(blob: dict, output_size: tuple[int, int] | None = None, name: str = "checkpoint") -> E4EEncoder:
     """Build the encoder of a loaded pSp-framework dict. `output_size`: the generator's image
-    (H_out, W_out), from which the encoder's input size follows (× 256 / stylegan_size)."""
+    (H_out, W_out), from which the encoder's input size follows (× 256 / stylegan_size).
+    Anything in the dict that is not what the layout needs is an E4EFormatError."""
+    if not isinstance(blob.get("state_dict"), dict) or not isinstance(blob.get("opts"), dict):
+        raise E4EFormatError(f"{name}: its 'state_dict' and 'opts' are not the tables a pSp-framework checkpoint holds")
+    try:
+        return _e4e_from_checkpoint(blob, output_size, name)
+    except E4EFormatError:
+        raise
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError, RuntimeError) as exc:
+        raise E4EFormatError(f"{name}: not a usable e4e/pSp checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from exc
+
+
+def _e4e_from_checkpoint(blob: dict, output_size: tuple[int, int] | None, name: str) -> E4EEncoder:
     opts = blob.get("opts")
     if not isinstance(opts, dict):
         raise E4EFormatError(f"{name}: 'opts' is not a dict")

@@ -256,15 +256,21 @@ def load_encoder(
         raise EncoderError(
             f"{Path(path).name} is not a SAM Editor encoder (format {blob.get('format') if isinstance(blob, dict) else None!r})"
         )
-    cfg = EncoderConfig.from_dict(blob["config"])
+    try:
+        cfg = EncoderConfig.from_dict(blob["config"])
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise EncoderError(f"{Path(path).name}: a damaged SAM Editor encoder (its config: {type(exc).__name__}: {str(exc)[:160]})") from exc
     if G is not None and (cfg.resolution, cfg.num_ws, cfg.w_dim) != (G.cfg.resolution, G.num_ws, G.w_dim):
         raise EncoderError(
             f"the encoder was trained for a {cfg.resolution} px generator with {cfg.num_ws}×{cfg.w_dim} w+, "
             f"this generator is {G.cfg.resolution} px with {G.num_ws}×{G.w_dim}"
         )
-    enc = SAMEncoder(cfg)
-    enc.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
-    enc.metadata = blob.get("metadata", {})  # type: ignore[attr-defined]
+    try:
+        enc = SAMEncoder(cfg)
+        enc.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+        enc.metadata = dict(blob.get("metadata", {}))  # type: ignore[attr-defined]
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+        raise EncoderError(f"{Path(path).name}: encoder weights do not match their config ({type(exc).__name__}: {str(exc)[:160]})") from exc
     return enc.to(device).eval()
 
 

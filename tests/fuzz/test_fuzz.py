@@ -78,7 +78,7 @@ def _write(work: Path, name: str, data: bytes) -> Path:
 
 
 # ----------------------------------------------------------------------------------- images
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=130)
 @given(data=st.data())
 def test_fuzz_images(valid: dict[str, bytes], work: Path, data: st.DataObject) -> None:
     blob = data.draw(broken_bytes(valid["png"], valid["jpg"]))
@@ -115,10 +115,14 @@ def _payloads(valid: dict[str, bytes]) -> st.SearchStrategy[bytes]:
         {"format": st.just("sam_editor.invertibility/tiny-v1")},
         optional={"spaces": json_values, "config": json_values, "state_dict": json_values, "meta": json_values},
     )
-    return st.one_of(generator, predictor, st.dictionaries(st.sampled_from(["sd_base", "state_dict", "opts", "latent_avg"]), tensorish)).map(save)
+    formats = st.sampled_from(["sam-editor-generator", "sam-editor-encoder-v1", "sam_editor.invertibility/tiny-v1"])
+    keys = st.sampled_from(["sd_base", "state_dict", "opts", "latent_avg", "format", "config", "metadata", "spaces"])
+    tables = st.dictionaries(st.sampled_from(["encoder.x", "width", "input_size", "resolution"]), tensorish, max_size=3)
+    anything = st.dictionaries(keys, st.one_of(tensorish, formats, tables), min_size=1, max_size=5)
+    return st.one_of(generator, predictor, anything).map(save)
 
 
-@settings(FUZZ, max_examples=120)
+@settings(FUZZ, max_examples=90)
 @given(data=st.data())
 def test_fuzz_checkpoints(valid: dict[str, bytes], work: Path, marker: Path, data: st.DataObject) -> None:
     blob = data.draw(st.one_of(broken_bytes(valid["generator"], valid["predictor"], valid["evil"]), _payloads(valid)))
@@ -133,7 +137,7 @@ def test_fuzz_checkpoints(valid: dict[str, bytes], work: Path, marker: Path, dat
 
 
 # ----------------------------------------------------------------------------------- φ files
-@settings(FUZZ, max_examples=100)
+@settings(FUZZ, max_examples=90)
 @given(data=st.data())
 def test_fuzz_phi_files(valid: dict[str, bytes], work: Path, marker: Path, data: st.DataObject) -> None:
     kind = data.draw(st.sampled_from(["pt bytes", "npz bytes", "header", "plain dict", "pickle"]))
@@ -164,7 +168,7 @@ def test_fuzz_phi_files(valid: dict[str, bytes], work: Path, marker: Path, data:
 
 
 # ----------------------------------------------------------------------------------- recipes, presets
-@settings(FUZZ, max_examples=130)
+@settings(FUZZ, max_examples=110)
 @given(data=st.data())
 def test_fuzz_recipes(valid: dict[str, bytes], work: Path, data: st.DataObject) -> None:
     text = data.draw(mutated_json(json.loads(valid["recipe"])))
@@ -187,7 +191,7 @@ def test_fuzz_recipes(valid: dict[str, bytes], work: Path, data: st.DataObject) 
             decode_tensor(e["delta_w"])
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=30)
 @given(data=st.data())
 def test_fuzz_presets(work: Path, data: st.DataObject) -> None:
     from sam_editor.edits.presets import load_preset_list, load_user_presets
@@ -211,7 +215,7 @@ def busy(fuzz_bundle, work: Path) -> Session:  # noqa: ANN001
     return busy_session(fuzz_bundle, work)
 
 
-@settings(FUZZ, max_examples=70)
+@settings(FUZZ, max_examples=60)
 @given(data=st.data())
 def test_fuzz_projects(busy: Session, good_project: Path, work: Path, marker: Path, data: st.DataObject) -> None:
     members = project_members(good_project)
@@ -240,7 +244,7 @@ def test_fuzz_projects(busy: Session, good_project: Path, work: Path, marker: Pa
 
 
 # ----------------------------------------------------------------------------------- the CLI
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=50)
 @given(data=st.data())
 def test_fuzz_cli(fuzz_bundle, valid: dict[str, bytes], work: Path, marker: Path, data: st.DataObject, capsys) -> None:  # noqa: ANN001
     gen, pred = fuzz_bundle.generator_path, fuzz_bundle.generator_path.parent / "invertibility.pt"
