@@ -400,7 +400,9 @@ class EvalTask:
 def _item_key(method: str, path: Path) -> str:
     import re
 
-    return f"{method}__{re.sub(r'[^A-Za-z0-9._-]+', '_', path.name)}"
+    from .outputs import bounded_stem
+
+    return bounded_stem(f"{method}__{re.sub(r'[^A-Za-z0-9._-]+', '_', path.name)}", ".json")
 
 
 def _eval_row(method: str, scores: list[dict[str, Any]], error: str | None, perceptual: Any) -> dict[str, Any]:
@@ -446,7 +448,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = _settings(args)
     workers = getattr(args, "workers", 1)
     task = EvalTask.from_args(args, quiet=workers > 1 or bool(getattr(args, "ray_address", None)))
-    store = JsonStore(Path(args.out) / f"items-{task.fingerprint()}")  # per-item results: a rerun resumes
+    from .outputs import writable_folder
+
+    store = JsonStore(writable_folder(Path(args.out)) / f"items-{task.fingerprint()}")  # per-item results: a rerun resumes
     from ..batch import worker_cache
 
     worker_cache(("eval", task.options), lambda: (argparse.Namespace(**dict(task.options)), G, gen_id, encoder, perceptual, settings))
