@@ -90,3 +90,34 @@ def test_fuzzed_projects_and_photos_dropped_on_the_window(window, qtbot, tiny_bu
 
     drop_one()
     assert sum(counts.values()) == 40 and min(counts.values()) > 0, counts
+
+
+def test_export_and_save_failures_are_banner_messages(window, qtbot, tiny_bundle, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import errno
+    import os
+
+    good = busy_session(tiny_bundle, tmp_path).save_project(tmp_path / "good.samproj")
+    assert window.open_project(good)
+    before = snapshot(window.session)
+    folder = tmp_path / "taken.png"
+    folder.mkdir()
+    assert not window.export_to(folder)
+    assert window.message_bar.kind == "error" and "taken.png" in window.message_bar.text()
+    assert not window.save_project_to(tmp_path / "good.samproj" / "inside.samproj")  # below a file
+    assert window.message_bar.kind == "error"
+    real_fdopen = os.fdopen
+
+    def full_disk(fd: int, mode: str = "r"):  # noqa: ANN202
+        f = real_fdopen(fd, mode)
+        f.close()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    import sam_editor.util as util
+
+    monkeypatch.setattr(util.os, "fdopen", full_disk)
+    assert not window.export_to(tmp_path / "edit.png")
+    monkeypatch.undo()
+    assert "No space left" in window.message_bar.text()
+    assert same(before, snapshot(window.session)) and good.read_bytes()[:2] == b"PK"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+    assert window.export_to(tmp_path / "edit.png")  # and the next export works
