@@ -148,3 +148,29 @@ def test_export_below_a_file_and_to_a_read_only_folder(exported: Session, tmp_pa
         assert isinstance(got, Problem) and "Permission denied" in got.message and list(ro.iterdir()) == []
     finally:
         ro.chmod(0o700)
+
+
+def test_kill_9_during_export_keeps_the_old_png(tmp_path: Path) -> None:
+    import numpy as np
+
+    from sam_editor.imageio import read_image, write_png
+
+    target = tmp_path / "edit.png"
+    assert write_png(target, np.full((16, 16, 3), 7, np.uint8)) == target
+    before = target.read_bytes()
+    code = f"""
+import os, pathlib, time
+import numpy as np
+import sam_editor.util as u
+from sam_editor.imageio import write_png
+def slow(src, dst):
+    pathlib.Path({str(tmp_path / "READY")!r}).touch()
+    time.sleep(60)
+u.os.replace = slow
+write_png(pathlib.Path({str(target)!r}), np.full((64, 64, 3), 200, np.uint8), {{"sam-editor:recipe": "{{}}"}})
+"""
+    _kill_during(code, tmp_path, tmp_path / "READY")
+    assert target.read_bytes() == before and read_image(target).rgb[0, 0, 0] == 7
+    assert len([n for n in temps(tmp_path) if n.startswith(".edit.")]) == 1
+    assert write_png(target, np.full((16, 16, 3), 9, np.uint8)) == target
+    assert [n for n in temps(tmp_path) if n.startswith(".edit.")] == []
