@@ -74,7 +74,7 @@ def guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int = RAD
     ip = np.stack([guide[..., a] * target[..., c] for a in range(3) for c in range(3)], -1)
     cov_ii = (box(ii).reshape(h, w, 3, 3) - mean_i[..., :, None] * mean_i[..., None, :]) + eps * np.eye(3, dtype=np.float32)
     cov_ip = box(ip).reshape(h, w, 3, 3) - mean_i[..., :, None] * mean_p[..., None, :]
-    a = _solve_3x3(cov_ii.astype(np.float64), cov_ip.astype(np.float64)).astype(np.float32)  # (h, w, 3 in, 3 out)
+    a = _solve_3x3(cov_ii, cov_ip)  # (h, w, 3 in, 3 out); float32 is enough: eps bounds the condition number
     b = mean_p - (mean_i[..., None, :] @ a)[..., 0, :]
     coef = np.concatenate([a.reshape(h, w, 9), b], -1)
     # exact zeros where a window sees no change (box filters' running sums leave ~1e-9 there)
