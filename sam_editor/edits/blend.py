@@ -36,6 +36,8 @@ frame's size, a few ms). Edits that move things (a car moving right) leave a gho
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -110,13 +112,15 @@ def blend_back(
     *,
     guide: np.ndarray | None = None,
     window: tuple[int, int, int, int] | None = None,
-) -> np.ndarray:
+    should_stop: Callable[[], bool] | None = None,
+) -> np.ndarray | None:
     """The photo with the edit applied at its own resolution, (Hp, Wp, 3) uint8 (see module doc).
 
     `guide`: the photo letterboxed into the frame (`imageio.letterbox`, the session's `work`),
     saves reducing `photo` again; the result is the same. `window` = (y0, y1, x0, x1): only that
     part of the result, (y1 − y0, x1 − x0, 3) — a view's visible part, at a reduced `photo`
-    (with `placement.photo` its size) for a screen-resolution preview."""
+    (with `placement.photo` its size) for a screen-resolution preview. `should_stop` is polled
+    between strips of rows (the job contract of `util.ShouldStop`): True → None, nothing done."""
     if photo.shape[:2] != placement.photo:
         raise ValueError(f"photo {photo.shape[:2]} is not the placed photo {placement.photo}")
     hp, wp = placement.photo
@@ -156,6 +160,8 @@ def blend_back(
     step[:, -1] = 0
     i0, _, wy = _linear_taps(y0, y1, hp, bh)
     for s0 in range(0, y1 - y0, STRIP):
+        if should_stop is not None and should_stop():
+            return None
         s1 = min(y1 - y0, s0 + STRIP)
         rows_i = i0[s0:s1]
         c = np.take(across, rows_i, axis=1)  # (12, rows, cols)

@@ -37,7 +37,7 @@ from ..edits.blend import blend_back
 from ..imageio import Placement
 
 COMPARE_KEY = Qt.Key.Key_Backslash  # held: the photo as it was (as in Lightroom)
-SETTLE_MS = 250  # the full composite is made once the edit has not changed for this long
+SETTLE_MS = 400  # the full composite is made once the edit has not changed for this long
 
 
 class Compositor:
@@ -335,11 +335,15 @@ class ResultView(QObject):
 
         def work() -> None:
             t0 = time.perf_counter()
+            out: object = None
             try:
-                out = [blend_back(*args)]
-                while max(out[-1].shape[:2]) > 2048:  # the halves the display will want, off the GUI thread
-                    top = out[-1]
-                    out.append(cv2.resize(top, (top.shape[1] // 2, top.shape[0] // 2), interpolation=cv2.INTER_AREA))
+                full = blend_back(*args, should_stop=lambda: generation != self._generation)  # None: a newer edit came
+                if full is not None:
+                    levels = [full]
+                    while max(levels[-1].shape[:2]) > 2048:  # the halves the display will want, off the GUI thread
+                        top = levels[-1]
+                        levels.append(cv2.resize(top, (top.shape[1] // 2, top.shape[0] // 2), interpolation=cv2.INTER_AREA))
+                    out = levels
             except Exception as exc:  # noqa: BLE001 — shown as a message, never a traceback
                 out = exc
             self._finished.emit(generation, out, time.perf_counter() - t0)
@@ -348,7 +352,9 @@ class ResultView(QObject):
 
     def _on_finished(self, generation: int, out: object, seconds: float) -> None:
         self._busy = False
-        if isinstance(out, Exception):
+        if out is None:  # stopped for a newer edit
+            pass
+        elif isinstance(out, Exception):
             self.error = f"The result view could not compose the edit: {out}"
             self.changed.emit()
         elif generation == self._generation and self.visible and self.full_size:

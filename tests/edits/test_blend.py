@@ -153,3 +153,9 @@ def test_a_window_is_the_same_pixels_as_the_whole_result() -> None:
         assert np.array_equal(part, whole[y0:y1, x0:x1])
     with pytest.raises(ValueError, match="no pixels"):
         blend_back(photo, small_truth, small, reach, place, window=(700, 800, 0, 10))
+
+
+def test_should_stop_abandons_the_blend() -> None:
+    photo, truth, inside, small, small_truth, place = two_colour(600, 48, (40, 70, 200))
+    assert blend_back(photo, small_truth, small, None, place, should_stop=lambda: True) is None
+    assert blend_back(photo, small_truth, small, None, place, should_stop=lambda: False) is not None
