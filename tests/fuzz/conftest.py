@@ -44,3 +44,19 @@ def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
     if COUNTS:
         total = sum(COUNTS.values())
         terminalreporter.write_line(f"fuzz inputs: {dict(sorted(COUNTS.items()))}, {total} in all")
+
+
+@pytest.fixture(autouse=True)
+def no_hang() -> object:
+    """A fuzz or fault test that hangs fails after 180 s instead of stalling the suite (a
+    reader stuck on some input counts as a defect, as a crash does)."""
+    import signal
+
+    def hung(_signum: int, _frame: object) -> None:
+        raise TimeoutError("a test in tests/fuzz ran over 180 s: some input made a reader hang")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(180)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
