@@ -182,9 +182,10 @@ class ResultView(QObject):
             self.invalidate()
 
     def set_visible(self, on: bool) -> None:
+        was = self.visible
         self.before.setVisible(on)
         self.clip.setVisible(on and not self.comparing)
-        if on:
+        if on and not was:  # the canvas lays out on every image it is given: only a change counts
             self.invalidate()
 
     @property
