@@ -283,7 +283,7 @@ def run_cli_job(args: argparse.Namespace, files, photo: Path, recipe: Path, out:
              "--out", str(inv), *dev], args, say, f"invert ({args.steps} steps)")  # fmt: skip
     metrics = json.loads((inv / f"{photo.stem}_metrics.json").read_text())
     say(f"  invert: {metrics['seconds'] / max(metrics['steps'], 1):.2f} s/step over {metrics['steps']} steps "
-        f"(optimisation only), LPIPS {metrics['perceptual']:.3f}", cli_sam_s_per_step=metrics["seconds"] / max(metrics["steps"], 1))  # fmt: skip
+        f"(its invert() call, incl. W statistics and target features), LPIPS {metrics['perceptual']:.3f}", cli_sam_s_per_step=metrics["seconds"] / max(metrics["steps"], 1))  # fmt: skip
     phi = inv / f"{photo.stem}_phi.pt"
     clip = "vit-b-32" if args.size == "full" else str(files.clip)
     edited = out / "cli_edit.png"
