@@ -28,7 +28,7 @@ def _script():  # noqa: ANN202
     return mod
 
 
-@pytest.mark.slow  # ~15 s of CPU: a whole job, twice (session core and CLI)
+@pytest.mark.slow  # 16 s on the quiet 2-core machine (56 s at load 7): a whole job, session core and CLI
 def test_small_rehearsal_runs_the_whole_official_job(tmp_path) -> None:
     from sam_editor.perceptual import perceptual
 
