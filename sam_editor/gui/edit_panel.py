@@ -23,27 +23,11 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt import QLabeledDoubleSlider, QRangeSlider
+from superqt import QRangeSlider
 
 from sam_editor.session import EditSpec
 
-from .edit_stack import STRENGTH_RANGE, EditStackView
-
-
-def _slider(lo: float, hi: float, decimals: int = 1) -> QLabeledDoubleSlider:
-    s = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
-    s.setRange(lo, hi)
-    s.setDecimals(decimals)
-    s.setSingleStep(0.1)
-    s.setValue(0.0)
-    return s
-
-
-class _NameLabel(QLabel):
-    doubleClicked = Signal()
-
-    def mouseDoubleClickEvent(self, event) -> None:  # noqa: ANN001
-        self.doubleClicked.emit()
+from .edit_stack import STRENGTH_RANGE, EditStackView, NameLabel, strength_slider
 
 
 class ComponentRow(QWidget):
@@ -68,11 +52,11 @@ class ComponentRow(QWidget):
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 2, 0, 2)
         grid.setVerticalSpacing(0)
-        self.name_label = _NameLabel()
+        self.name_label = NameLabel()
         self.name_label.doubleClicked.connect(lambda: self.renameRequested.emit(self.component))
         self.set_name(name)
         name = self.name_label
-        self.strength = _slider(*STRENGTH_RANGE)
+        self.strength = strength_slider(*STRENGTH_RANGE)
         self.strength.setToolTip("Strength in standard deviations along the component")
         self.layers = QRangeSlider(Qt.Orientation.Horizontal)
         self.layers.setRange(0, num_ws - 1)

@@ -37,7 +37,9 @@ def strength_slider(lo: float, hi: float, decimals: int = 1) -> QLabeledDoubleSl
     return s
 
 
-class _Name(QLabel):
+class NameLabel(QLabel):
+    """A name that asks to be renamed on double-click (edit layers, GANSpace components)."""
+
     doubleClicked = Signal()
 
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: ANN001
@@ -73,7 +75,7 @@ class LayerRow(QWidget):
         icon = {"styleclip": "mdi6.format-text", "direction": "mdi6.arrow-top-right"}.get(
             edit.kind, "mdi6.tune-variant"
         )
-        self.name = _Name(title)
+        self.name = NameLabel(title)
         self.name.setToolTip(
             f"{title} ({edit.kind}{', ' + edit.name if edit.label else ''})\nDouble-click to rename, drag to reorder"
         )
