@@ -46,6 +46,7 @@ class Compositor:
     def __init__(self) -> None:
         self.session = None
         self._pyramid: list[np.ndarray] = []
+        self._screen: tuple[tuple[int, int, int], np.ndarray] | None = None  # (level, h, w) → pixels
         self._source = None
 
     def ready(self) -> bool:
@@ -64,7 +65,7 @@ class Compositor:
         """The photo reduced 2^k times (INTER_AREA, each level from the one above; cached)."""
         s = self.session
         if self._source is not s.source:
-            self._source, self._pyramid = s.source, [s.source.rgb]
+            self._source, self._pyramid, self._screen = s.source, [s.source.rgb], None
         while len(self._pyramid) <= k:
             top = self._pyramid[-1]
             h, w = top.shape[:2]
@@ -83,7 +84,7 @@ class Compositor:
         k = 0 if zoom >= 1 else int(math.floor(math.log2(1 / zoom)))
         while k > 0 and min(ph, pw) / 2**k < max(bh, bw):  # never coarser than the generator
             k -= 1
-        lv = self.level(k)
+        lv = self.screen_level(k, zoom * 2**k, max(bh, bw))
         lh, lw = lv.shape[:2]
         y0, y1, x0, x1 = window
         win = (int(y0 * lh / ph), int(math.ceil(y1 * lh / ph)), int(x0 * lw / pw), int(math.ceil(x1 * lw / pw)))
@@ -95,6 +96,20 @@ class Compositor:
             lv, edited, s.inversion.reconstruction, s.reach_map(), Placement(place.frame, place.box, (lh, lw)), guide=s.work, window=win
         )
         return part, (lh, lw), (win[0], win[2])
+
+    def screen_level(self, k: int, scale: float, floor: int) -> np.ndarray:
+        """Pyramid level k brought down to screen resolution (`scale` ≤ 1 of it, its short side
+        never under `floor`, the generator's frame): a level can be up to twice the screen's
+        pixels, and the preview's blend costs in proportion (cached for the zoom in use)."""
+        lv = self.level(k)
+        h, w = lv.shape[:2]
+        scale = max(scale, floor / max(1, min(h, w)))
+        if scale >= 0.9:
+            return lv
+        size = (k, max(1, round(h * scale)), max(1, round(w * scale)))
+        if self._screen is None or self._screen[0] != size:
+            self._screen = (size, cv2.resize(lv, (size[2], size[1]), interpolation=cv2.INTER_AREA))
+        return self._screen[1]
 
 
 class ResultView(QObject):

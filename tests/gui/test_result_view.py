@@ -95,11 +95,12 @@ def test_preview_while_editing_is_the_export_at_screen_resolution(edited, qtbot)
     part, size, (ly, lx) = comp.preview(1.0, (300, 700, 200, 900))
     assert size == (1200, 1600) and (ly, lx) == (300, 200)
     assert np.array_equal(part, full[300:700, 200:900])
-    # zoomed out to 30 %: a pyramid level at ≥ 30 % of the photo (here 1/2), only the window
+    # zoomed out to 30 %: the photo at the screen's resolution (30 %, from the half-size pyramid
+    # level), only the window
     part, size, (ly, lx) = comp.preview(0.3, (0, 1200, 0, 800))
-    assert size == (600, 800) and part.shape[:2] == (600, 400)
-    small = cv2.resize(full, (800, 600), interpolation=cv2.INTER_AREA)[:, :400]
-    assert np.abs(part.astype(int) - small).mean() < 3  # the same edit, at the level's resolution
+    assert size == (360, 480) and part.shape[:2] == (360, 240)
+    small = cv2.resize(full, (480, 360), interpolation=cv2.INTER_AREA)[:, :240]
+    assert np.abs(part.astype(int) - small).mean() < 3  # the same edit, at the screen's resolution
     # moving the slider shows a preview first, then the full composite replaces it
     with qtbot.waitSignal(w.editor.rendered, timeout=30000):
         w.edit_panel.components[0].strength.setValue(-3.0)
