@@ -32,3 +32,16 @@ def source_point(window, y: float, x: float) -> QPoint:  # noqa: ANN001
     canvas = window.canvas
     item = canvas.items["source"]
     return canvas.mapFromScene(item.pos() + QPointF(x + 0.5, y + 0.5))
+
+
+def reopen_in_new_window(project: Path, qtbot, bundle, settings):  # noqa: ANN001, ANN201
+    """A second window on the same bundle, its GANSpace ready, with `project` opened in it."""
+    from sam_editor.gui.main_window import MainWindow
+
+    other = MainWindow(bundle=bundle, settings=settings)
+    qtbot.addWidget(other)
+    with qtbot.waitSignal(other.editor.ganspaceReady, timeout=30000):
+        pass
+    with qtbot.waitSignal(other.editor.rendered, timeout=30000):
+        assert other.open_project(project)
+    return other

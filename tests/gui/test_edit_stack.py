@@ -14,6 +14,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QInputDialog
 
+from .helpers import reopen_in_new_window
 from .test_window import invert, open_and_map
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -122,14 +123,7 @@ def test_layers_hide_reorder_rename_duplicate(
     composite = s.edited.copy()
     project = tmp_path / "layers.samproj"
     assert window.save_project_to(project)
-    from sam_editor.gui.main_window import MainWindow
-
-    other = MainWindow(bundle=tiny_bundle, settings=temp_settings)
-    qtbot.addWidget(other)
-    with qtbot.waitSignal(other.editor.ganspaceReady, timeout=30000):
-        pass
-    with qtbot.waitSignal(other.editor.rendered, timeout=30000):
-        assert other.open_project(project)
+    other = reopen_in_new_window(project, qtbot, tiny_bundle, temp_settings)
     t = other.session
     assert [(e.name, e.enabled, e.label, e.strength) for e in t.edits] == saved
     assert [r.name.text() for r in other.edit_panel.stack.rows][0] == "Darker"

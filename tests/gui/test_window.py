@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 
 from sam_editor.gan.layers import LayerSpace
 
-from .helpers import drop_files, source_point
+from .helpers import drop_files, reopen_in_new_window, source_point
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -217,14 +217,7 @@ def test_baseline_method_and_project_roundtrip(window, qtbot, sample_png, tmp_pa
     window.editor.on_component(1, -2.0, (2, 5), True)
     project = tmp_path / "projet é.samproj"
     assert window.save_project_to(project)
-    from sam_editor.gui.main_window import MainWindow
-
-    other = MainWindow(bundle=tiny_bundle, settings=temp_settings)
-    qtbot.addWidget(other)
-    with qtbot.waitSignal(other.editor.ganspaceReady, timeout=30000):
-        pass
-    with qtbot.waitSignal(other.editor.rendered, timeout=30000):
-        assert other.open_project(project)
+    other = reopen_in_new_window(project, qtbot, tiny_bundle, temp_settings)
     t = other.session
     assert t.latent_map.overrides == {0: LayerSpace.F4}
     assert t.edits == s.edits and t.inversion.method == "wplus"
