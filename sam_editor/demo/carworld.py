@@ -275,12 +275,7 @@ def _background(p: SceneParams, s: int) -> np.ndarray:
     img = cv2.resize(col.astype(np.uint8)[:, None, :], (s, s), interpolation=cv2.INTER_NEAREST)  # fast fill
     cv = _Canvas(img, None)
     if p.hills_height > 0:
-        xs = np.linspace(0.0, 1.0, 41, dtype=np.float32)
-        a, b, c = p.hills_phase
-        h = 0.55 + 0.25 * np.sin(2 * np.pi * 1.1 * xs + a) + 0.13 * np.sin(2 * np.pi * 2.7 * xs + b) \
-            + 0.07 * np.sin(2 * np.pi * 6.3 * xs + c)
-        top = (p.horizon_y - p.hills_height * h) * s
-        pts = np.concatenate([np.stack([xs * s, top], 1), [[s, p.horizon_y * s + 1], [0, p.horizon_y * s + 1]]])
+        pts = _hills_polygon(p, s)
         cv.poly(pts.astype(np.float32), _lerp(p.hills_rgb, p.sky_horizon_rgb, 0.35))
     kerb = np.asarray(p.road_rgb, np.float32) * 0.6 + 90
     for y in (p.road_top, p.road_bottom):
@@ -293,6 +288,17 @@ def _background(p: SceneParams, s: int) -> np.ndarray:
     return img
 
 
+def _hills_polygon(p: SceneParams, s: int) -> np.ndarray:
+    """(43, 2) x, y of the distant hills' outline in an s-px frame: the one shape both the image
+    and its class map draw, so the labels cannot drift from the pixels."""
+    xs = np.linspace(0.0, 1.0, 41, dtype=np.float32)
+    a, b, c = p.hills_phase
+    h = 0.55 + 0.25 * np.sin(2 * np.pi * 1.1 * xs + a) + 0.13 * np.sin(2 * np.pi * 2.7 * xs + b) \
+        + 0.07 * np.sin(2 * np.pi * 6.3 * xs + c)
+    top = (p.horizon_y - p.hills_height * h) * s
+    return np.concatenate([np.stack([xs * s, top], 1), [[s, p.horizon_y * s + 1], [0, p.horizon_y * s + 1]]])
+
+
 def _background_classes(p: SceneParams, s: int) -> np.ndarray:
     """(s, s) uint8 classes of _background at the same resolution: the same rows and polygons,
     drawn hard-edged (kerb lines and lane marks belong to the road or ground they lie on)."""
@@ -301,12 +307,7 @@ def _background_classes(p: SceneParams, s: int) -> np.ndarray:
     col[(rows >= p.road_top) & (rows < p.road_bottom)] = ROAD
     lab = np.ascontiguousarray(np.broadcast_to(col[:, None], (s, s)))
     if p.hills_height > 0:  # distant hills, greenish: vegetation
-        xs = np.linspace(0.0, 1.0, 41, dtype=np.float32)
-        a, b, c = p.hills_phase
-        h = 0.55 + 0.25 * np.sin(2 * np.pi * 1.1 * xs + a) + 0.13 * np.sin(2 * np.pi * 2.7 * xs + b) \
-            + 0.07 * np.sin(2 * np.pi * 6.3 * xs + c)
-        top = (p.horizon_y - p.hills_height * h) * s
-        pts = np.concatenate([np.stack([xs * s, top], 1), [[s, p.horizon_y * s + 1], [0, p.horizon_y * s + 1]]])
+        pts = _hills_polygon(p, s)
         hill = np.zeros((s, s), np.uint8)
         cv2.fillPoly(hill, [np.round(pts.astype(np.float32) * 16).astype(np.int32).reshape(-1, 1, 2)], 1,
                      cv2.LINE_8, 4)
