@@ -148,3 +148,15 @@ def test_an_early_stopped_pca_is_found_in_the_cache_under_the_count_asked_for(ti
     assert not calls  # read back, not recomputed
     torch.testing.assert_close(first.components, second.components, rtol=0, atol=0)
     assert second.n_samples == first.n_samples and second.n_requested == 2**18
+
+
+def test_sampling_stops_only_after_agreeing_at_successive_checks(tiny_G, monkeypatch):
+    """A single agreement can be luck: sampling goes on until AGREE_TIMES checks in a row agree,
+    and a disagreement in between starts the count again."""
+    answers = iter([True, False, True, True, True])  # what each check after the first says
+    monkeypatch.setattr(gs, "settled", lambda *a, **k: next(answers))
+    assert gs.AGREE_TIMES == 2
+    first = 1024
+    comps = gs.compute_components(tiny_G, n_samples=2**16, n_components=4, batch_size=first, first_check=first)
+    # checks at 1k (nothing to compare), 2k (agree), 4k (disagree), 8k (agree), 16k (agree: stop)
+    assert comps.n_samples == 16 * first and comps.n_requested == 2**16
