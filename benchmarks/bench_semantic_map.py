@@ -21,6 +21,11 @@ clutter, are not counted), spaces per car (spaces that hold ≥ 5 % of its inter
 Reconstruction: the app's inversion (encoder start, then `--steps` optimisation steps) of W+
 alone and of SAM with each map; PSNR and the perceptual distance over the whole frame, and PSNR on
 the car's pixels. The curve car-in-W+ / clutter-in-F against τ is drawn for both segmenters.
+Colour preset (issue 35's criterion): the bundle's colour preset (presets.json beside the generator,
+"Car redder") applied at its strength to each inverted φ, W+ alone and SAM: the shift of the car's
+mean colour (|Δ mean RGB| over the renderer's car mask, 0–255) and the mean |Δ| of the pixels
+outside the car; the criterion wants SAM's car shift ≥ 70 % of W+'s and less change outside.
+--save-phi DIR keeps every inverted φ (bench_ablations.py reuses them instead of inverting again).
 Writes semantic_map.{json,md,png} to --out.
 """
 
@@ -81,6 +86,39 @@ def map_figures(space_maps: np.ndarray, classes: np.ndarray) -> dict[str, float]
     }
 
 
+def colour_preset(bundle):  # noqa: ANN001, ANN201
+    """The bundle's colour preset (the one that makes the car redder) as δw+ (1, num_ws, w_dim)."""
+    from sam_editor.edits.compose import ganspace_edit
+    from sam_editor.edits.ganspace import load_or_compute
+    from sam_editor.edits.presets import GENERATOR_PRESETS_FILE, load_preset_list
+
+    presets = load_preset_list(bundle.generator_path.parent / GENERATOR_PRESETS_FILE)
+    preset = next((p for p in presets if "redder" in p.name.lower()), None)
+    if preset is None:
+        return None, None
+    comps = load_or_compute(bundle.G, weights_path=bundle.generator_path, key=bundle.generator_id,
+                            cache_dir=bundle.cache_dir, n_samples=bundle.ganspace_samples)
+    return preset, ganspace_edit(bundle.G, comps, preset.component, preset.layers, preset.strength).delta_w()
+
+
+@torch.no_grad()
+def edit_effect(G, phi, delta_w: torch.Tensor, car: torch.Tensor) -> dict[str, np.ndarray]:  # noqa: ANN001
+    """Per image: the car's mean-colour shift |Δ mean RGB| (0–255), the mean |Δ| on the car's
+    pixels and on the pixels outside it (0–255, channel mean) between φ rendered with and
+    without the edit δw+. car: (N, H, W) bool."""
+    n = phi.w_plus.shape[0]
+    plain = phi.render(G).clamp(-1, 1).add(1).mul(127.5)
+    edited = phi.render(G, delta_w=delta_w.expand(n, -1, -1)).clamp(-1, 1).add(1).mul(127.5)
+    diff = (edited - plain).abs().mean(1)  # (N, H, W)
+    shift, on_car, off_car = [], [], []
+    for i in range(n):
+        c = car[i]
+        shift.append(float((edited[i][:, c].mean(1) - plain[i][:, c].mean(1)).norm()) if c.any() else 0.0)
+        on_car.append(float(diff[i][c].mean()) if c.any() else 0.0)
+        off_car.append(float(diff[i][~c].mean()))
+    return {"car_shift": np.array(shift), "car_change": np.array(on_car), "outside_change": np.array(off_car)}
+
+
 def unrefined(errors: np.ndarray, tau: float) -> np.ndarray:
     """Fig. 4.6's ablation: the selection rule per pixel, no segments."""
     from sam_editor.invertibility.latent_map import select_spaces
@@ -136,6 +174,7 @@ def main() -> int:
     ap.add_argument("--no-inversion", action="store_true", help="map figures and curves only")
     ap.add_argument("--out", default="docs/benchmarks")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--save-phi", default=None, help="folder to keep every inverted φ in (bench_ablations.py reads it)")
     ap.add_argument("--before-predictor", default=None,
                     help="predictor of the 'before' column (default: the bundle's; e.g. the predictor before issue 35)")
     args = ap.parse_args()
@@ -188,6 +227,10 @@ def main() -> int:
         x_all = torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in rgb[:n_inv]]).float().div(127.5).sub(1.0)
         car_all = torch.from_numpy(classes[:n_inv] == CAR)
         rec_scores: dict[str, list] = {"W+": [], "before": [], "after": []}
+        preset, preset_dw = colour_preset(bundle)
+        effects: dict[str, list] = {name: [] for name in rec_scores}
+        if args.save_phi:
+            Path(args.save_phi).mkdir(parents=True, exist_ok=True)
         t_start = time.perf_counter()
         for b0 in range(0, n_inv, args.batch):
             x = x_all[b0 : b0 + args.batch]
@@ -205,6 +248,10 @@ def main() -> int:
                 mse_car = (((rec - x) / 2) ** 2).mean(1)  # (N, H, W), images in [0, 1]
                 car_psnr = [float(10 * np.log10(1.0 / max(float(mse_car[i][car[i]].mean()), 1e-10))) for i in range(len(x))]
                 rec_scores[name].append((psnr(rec, x).numpy(), d, np.array(car_psnr)))
+                if preset_dw is not None:
+                    effects[name].append(edit_effect(G, res.phi, preset_dw, car))
+                if args.save_phi:
+                    res.phi.save(Path(args.save_phi) / f"{'wplus' if name == 'W+' else name}_{b0:03d}.pt")
             print(f"images {b0 + 1}–{b0 + len(x)}: {time.perf_counter() - t_start:.0f} s", flush=True)
         for name, parts in rec_scores.items():
             p, d, c = (np.concatenate([q[i] for q in parts]) for i in range(3))
@@ -215,6 +262,23 @@ def main() -> int:
             sam = np.concatenate([q[0] for q in rec_scores[name]])
             results[name]["reconstruction"]["gain_over_wplus_db"] = float((sam - wplus).mean())
             results[name]["reconstruction"]["beats_wplus"] = f"{int((sam > wplus).sum())}/{len(sam)}"
+        if preset is not None:
+            for name, parts in effects.items():
+                results[name]["colour_preset"] = {k: [round(float(v), 3) for v in np.concatenate([q[k] for q in parts])]
+                                                  for k in parts[0]}
+            w_eff = results["W+"]["colour_preset"]
+            for name in ("before", "after"):
+                e = results[name]["colour_preset"]
+                ratio = np.array(e["car_shift"]) / np.maximum(np.array(w_eff["car_shift"]), 1e-6)
+                e["summary"] = {"preset": preset.name, "strength": preset.strength,
+                                "car_shift_ratio": float(np.sum(e["car_shift"]) / max(np.sum(w_eff["car_shift"]), 1e-6)),
+                                "car_shift_ratio_median": float(np.median(ratio)),
+                                "images_ratio_ge_70": f"{int((ratio >= 0.7).sum())}/{len(ratio)}",
+                                "outside_less_than_wplus": f"{int((np.array(e['outside_change']) < np.array(w_eff['outside_change'])).sum())}/{len(ratio)}"}
+        if args.save_phi:
+            (Path(args.save_phi) / "meta.json").write_text(json.dumps(
+                {"seed": args.seed, "n": n_inv, "steps": args.steps, "init": args.init, "batch": args.batch,
+                 "tau": bundle.tau, "segmenter": bundle.segmenter_label}, indent=1))
         results["meta"] = {"perceptual": perceptual.name, "steps": args.steps, "inverted_images": n_inv, "init": args.init, "batch": args.batch,
                            "threads": torch.get_num_threads(), "seconds": round(time.perf_counter() - t_start)}
 
@@ -244,6 +308,24 @@ def main() -> int:
              f"{a['reconstruction']['perceptual']:.4f}"),
             (f"PSNR on the car (dB), W+ alone {w['car_psnr']:.2f}", f"{b['reconstruction']['car_psnr']:.2f}",
              f"{a['reconstruction']['car_psnr']:.2f}"),
+        ]
+    if "colour_preset" in a:
+        wc, bc, ac = (results[k]["colour_preset"] for k in ("W+", "before", "after"))
+
+        def mean(e: dict, k: str) -> float:
+            return float(np.mean(e[k]))
+
+        rows += [
+            (f"colour preset “{ac['summary']['preset']}” ×{ac['summary']['strength']:g}: car's mean-colour shift "
+             f"(0–255), W+ alone {mean(wc, 'car_shift'):.1f}", f"{mean(bc, 'car_shift'):.1f}", f"{mean(ac, 'car_shift'):.1f}"),
+            ("  SAM / W+ (all images pooled; median per image; images ≥ 70 %)",
+             f"{100 * bc['summary']['car_shift_ratio']:.0f} %; {100 * bc['summary']['car_shift_ratio_median']:.0f} %; {bc['summary']['images_ratio_ge_70']}",
+             f"{100 * ac['summary']['car_shift_ratio']:.0f} %; {100 * ac['summary']['car_shift_ratio_median']:.0f} %; {ac['summary']['images_ratio_ge_70']}"),
+            (f"  mean change on the car's pixels (0–255), W+ alone {mean(wc, 'car_change'):.1f}",
+             f"{mean(bc, 'car_change'):.1f}", f"{mean(ac, 'car_change'):.1f}"),
+            (f"  mean change outside the car (0–255), W+ alone {mean(wc, 'outside_change'):.1f}; images below W+",
+             f"{mean(bc, 'outside_change'):.1f}; {bc['summary']['outside_less_than_wplus']}",
+             f"{mean(ac, 'outside_change'):.1f}; {ac['summary']['outside_less_than_wplus']}"),
         ]
     md = ["| held-out cluttered renders: " + f"{args.n} (seed {args.seed}) | before | after |", "|---|---|---|"]
     md += [f"| {r[0]} | {r[1]} | {r[2]} |" for r in rows]
