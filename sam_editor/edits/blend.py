@@ -60,8 +60,8 @@ def guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int = RAD
     each pixel (not averaged over the windows that hold it, as the guided filter itself does: that
     would mix the model of a window that sees only the car into the road pixels beside it).
 
-    guide (h, w, 3) float32 in 0…1, target (h, w, 3) float32 → (h, w, 12) float32: A as
-    [A[:, 0], A[:, 1], A[:, 2]] (the change per unit of guide channel 0, 1, 2; three output
+    guide (h, w, 3) float32 in 0…1, target (h, w, C) float32 → (h, w, 4C) float32: A as
+    [A[:, 0], A[:, 1], A[:, 2]] (the change per unit of guide channel 0, 1, 2; C output
     channels each), then b. Where `target` is 0 over a whole window, A and b are exactly 0."""
     k = (2 * radius + 1, 2 * radius + 1)
 
@@ -69,16 +69,17 @@ def guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int = RAD
         return cv2.boxFilter(a, -1, k, normalize=True, borderType=cv2.BORDER_REFLECT)
 
     h, w = guide.shape[:2]
+    n = target.shape[2]
     mean_i = box(guide)  # (h, w, 3)
-    mean_p = box(target)
-    # covariance of the guide (3×3) and between guide and target (3×3), per window
+    mean_p = box(target).reshape(h, w, n)  # (cv2 drops a single channel's axis)
+    # covariance of the guide (3×3) and between guide and target (3×C), per window
     ii = np.stack([guide[..., a] * guide[..., b] for a in range(3) for b in range(3)], -1)
-    ip = np.stack([guide[..., a] * target[..., c] for a in range(3) for c in range(3)], -1)
+    ip = np.stack([guide[..., a] * target[..., c] for a in range(3) for c in range(n)], -1)
     cov_ii = (box(ii).reshape(h, w, 3, 3) - mean_i[..., :, None] * mean_i[..., None, :]) + eps * np.eye(3, dtype=np.float32)
-    cov_ip = box(ip).reshape(h, w, 3, 3) - mean_i[..., :, None] * mean_p[..., None, :]
-    a = _solve_3x3(cov_ii, cov_ip)  # (h, w, 3 in, 3 out); float32 is enough: eps bounds the condition number
+    cov_ip = box(ip).reshape(h, w, 3, n) - mean_i[..., :, None] * mean_p[..., None, :]
+    a = _solve_3x3(cov_ii, cov_ip)  # (h, w, 3 in, C out); float32 is enough: eps bounds the condition number
     b = mean_p - (mean_i[..., None, :] @ a)[..., 0, :]
-    coef = np.concatenate([a.reshape(h, w, 9), b], -1)
+    coef = np.concatenate([a.reshape(h, w, 3 * n), b], -1)
     # exact zeros where a window sees no change (box filters' running sums leave ~1e-9 there)
     acting = (np.abs(target).max(axis=2) > 0).astype(np.uint8)
     kernel = np.ones(k, np.uint8)
@@ -225,3 +226,105 @@ def _bounds(acting: np.ndarray, photo: tuple[int, int]) -> tuple[int, int, int, 
     x0 = max(0, int(np.floor((xs.min() - 2) * sx)))
     x1 = min(photo[1], int(np.ceil((xs.max() + 3) * sx)))
     return y0, y1, x0, x1
+
+
+# ---- segment labels at the photo's resolution ---------------------------------------------------
+# The same guided upsampling carries the invertibility map's segments to the photo (the source
+# view's overlay, and which segment a click on a photo pixel means): each segment's mask is a
+# target of the colour model above, its coefficients upsampled bilinearly and applied to each
+# photo pixel's colour, and a pixel takes the segment whose mask is largest there.
+
+_LABEL_CACHE: dict[tuple, dict[int, tuple[int, int, np.ndarray]]] = {}
+
+
+def _segment_coefficients(small: np.ndarray, labels: np.ndarray) -> dict[int, tuple[int, int, np.ndarray]]:
+    """Per segment k: (top, left, coef) — the colour model of its mask (labels == k) over the
+    segment's bounding box grown by RADIUS + 1 frame pixels (outside it the coefficients are
+    exactly 0; inside they equal a whole-frame fit), A per unit of the 0…255 photo. Cached by the
+    inputs' content: the overlay is redrawn on every hover and pan."""
+    key = (hash(np.ascontiguousarray(small).tobytes()), hash(np.ascontiguousarray(labels).tobytes()), small.shape, RADIUS, EPS)
+    coefs = _LABEL_CACHE.get(key)
+    if coefs is not None:
+        return coefs
+    coefs = {}
+    guide = small.astype(np.float32) / 255
+    h, w = labels.shape
+    grow = 2 * (RADIUS + 1)  # the fit of a pixel within RADIUS + 1 of the box sees RADIUS more
+    for k in np.unique(labels).tolist():
+        ys, xs = np.nonzero(labels == k)
+        y0, y1 = max(0, int(ys.min()) - grow), min(h, int(ys.max()) + 1 + grow)
+        x0, x1 = max(0, int(xs.min()) - grow), min(w, int(xs.max()) + 1 + grow)
+        target = (labels[y0:y1, x0:x1] == k).astype(np.float32)[..., None]
+        coef = guided_coefficients(guide[y0:y1, x0:x1], target, RADIUS, EPS)
+        coef[..., :3] /= 255
+        coefs[int(k)] = (y0, x0, coef)
+    if len(_LABEL_CACHE) >= 4:
+        _LABEL_CACHE.pop(next(iter(_LABEL_CACHE)))
+    _LABEL_CACHE[key] = coefs
+    return coefs
+
+
+def upsample_labels(
+    photo: np.ndarray,  # (Hp, Wp, 3) uint8, the photo (or a reduced copy, with placement.photo its size)
+    labels: np.ndarray,  # (H, W) int at the generator's frame size (the latent map's segments)
+    placement: Placement,
+    *,
+    guide: np.ndarray | None = None,
+    window: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
+    """The segments at the photo's resolution, (Hp, Wp) int32 (or the `window` = (y0, y1, x0, x1)
+    part of it), following the photo's own edges: the segment whose mask, carried up like
+    `blend_back` carries a change, is largest at each pixel. A pixel all of whose interpolation
+    taps lie inside one segment (with their RADIUS windows) gets that segment, as nearest
+    upsampling would give; only pixels near a segment boundary are decided by colour. `guide`
+    as for `blend_back`."""
+    if photo.shape[:2] != placement.photo:
+        raise ValueError(f"photo {photo.shape[:2]} is not the placed photo {placement.photo}")
+    if labels.shape != tuple(placement.frame):
+        raise ValueError(f"labels {labels.shape} are not at the frame size {placement.frame}")
+    hp, wp = placement.photo
+    y0, y1, x0, x1 = (0, hp, 0, wp) if window is None else _clip_window(window, (hp, wp))
+    rows, cols = placement.slices()
+    lab = np.ascontiguousarray(labels[rows, cols]).astype(np.int32)
+    bh, bw = lab.shape
+    i0, i1, wy = _linear_taps(y0, y1, hp, bh)
+    j0, j1, wx = _linear_taps(x0, x1, wp, bw)
+    near_i = np.where(wy < 0.5, i0, i1)
+    near_j = np.where(wx < 0.5, j0, j1)
+    out = lab[near_i[:, None], near_j[None, :]]
+    # frame pixels whose window holds more than one segment; a photo pixel is decided by colour
+    # if one of its four taps is such a pixel
+    kernel = np.ones((2 * RADIUS + 1,) * 2, np.uint8)
+    lab_f = lab.astype(np.float32)  # exact for < 2^24 segments; cv2 has no int32 morphology
+    mixed = cv2.dilate(lab_f, kernel) != cv2.erode(lab_f, kernel)
+    if not mixed.any():
+        return out
+    amb = mixed[i0[:, None], j0[None, :]] | mixed[i0[:, None], j1[None, :]] | mixed[i1[:, None], j0[None, :]] | mixed[i1[:, None], j1[None, :]]
+    py, px = np.nonzero(amb)
+    if py.size == 0:
+        return out
+    if guide is not None:
+        small = guide[rows, cols]
+    else:
+        small = photo if (bh, bw) == (hp, wp) else cv2.resize(photo, (bw, bh), interpolation=cv2.INTER_AREA)
+    coefs = _segment_coefficients(small, lab)
+    g = photo[y0 + py, x0 + px].astype(np.float32)  # (N, 3)
+    taps = [(i0[py], j0[px], (1 - wy[py]) * (1 - wx[px])), (i0[py], j1[px], (1 - wy[py]) * wx[px]),
+            (i1[py], j0[px], wy[py] * (1 - wx[px])), (i1[py], j1[px], wy[py] * wx[px])]  # fmt: skip
+    best = np.full(py.size, -np.inf, np.float32)
+    best_k = out[py, px].copy()
+    # a segment can win only where its mask reaches one of the pixel's taps
+    for k in np.unique(lab[cv2.dilate(mixed.astype(np.uint8), kernel).astype(bool)]).tolist():
+        top, left, coef = coefs[k]
+        ch, cw = coef.shape[:2]
+        soft = np.zeros(py.size, np.float32)
+        for ti, tj, tw in taps:
+            ri, rj = ti - top, tj - left
+            inside = (ri >= 0) & (ri < ch) & (rj >= 0) & (rj < cw)
+            c = coef[np.clip(ri, 0, ch - 1), np.clip(rj, 0, cw - 1)]  # (N, 4): A (3), b
+            soft += np.where(inside, tw * (np.einsum("nc,nc->n", c[:, :3], g) + c[:, 3]), 0)
+        win = soft > best
+        best[win] = soft[win]
+        best_k[win] = k
+    out[py, px] = best_k
+    return out
