@@ -88,6 +88,8 @@ _LIC_NV = "Nvidia Source Code License-NC (non-commercial); https://nvlabs.github
 _LIC_ADOBE = "Adobe Research License (non-commercial research only), from adobe-research/sam_inversion"
 _NO_HASH = "no official checksum is published; verify() can only check presence"
 _SEGFORMER = "https://huggingface.co/nvidia/segformer-b0-finetuned-ade-512-512/resolve/main/"
+_BIGGAN = "https://s3.amazonaws.com/models.huggingface.co/biggan/"  # the port's download location
+_LIC_BIGGAN = "Apache-2.0 as TF-Hub lists DeepMind's BigGAN-deep (not re-checked offline); the port's code is MIT"
 _LIC_SEGFORMER = "NVIDIA Source Code License for SegFormer (non-commercial research only), per the model card"
 
 # SHA-256 and sizes of the edit directions: computed from the git blobs at _SAM_COMMIT.
@@ -163,6 +165,20 @@ _ENTRIES: list[WeightsEntry] = [
                           "with `sam-editor weights fetch 'segformer-ade20k*'`; " + _NO_HASH)
         for name, filename, what in (("segformer-ade20k", "model.safetensors", "weights (3.75 M parameters, ~15 MB)"),
                                      ("segformer-ade20k-config", "config.json", "architecture and class names"))
+    ],
+    # BigGAN-deep (DeepMind's TF-Hub ImageNet models) in the pytorch-pretrained-biggan port's format:
+    # config.json + pytorch_model.bin in one folder (sam_editor.gan.biggan.checkpoint). Sizes are
+    # estimates from the port's tensor count (float32), not measured: offline, neither the files'
+    # sizes nor any checksum could be read, and the port publishes no SHA-256.
+    *[
+        WeightsEntry(name, "generator", filename, f"{_BIGGAN}biggan-deep-{res}-{filename}",
+                     licence=_LIC_BIGGAN, subdir=f"generators/biggan-deep-{res}",
+                     note=f"BigGAN-deep {res}² ImageNet (1000 classes), {what}; fetch both with "
+                          f"`sam-editor weights fetch 'biggan-deep-{res}*'`; " + _NO_HASH)
+        for res, mb in ((128, 211), (256, 234), (512, 236))
+        for name, filename, what in ((f"biggan-deep-{res}", "pytorch_model.bin",
+                                      f"weights (state dict, about {mb} MB by its tensor count)"),
+                                     (f"biggan-deep-{res}-config", "config.json", "architecture (the port's config)"))
     ],
 ]  # fmt: skip
 

@@ -16,8 +16,9 @@ from ..gan.biggan.model import BigGANDeep
 
 
 def tiny_config(num_classes: int = 10, z_dim: int = 16, channel_width: int = 8) -> BigGANDeepConfig:
-    """32 px: 4² → 8² → 8² → 16² → 16² → 32², channels 32 32 32 16 16 8, attention before block 4."""
-    layers = ((False, 4, 4), (True, 4, 4), (False, 4, 2), (True, 2, 2), (False, 2, 1), (True, 1, 1))
+    """32 px: 4² → 8² → 8² → 16² → 16² → 32², block outputs 128 64 32 16 8 8 channels (the port
+    fixes the first blocks' input at 16 · channel_width), attention before block 4."""
+    layers = ((False, 16, 16), (True, 16, 8), (False, 8, 4), (True, 4, 2), (False, 2, 1), (True, 1, 1))
     return BigGANDeepConfig(output_dim=32, z_dim=z_dim, class_embed_dim=z_dim, channel_width=channel_width,
                             num_classes=num_classes, layers=layers, attention_layer_position=3, eps=1e-4,
                             n_stats=51)  # fmt: skip

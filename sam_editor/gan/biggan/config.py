@@ -89,6 +89,8 @@ class BigGANDeepConfig:
         att_ch = layers[self.attention_layer_position][1] * self.channel_width
         if att_ch % 8:
             raise BigGANConfigError(f"self-attention needs channels divisible by 8, got {att_ch}")
+        if layers[0][1] != 16:  # the port's gen_z is 4·4·16·channel_width wide, whatever the table says
+            raise BigGANConfigError(f"the first block must take 16 · channel_width channels, got {layers[0][1]} ·")
         if self.channel_width < 3:
             raise BigGANConfigError("channel_width must be ≥ 3 (the first three output channels are RGB)")
         if layers[-1][2] != 1:

@@ -141,7 +141,7 @@ class _Trunk(torch.nn.Module):
     def __init__(self, cfg: BigGANDeepConfig):
         super().__init__()
         ch = cfg.channel_width
-        self.gen_z = torch.nn.Linear(cfg.cond_dim, 4 * 4 * cfg.layers[0][1] * ch)
+        self.gen_z = torch.nn.Linear(cfg.cond_dim, 4 * 4 * 16 * ch)
         layers: list[torch.nn.Module] = []
         for i, (up, cin, cout) in enumerate(cfg.layers):
             if i == cfg.attention_layer_position:
@@ -181,7 +181,7 @@ class BigGANDeep(torch.nn.Module):
     def stage(self, k: int, x: torch.Tensor | None, cond: torch.Tensor, truncation: float) -> torch.Tensor:
         """F_{k−1} (None for k = 0), c_k (N, 2·z_dim) → F_k."""
         if k == 0:
-            ch = self.cfg.layers[0][1] * self.cfg.channel_width
+            ch = 16 * self.cfg.channel_width
             h = self.generator.gen_z(cond)
             # The TF weights lay the 4×4 grid out as (H, W, C).
             return h.view(-1, 4, 4, ch).permute(0, 3, 1, 2).contiguous()

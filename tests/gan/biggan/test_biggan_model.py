@@ -38,7 +38,8 @@ def test_channel_tables_of_the_published_configs():
     [
         ({"output_dim": 64}, "output_dim is 64"),
         ({"attention_layer_position": 9}, "attention_layer_position"),
-        ({"layers": ((False, 4, 4), (True, 4, 1), (False, 1, 1), (True, 1, 1)), "output_dim": 16}, "stay or halve"),
+        ({"layers": ((False, 16, 16), (True, 16, 4), (False, 4, 1), (True, 1, 1)), "output_dim": 16}, "stay or halve"),
+        ({"layers": ((False, 8, 8), (True, 8, 4), (False, 4, 2), (True, 2, 1)), "output_dim": 16}, "16 · channel_width"),
         ({"n_stats": 1}, "n_stats"),
     ],
 )
@@ -56,7 +57,7 @@ def test_family_interface_and_spaces(G):
     with pytest.raises(ValueError, match="Z\\+, F2"):
         space_named(G, "W+")
     assert G.num_ws == G.cfg.num_blocks + 1  # gen_z + one row per block
-    assert G.feature_shape(2) == (32, 8, 8)
+    assert G.feature_shape(2) == (64, 8, 8)
 
 
 def test_z_plus_with_equal_rows_is_the_released_generator(G, net):
