@@ -119,6 +119,7 @@ def main() -> int:  # noqa: C901, PLR0915
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--phi-cache", default=None, help="bench_semantic_map.py --save-phi folder (W+ and 'after' φ)")
     ap.add_argument("--before-predictor", default=None, help="predictor before issue 35: Fig. 4.5 on its map as well")
+    ap.add_argument("--wait-cache", type=float, default=0, help="seconds to wait for --phi-cache to be written (a run in progress)")
     ap.add_argument("--clean-n", type=int, default=16)
     ap.add_argument("--clean-seed", type=int, default=7_100_000)
     ap.add_argument("--figure-images", type=int, default=3)
@@ -167,6 +168,10 @@ def main() -> int:  # noqa: C901, PLR0915
         if not args.phi_cache:
             return None
         folder = Path(args.phi_cache)
+        waited = 0.0
+        while not (folder / "meta.json").is_file() and waited < args.wait_cache:
+            time.sleep(30)
+            waited += 30
         try:
             meta = json.loads((folder / "meta.json").read_text())
         except (OSError, ValueError):
@@ -207,11 +212,26 @@ def main() -> int:  # noqa: C901, PLR0915
     if sky is not None:
         edits["sky"] = (sky, ganspace_edit(G, comps, sky.component, sky.layers, sky.strength).delta_w())
 
+    clean = None
+    if args.clean_n > 0:
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            write_samples(tmp, args.clean_n, args.clean_seed, size=G.cfg.resolution, clutter=False, masks=True)
+            crgb = [cv2.cvtColor(cv2.imread(f"{tmp}/img_{i:05d}.png"), cv2.COLOR_BGR2RGB) for i in range(args.clean_n)]
+            ccar = np.stack([cv2.imread(f"{tmp}/car_{i:05d}.png", cv2.IMREAD_GRAYSCALE) > 127 for i in range(args.clean_n)])
+        cx = torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in crgb]).float().div(127.5).sub(1.0)
+        _, crec = run(cx, None)
+        cp = car_psnr(crec, cx, torch.from_numpy(ccar))
+        clean = {"n": args.clean_n, "seed": args.clean_seed, "car_psnr": float(np.mean(cp)), "car_psnr_min": float(cp.min()),
+                 "car_psnr_max": float(cp.max()), "psnr": float(psnr(crec, cx).mean()), "seconds": round(time.perf_counter() - t0)}
+        print("clean W+:", json.dumps(clean), flush=True)
+
     phis: dict[str, Phi] = {}
     recs: dict[str, torch.Tensor] = {}
     timing: dict[str, float] = {}
     runs.append(("car segmenter (car W+, rest F6)", None, seg_maps, 5.0))
     lmaps["car segmenter (car W+, rest F6)"] = seg_maps
+    runs.sort(key=lambda r: r[1] is not None)  # inversions first, φ from the cache last (it may still be being written)
     for name, cache_name, maps, lam in runs:
         t0 = time.perf_counter()
         phi = cached(cache_name, args.n) if cache_name else None
@@ -244,25 +264,12 @@ def main() -> int:  # noqa: C901, PLR0915
                       **{k: pooled(ro, k) for k in ("car_wplus", "car_f", "bg_f")},
                       **{"pixels_" + k: int(ro["n_" + k].sum()) for k in ("car_wplus", "car_f", "bg_f")}}
         results[name] = r
+    if clean:
+        results["clean_wplus"] = clean
     results["meta"] = {"n": args.n, "seed": args.seed, "steps": args.steps, "batch": args.batch, "perceptual": perceptual.name,
                        "tau": bundle.tau, "segmenter": bundle.segmenter_label, "threads": torch.get_num_threads(),
                        "images_sam_keeps_part_of_car_out_of_wplus": int(sam_splits.sum()),
                        "presets": {k: v[0].name for k, v in edits.items()}}
-
-    clean = None
-    if args.clean_n > 0:
-        t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory() as tmp:
-            write_samples(tmp, args.clean_n, args.clean_seed, size=G.cfg.resolution, clutter=False, masks=True)
-            crgb = [cv2.cvtColor(cv2.imread(f"{tmp}/img_{i:05d}.png"), cv2.COLOR_BGR2RGB) for i in range(args.clean_n)]
-            ccar = np.stack([cv2.imread(f"{tmp}/car_{i:05d}.png", cv2.IMREAD_GRAYSCALE) > 127 for i in range(args.clean_n)])
-        cx = torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in crgb]).float().div(127.5).sub(1.0)
-        _, crec = run(cx, None)
-        cp = car_psnr(crec, cx, torch.from_numpy(ccar))
-        clean = {"n": args.clean_n, "seed": args.clean_seed, "car_psnr": float(np.mean(cp)), "car_psnr_min": float(cp.min()),
-                 "car_psnr_max": float(cp.max()), "psnr": float(psnr(crec, cx).mean()), "seconds": round(time.perf_counter() - t0)}
-        results["clean_wplus"] = clean
-        print("clean W+:", json.dumps(clean), flush=True)
 
     # ---- table ----
     def m(v: list) -> float:
