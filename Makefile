@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench package package-test clean
+.PHONY: setup run test lint bench package package-test mutate clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,11 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check sam_editor tests
+
+# Mutation testing of the core maths, by hand (minutes per module on 2 cores; not part of `make test`):
+# `make mutate MODULE=sam_editor/edits/blend.py` for one module, `make mutate` for all in tools/mutation.toml.
+mutate: setup
+	$(PY) tools/mutate.py $(MODULE)
 
 package:
 	bash packaging/build.sh
