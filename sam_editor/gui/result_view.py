@@ -80,11 +80,7 @@ class Compositor:
         s = self.session
         place = s.placement
         ph, pw = place.photo
-        bh, bw = place.box[2:]
-        k = 0 if zoom >= 1 else int(math.floor(math.log2(1 / zoom)))
-        while k > 0 and min(ph, pw) / 2**k < max(bh, bw):  # never coarser than the generator
-            k -= 1
-        lv = self.screen_level(k, zoom * 2**k, max(bh, bw))
+        lv = self.screen_photo(zoom)
         lh, lw = lv.shape[:2]
         y0, y1, x0, x1 = window
         win = (int(y0 * lh / ph), int(math.ceil(y1 * lh / ph)), int(x0 * lw / pw), int(math.ceil(x1 * lw / pw)))
@@ -96,6 +92,18 @@ class Compositor:
             lv, edited, s.inversion.reconstruction, s.reach_map(), Placement(place.frame, place.box, (lh, lw)), guide=s.work, window=win
         )
         return part, (lh, lw), (win[0], win[2])
+
+    def screen_photo(self, zoom: float) -> np.ndarray:
+        """The photo at the screen's resolution for `zoom` (its own pixels at 100 % and above),
+        never coarser than the generator's frame: what previews and the source view's map
+        overlay are computed on."""
+        place = self.session.placement
+        ph, pw = place.photo
+        bh, bw = place.box[2:]
+        k = 0 if zoom >= 1 else int(math.floor(math.log2(1 / zoom)))
+        while k > 0 and min(ph, pw) / 2**k < max(bh, bw):  # never coarser than the generator
+            k -= 1
+        return self.screen_level(k, zoom * 2**k, max(bh, bw))
 
     def screen_level(self, k: int, scale: float, floor: int) -> np.ndarray:
         """Pyramid level k brought down to screen resolution (`scale` ≤ 1 of it, its short side
@@ -213,6 +221,7 @@ class ResultView(QObject):
             self.full_size = bool(on)
             self._after = self._after_small = None
             self.invalidate()
+            self.canvas.refresh_layout()  # the source view too shows the photo or the frame
 
     def set_split(self, fraction: float | None) -> None:
         self.split = None if fraction is None else min(1.0, max(0.0, float(fraction)))

@@ -255,31 +255,39 @@ class Session:
         area = float(lm.segment_areas()[segment]) / lm.labels.size
         return SegmentInfo(segment, area, errors, lm.automatic_space(segment), lm.space_of_segment(segment), segment in lm.overrides)
 
-    def overlay_rgba(self, highlight: int | None = None, selection: list[int] | None = None) -> np.ndarray | None:
+    def overlay_rgba(
+        self, highlight: int | None = None, selection: list[int] | None = None, labels: np.ndarray | None = None, outline: int = 1
+    ) -> np.ndarray | None:
         """The map as an RGBA layer (H, W, 4) uint8: space colours, darker segment borders,
-        hatched overridden segments, white outlines around `highlight` and the `selection`."""
+        hatched overridden segments, white outlines (`outline` px) around `highlight` and the
+        `selection`. `labels`: the map's segments at another resolution (the photo's part only,
+        as `edits.blend.upsample_labels` gives them to the source view), drawn the same way."""
         lm = self.latent_map
         if lm is None:
             return None
+        at_frame = labels is None
+        labels = lm.labels if labels is None else labels
         palette = np.array([SPACE_COLORS[s] for s in SPACES], np.uint8)
-        rgba = np.empty((*lm.shape, 4), np.uint8)
-        rgba[..., :3] = palette[lm.space_map()]
+        rgba = np.empty((*labels.shape, 4), np.uint8)
+        rgba[..., :3] = palette[lm.segment_ranks()[labels]]
         rgba[..., 3] = 255
-        labels = lm.labels
-        edge = np.zeros(lm.shape, bool)
+        edge = np.zeros(labels.shape, bool)
         edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
         edge[1:, :] |= labels[1:, :] != labels[:-1, :]
         if lm.overrides:
-            yy, xx = np.mgrid[: lm.shape[0], : lm.shape[1]]
+            yy, xx = np.mgrid[: labels.shape[0], : labels.shape[1]]
             hatch = ((yy + xx) % 5 == 0) & np.isin(labels, list(lm.overrides))
             rgba[hatch, :3] = 255 - (255 - rgba[hatch, :3]) // 2  # thin light stripes mark overrides
         rgba[edge, :3] //= 3
         marked = set(selection or ()) | ({highlight} if highlight is not None else set())
         if marked:
             sel = np.isin(labels, list(marked))
-            rgba[sel & ~_eroded(sel)] = (255, 255, 255, 255)
+            inner = sel
+            for _ in range(max(1, outline)):
+                inner = _eroded(inner)
+            rgba[sel & ~inner] = (255, 255, 255, 255)
         photo = self.photo_mask()
-        if photo is not None and photo.shape == lm.shape:
+        if at_frame and photo is not None and photo.shape == lm.shape:
             rgba[~photo, 3] = 0  # the letterbox padding belongs to no segment the user can see
         return rgba
 

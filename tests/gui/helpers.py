@@ -28,8 +28,12 @@ def drop_files(target: QWidget, *paths: Path) -> bool:
 
 
 def source_point(window, y: float, x: float) -> QPoint:  # noqa: ANN001
-    """Viewport position of frame pixel (y, x) on the source panel."""
+    """Viewport position of frame pixel (y, x) on the source view: the photo at its own size
+    (its box's corner at the scene's origin), or the frame's source panel."""
     canvas = window.canvas
+    if canvas.photo_source:
+        top, left = canvas.photo_box_origin()
+        return canvas.mapFromScene(QPointF(x + 0.5 - left, y + 0.5 - top))
     item = canvas.items["source"]
     return canvas.mapFromScene(item.pos() + QPointF(x + 0.5, y + 0.5))
 

@@ -35,7 +35,8 @@ def invert(window, qtbot, steps: int = 4, method: str = "sam"):  # noqa: ANN001,
 def test_drop_builds_map_and_tau_rethresholds(window, qtbot, sample_png):  # noqa: ANN001
     open_and_map(window, qtbot, sample_png)
     s = window.session
-    assert not window.canvas.overlay.pixmap().isNull() and window.canvas.overlay.isVisible()
+    overlay = window.canvas.source_view.overlay_item  # the source view: the photo at its own size
+    assert not overlay.pixmap().isNull() and overlay.isVisible()
     before = s.latent_map.segment_ranks().copy()
     assert window.map_panel.legend.shares[LayerSpace.F6].text() != "–"
     window.map_panel.tau.setValue(0.39)  # above every head's error but W+'s → more editable spaces
@@ -236,10 +237,11 @@ def test_view_modes_and_zoom(window, qtbot, sample_png):  # noqa: ANN001
     window.actions.zoom_fit.trigger()
     window.actions.view_side.trigger()
     assert all(c.items[n].isVisible() for n in ("source", "reconstruction", "edited"))
-    window.actions.view_source.trigger()
-    assert c.items["source"].isVisible() and not c.items["edited"].isVisible()
+    window.actions.view_source.trigger()  # the photo at its own size, not the frame's panel
+    assert c.source_view.visible and not c.items["source"].isVisible() and not c.items["edited"].isVisible()
+    assert c.source_view.overlay_item.isVisible()
     window.actions.toggle_overlay.trigger()
-    assert not c.overlay.isVisible()
+    assert not c.source_view.overlay_item.isVisible()
     assert "CPU" in window.device_label.text() or "GPU" in window.device_label.text()
     assert window.weights_label.text() == "demo bundle" and window.banner.isVisible()
 
