@@ -147,8 +147,11 @@ def _load_G(args: argparse.Namespace) -> Generator:
 def run_edit(args: argparse.Namespace) -> int:
     """The `edit` subcommand; user errors (bad files, names, shapes) → message + exit code 2."""
     from ..gan.native import CheckpointError
+    from .class_edit import is_class_edit, run_class_edit
     from .official import DirectionError
 
+    if is_class_edit(args):  # a class-conditional family's φ (BigGAN-deep): class edits
+        return run_class_edit(args)
     try:
         return _run_edit(args)
     except (CheckpointError, DirectionError, KeyError, ValueError, RuntimeError, OSError) as exc:
@@ -312,6 +315,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="style rows the text edit may change (inclusive; default all), e.g. 4-11 for colour only")
     p.add_argument("--clip", default="auto", help="CLIP model for --text: auto, vit-b-32, demo, or a folder with a tiny model (see sam_editor.edits.clip_models)")
     p.add_argument("--user-presets", default=None, metavar="DIR", help="folder of user presets (JSON)")
+    p.add_argument("--class", dest="class_index", default=None, metavar="N|NAME",
+                   help="BigGAN-deep φ: change the class (ImageNet index or name, e.g. 511 or convertible)")
+    p.add_argument("--class-strength", type=float, default=1.0, help="class interpolation s (0 = unchanged, 1 = the new class)")
+    p.add_argument("--class-stages", default=None, metavar="A-B", help="conditioning stages the class edit reaches (default all)")
     p.add_argument("--out", required=True, help="output PNG")
     _add_pca_args(p)
     p.set_defaults(func=run_edit)

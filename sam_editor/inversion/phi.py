@@ -204,8 +204,9 @@ class Phi:
 
 
 def _feature_index(key: str) -> int:
-    """'delta_f/6' → 6, for the feature layers a generator can have."""
+    """'delta_f/6' → 6, for the feature layers a generator can have (StyleGAN2's F4…F16, BigGAN-deep's
+    F1…F14; whether this generator has it is checked where φ meets the generator)."""
     tail = key.split("/", 1)[1]
-    if not tail.isdigit() or int(tail) not in (4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16):
+    if not tail.isdigit() or not 1 <= int(tail) <= 16:
         raise ValueError(f"unknown feature layer {tail!r}")
     return int(tail)

@@ -252,10 +252,18 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def cmd_invert(args: argparse.Namespace) -> int:
     from ..inversion.images import ImageLoadError, load_photo, save_png
     from ..inversion.optimise import invert
+    from ..inversion.settings import METHODS
     from ..perceptual import default_perceptual
     from ..runtime import default_device
+    from .family_commands import FAMILY_METHODS, cmd_invert_family, is_family_generator
     from .outputs import invert_outputs
 
+    if is_family_generator(args.generator):  # a class-conditional family (BigGAN-deep) has its own spaces
+        return cmd_invert_family(args)
+    if args.method in FAMILY_METHODS:
+        print(f"error: method {args.method} is BigGAN-deep's (Z, Z+, F2); this generator inverts with "
+              f"{', '.join(METHODS)}", file=sys.stderr)  # fmt: skip
+        return 2
     device = args.device or str(default_device())
     try:
         G, gen_id = load_generator_file(args.generator, device)
@@ -491,10 +499,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..inversion.settings import METHODS
+    from .family_commands import FAMILY_METHODS
 
     p = subparsers.add_parser("invert", help="invert one image into the generator (§3.3)")
     p.add_argument("image")
-    p.add_argument("--method", default="sam", choices=METHODS)
+    p.add_argument("--method", default="sam", choices=(*METHODS, *FAMILY_METHODS),
+                   help="StyleGAN2: w, wplus, f4…f10, gaussian, pti, sam; BigGAN-deep: z, z+, f2, sam")
+    p.add_argument("--class", dest="class_index", default=None,
+                   help="BigGAN-deep: the ImageNet class to invert with, index or name (default 817 sports car; class 0 of a demo)")
+    p.add_argument("--truncation", type=float, default=1.0, help="BigGAN-deep: truncation ψ in (0, 1] (default 1)")
     p.add_argument("--latent-map", default="auto", help="auto (predicted, the default) | FILE (.json/.npy/.png) | wplus (method sam)")
     p.add_argument("--out", default="inversion_out", help="folder for all outputs, or NAME.pt / NAME.npz: φ at that name, the other outputs beside it")
     p.add_argument("--phi-format", default="pt", choices=("pt", "npz"))

@@ -154,3 +154,32 @@ def _spectral_normed_names(net: BigGANDeep) -> set[str]:
         if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
             names.add(f"generator.{mod_name}.weight")
     return names
+
+
+# ---- generator specs on the command line and in the window ---------------------------------------
+REGISTERED = ("biggan-deep-128", "biggan-deep-256", "biggan-deep-512")
+
+
+def is_biggan_spec(spec: str | Path | None) -> bool:
+    """A registry name (biggan-deep-256), a folder holding config.json + pytorch_model.bin, or a
+    `…pytorch_model.bin` file: the generator spec names a BigGAN-deep."""
+    if spec is None:
+        return False
+    if str(spec) in REGISTERED:
+        return True
+    p = Path(spec)
+    return (p.is_dir() and (p / WEIGHTS_NAME).is_file()) or p.name.endswith(WEIGHTS_NAME)
+
+
+def resolve_biggan(spec: str | Path) -> Path:
+    """The folder (or .bin) of a spec; a registry name must have both of its files downloaded, else
+    a `WeightsError` says how to fetch them."""
+    from ...weights import require
+
+    if str(spec) not in REGISTERED:
+        return Path(spec)
+    weights = require(str(spec))
+    config = require(f"{spec}-config")
+    if config.parent != weights.parent:
+        raise BigGANCheckpointError(f"{spec}: config.json ({config.parent}) and pytorch_model.bin ({weights.parent}) must share a folder")
+    return weights.parent

@@ -23,6 +23,7 @@ a region inverted in F_k keeps its unedited f_k, so only the stages after k see 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -240,3 +241,17 @@ class ClassConditionedBigGAN(torch.nn.Module):
 
 def _device(module: torch.nn.Module) -> torch.device:
     return next(module.parameters()).device
+
+
+def load_conditioned(
+    spec: str | Path, class_spec: int | str | None = None, truncation: float = 1.0, device: str | torch.device = "cpu"
+) -> tuple[ClassConditionedBigGAN, dict]:
+    """A generator spec (registry name, folder or .bin) → (the network bound to a class — an index or
+    ImageNet name, None for the default — and ψ, meta with the class index)."""
+    from .checkpoint import load_biggan, resolve_biggan
+    from .classes import parse_class
+
+    net, meta = load_biggan(resolve_biggan(spec), map_location=device)
+    class_index = parse_class(class_spec, net.cfg.num_classes)
+    G = ClassConditionedBigGAN.for_class(net, class_index, truncation)
+    return G, {**meta, "generator": str(spec), "class_index": class_index, "truncation": truncation}

@@ -1,0 +1,127 @@
+"""Class edits on BigGAN-deep (gated per segment, region held) and the CLI's invert / edit --class."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from sam_editor import cli
+from sam_editor.edits.class_edit import hold_outside, parse_stages
+from sam_editor.gan.biggan.checkpoint import save_port_format
+from sam_editor.gan.biggan.classes import CAR_SHORTLIST, class_name, parse_class, search_classes
+from sam_editor.gan.biggan.generator import ClassConditionedBigGAN
+from sam_editor.inversion.phi import Phi
+from sam_editor.testing.biggan import random_biggan
+
+
+@pytest.fixture(scope="module")
+def G():
+    return ClassConditionedBigGAN.for_class(random_biggan(seed=0), 3)
+
+
+def test_car_shortlist_names_and_search():
+    assert [class_name(i) for i in CAR_SHORTLIST[:3]] == ["817 sports car", "511 convertible", "609 jeep"]
+    assert parse_class("convertible") == 511 and parse_class("Sports-Car") == 817 and parse_class("656") == 656
+    assert search_classes("") == list(CAR_SHORTLIST)
+    hits = search_classes("car")
+    assert hits[0] == 817 and 511 not in hits and len(hits) > 3  # 'sports car' first, then other '…car…' classes
+    with pytest.raises(ValueError, match="did you mean .*sports car"):
+        parse_class("sports")
+    with pytest.raises(ValueError, match="not one of this generator's 10 classes"):
+        parse_class(511, num_classes=10)
+
+
+def test_region_edit_leaves_everything_outside_the_region_as_inverted(G):
+    """hold_outside: the reconstruction is unchanged, and outside the region (beyond the final 3×3
+    conv's one-pixel reach) a class edit changes no pixel; inside it does."""
+    rows = G.z_plus(G.sample_z(1, seed=7))
+    mask2 = torch.zeros(1, 1, 8, 8)
+    mask2[..., :, :2] = 1  # a background strip inverted in F2
+    delta_f = {2: 0.3 * torch.randn(1, *G.feature_shape(2))}
+    region = np.zeros((32, 32), bool)
+    region[8:24, 8:24] = True
+    df, m = hold_outside(G, delta_f, {2: mask2}, region)
+    assert set(m) == {2, G.cfg.num_blocks}
+    rec = G.synthesize(rows, delta_f, {2: mask2})
+    assert torch.allclose(G.synthesize(rows, df, m), rec, atol=1e-5)
+    edited = G.synthesize(rows, df, m, delta_w=G.class_delta(7))
+    far = ~cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    diff = (edited - rec).abs().amax(dim=1)[0]
+    assert float(diff[torch.from_numpy(far)].max()) < 1e-5
+    assert float(diff[torch.from_numpy(region)].max()) > 1e-2
+
+
+def test_parse_stages():
+    assert parse_stages(None, 7) is None and parse_stages("3-6", 7) == range(3, 7) and parse_stages("2", 7) == range(2, 3)
+    with pytest.raises(ValueError, match="stages run 0…6"):
+        parse_stages("3-7", 7)
+
+
+# ---- the CLI ----------------------------------------------------------------------------------------
+@pytest.fixture()
+def files(tmp_path, G):
+    folder = save_port_format(G.net, tmp_path / "tiny-biggan")
+    photo = tmp_path / "car.png"
+    rgb = (np.random.default_rng(0).random((24, 40, 3)) * 255).astype(np.uint8)  # not square: letterboxed
+    cv2.imwrite(str(photo), rgb)
+    return folder, photo
+
+
+def test_cli_invert_then_class_edit(tmp_path, files, capsys):
+    folder, photo = files
+    out = tmp_path / "out"
+    rc = cli.main(["invert", str(photo), "--generator", str(folder), "--method", "z+", "--class", "3",
+                   "--steps", "3", "--out", str(out), "--device", "cpu"])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    report = json.loads((out / "car_metrics.json").read_text())
+    assert report["family"] == "biggan-deep" and report["method"] == "z+" and report["steps"] == 3
+    phi = Phi.load(out / "car_phi.pt")
+    assert phi.w_plus.shape == (1, 7, 16) and phi.metadata["class_index"] == 3
+    assert (out / "car_reconstruction.png").is_file()
+    edited = tmp_path / "edited.png"
+    rc = cli.main(["edit", str(out / "car_phi.pt"), "--class", "7", "--out", str(edited)])
+    assert rc == 0, capsys.readouterr().err
+    same = tmp_path / "same.png"
+    assert cli.main(["edit", str(out / "car_phi.pt"), "--class", "7", "--class-strength", "0", "--out", str(same)]) == 0
+    a, b = cv2.imread(str(edited)), cv2.imread(str(same))
+    assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() > 10
+
+
+def test_cli_sam_with_a_mask_file(tmp_path, files, capsys):
+    folder, photo = files
+    mask = np.zeros((32, 32), np.uint8)
+    mask[:, :16] = 255
+    cv2.imwrite(str(tmp_path / "map.png"), mask)
+    rc = cli.main(["invert", str(photo), "--generator", str(folder), "--method", "sam", "--latent-map",
+                   str(tmp_path / "map.png"), "--class", "3", "--steps", "2", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    assert set(Phi.load(tmp_path / "o" / "car_phi.pt").delta_f) == {2}
+
+
+def test_cli_refusals(tmp_path, files, capsys, monkeypatch):
+    folder, photo = files
+    monkeypatch.setenv("SAM_EDITOR_WEIGHTS", str(tmp_path / "no_weights"))
+    monkeypatch.setattr("sam_editor.weights.search_dirs", lambda: [tmp_path / "no_weights"])
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert cli.main(["invert", str(photo), "--generator", "biggan-deep-256", "--method", "z+", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "biggan-deep-256" in err and "sam-editor weights fetch" in err and "Traceback" not in err
+    assert cli.main(["invert", str(photo), "--generator", str(folder), "--method", "sam", "--out", str(tmp_path / "o")]) == 2
+    assert "no invertibility predictor yet" in capsys.readouterr().err
+    assert cli.main(["invert", str(photo), "--generator", str(folder), "--method", "w", "--out", str(tmp_path / "o")]) == 2
+    assert "inverts with z, z+, f2 or sam" in capsys.readouterr().err
+    assert cli.main(["invert", str(photo), "--generator", str(folder), "--class", "42", "--out", str(tmp_path / "o")]) == 2
+    assert "not one of this generator's 10 classes" in capsys.readouterr().err
+    # a φ of the absent published model: the edit says how to get it
+    phi = Phi(torch.zeros(1, 13, 128), metadata={"family": "biggan-deep", "generator": "biggan-deep-256", "class_index": 817})
+    phi.save(tmp_path / "p.pt")
+    assert cli.main(["edit", str(tmp_path / "p.pt"), "--class", "511", "--out", str(tmp_path / "e.png")]) == 2
+    assert "sam-editor weights fetch" in capsys.readouterr().err
+    # a StyleGAN2 φ cannot take a class edit
+    Phi(torch.zeros(1, 12, 64), metadata={"method": "wplus"}).save(tmp_path / "s.pt")
+    assert cli.main(["edit", str(tmp_path / "s.pt"), "--class", "511", "--out", str(tmp_path / "e.png")]) == 2
+    assert "was not inverted into BigGAN-deep" in capsys.readouterr().err
