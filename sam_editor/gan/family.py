@@ -12,9 +12,12 @@ one staged forward,
 which is the image formation of eq. 3.3–3.4 without `delta_w` and the gated edit of §3.4 with it
 (a region inverted in F_i keeps its unedited f_i; layers after F_i see the edit).
 
-StyleGAN2's `Generator` (`networks.py`) has had this shape from the start; BigGAN-deep's
-`ClassConditionedBigGAN` (`biggan/`) is the second family. `latent_prior` is eq. 3.6's first term
-in each family's own terms (StyleGAN2: the Gaussian of ŵ; BigGAN: the truncated normal of z).
+BigGAN-deep's `ClassConditionedBigGAN` (`biggan/`) implements the whole protocol and inverts
+through `inversion.family.invert_family`. StyleGAN2's `Generator` (`networks.py`) has the rendering
+half of it (synthesize, feature geometry, rows); its `family`/`spaces` declarations and a
+`latent_prior` are not added yet — eq. 3.6's ŵ Gaussian needs sampled statistics
+(`inversion.losses`) — so `inversion.optimise.invert` remains StyleGAN2's path. `latent_prior` is
+eq. 3.6's first term in a family's own terms (BigGAN: the truncated normal of z).
 """
 
 from __future__ import annotations
