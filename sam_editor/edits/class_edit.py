@@ -9,8 +9,9 @@ inverted in F2 keep their unedited features up to F2, Z+ segments take the edit 
 masks at F2 and at the last block's features F_B, so outside it the edit can only act through the
 layers after F_B — BigGAN's final batch norm and conv, which read no class at all.
 
-`sam-editor edit PHI --class 511 [--class-strength S] [--class-stages A-B] [--region MASK.png]`
-reads φ's family, generator, class and ψ from its metadata (`session.family_commands`).
+`sam-editor edit PHI --class 511 [--class-strength S] [--class-stages A-B] [--ganspace K:S[@A-B]]
+[--region MASK.png]` reads φ's family, generator, class and ψ from its metadata (written by
+`session.family_commands`); --ganspace moves z along GANSpace's directions (`ganspace_z`).
 """
 
 from __future__ import annotations
@@ -68,10 +69,37 @@ def parse_stages(text: str | None, num_ws: int) -> range | None:
 
 
 def is_class_edit(args: argparse.Namespace) -> bool:
-    """The edit command is a class-conditional family's: a --class edit, or a BigGAN generator."""
+    """The edit command is a class-conditional family's: a --class edit, a BigGAN generator, or a φ
+    whose metadata says it was inverted into BigGAN-deep (an unreadable φ: the StyleGAN2 path reports it)."""
     from ..gan.biggan.checkpoint import is_biggan_spec
+    from ..inversion.phi import Phi
 
-    return getattr(args, "class_index", None) is not None or is_biggan_spec(getattr(args, "generator", None))
+    if getattr(args, "class_index", None) is not None or is_biggan_spec(getattr(args, "generator", None)):
+        return True
+    try:
+        return Phi.load(args.phi_file).metadata.get("family") == "biggan-deep"
+    except (ValueError, OSError):
+        return False
+
+
+def ganspace_delta(G, args: argparse.Namespace) -> torch.Tensor:
+    """Σ of the --ganspace K:S[@A-B] edits as δz (1, num_ws, z_dim); components of the bound class
+    computed on the spot (seconds at 256 px), nothing cached yet."""
+    from ..util import StepBar
+    from .commands import parse_ganspace_arg
+    from .ganspace_z import DEFAULT_COMPONENTS, DEFAULT_SAMPLES, z_components
+
+    total = torch.zeros(1, G.num_ws, G.w_dim, device=G.mean_w_plus(1).device)
+    if not args.ganspace:
+        return total
+    specs = [parse_ganspace_arg(text, args.layers, G.num_ws) for text in args.ganspace]
+    with StepBar("GANSpace on z", unit="z") as bar:
+        comps = z_components(G, args.n_samples or DEFAULT_SAMPLES, args.components or DEFAULT_COMPONENTS,
+                             seed=args.pca_seed, on_step=bar)  # fmt: skip
+    assert comps is not None
+    for k, strength, (a, b) in specs:
+        total = total + comps.delta(k, strength, range(a, b + 1), G.num_ws)
+    return total
 
 
 def run_class_edit(args: argparse.Namespace) -> int:
@@ -90,26 +118,31 @@ def run_class_edit(args: argparse.Namespace) -> int:
         if meta.get("family") != "biggan-deep":
             raise ValueError(f"{Path(args.phi_file).name} was not inverted into BigGAN-deep; a --class edit needs "
                              "a φ from `sam-editor invert --generator biggan-deep-…`")  # fmt: skip
-        if args.ganspace or args.preset or args.direction or args.text:
-            raise ValueError("a BigGAN-deep φ takes --class edits here; GANSpace / direction / text edits are StyleGAN2's")
-        if args.class_index is None:
-            raise ValueError("nothing to edit: pass --class N (an ImageNet index or name, e.g. 511 or convertible)")
+        if args.preset or args.direction or args.text:
+            raise ValueError("a BigGAN-deep φ takes --class and --ganspace (on z) edits; presets, directions and "
+                             "text edits are StyleGAN2's")  # fmt: skip
+        if args.class_index is None and not args.ganspace:
+            raise ValueError("nothing to edit: pass --class N (an ImageNet index or name, e.g. 511 or convertible) "
+                             "or --ganspace K:S[@A-B]")  # fmt: skip
         spec = args.generator or meta.get("generator")
         if not spec:
             raise ValueError("φ does not name its generator; pass --generator")
         G, _ = load_conditioned(spec, int(meta.get("class_index", 0)), float(meta.get("truncation", 1.0)))
-        to = parse_class(args.class_index, G.cfg.num_classes)
+        start = int(meta.get("class_index", 0))
+        to = start if args.class_index is None else parse_class(args.class_index, G.cfg.num_classes)
         w_plus, delta_f, masks = load_phi(G, args.phi_file, args.index)
         if args.region:
             delta_f, masks = hold_outside(G, delta_f, masks, load_region(args.region, G.cfg.output_size))
         stages = parse_stages(args.class_stages, G.num_ws)
         delta = G.class_delta(to, args.class_strength, stages)
+        delta[..., : G.w_dim] += ganspace_delta(G, args)
         with torch.no_grad():
             image = G.synthesize(w_plus, delta_f, masks, delta_w=delta).clamp(-1, 1)
         out = save_png(args.out, image[0].cpu())
     except (BigGANCheckpointError, WeightsError, ValueError, OSError) as exc:
         print(f"sam-editor edit: error: {exc}", file=sys.stderr)
         return 2
-    print(f"{class_name(int(meta.get('class_index', 0)), G.cfg.num_classes)} → {class_name(to, G.cfg.num_classes)} "
-          f"at strength {args.class_strength:g}: {out}")  # fmt: skip
+    what = [f"{class_name(start, G.cfg.num_classes)} → {class_name(to, G.cfg.num_classes)} at {args.class_strength:g}"]
+    what += [f"GANSpace z {g}" for g in args.ganspace or []]
+    print(f"{'; '.join(what)}: {out}")
     return 0

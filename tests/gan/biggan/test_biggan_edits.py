@@ -125,3 +125,46 @@ def test_cli_refusals(tmp_path, files, capsys, monkeypatch):
     Phi(torch.zeros(1, 12, 64), metadata={"method": "wplus"}).save(tmp_path / "s.pt")
     assert cli.main(["edit", str(tmp_path / "s.pt"), "--class", "511", "--out", str(tmp_path / "e.png")]) == 2
     assert "was not inverted into BigGAN-deep" in capsys.readouterr().err
+
+
+def test_ganspace_on_z_finds_the_first_layers_principal_directions():
+    """With gen_z's z-part set to U diag(6, 3, 1.5, 0.5, …) Vᵀ, GANSpace's regressed directions are
+    Vᵀ's rows in order (up to sign), and the principal coordinates' spread follows the spectrum."""
+    from sam_editor.edits.ganspace_z import z_components
+
+    net = random_biggan(seed=1)
+    W = net.generator.gen_z.weight  # (out, 2·z_dim): [z | e] columns
+    zd = net.cfg.z_dim
+    g = torch.Generator().manual_seed(0)
+    U, _ = torch.linalg.qr(torch.randn(W.shape[0], zd, generator=g))
+    V, _ = torch.linalg.qr(torch.randn(zd, zd, generator=g))
+    spectrum = torch.tensor([6.0, 3.0, 1.5] + [0.5] * (zd - 3))
+    W[:, :zd] = U @ torch.diag(spectrum) @ V.T
+    Gs = ClassConditionedBigGAN.for_class(net, 2)
+    comps = z_components(Gs, n_samples=1024, n_components=3)
+    cos = (comps.directions @ V[:, :3]).abs().diagonal()
+    assert bool((cos > 0.98).all()), cos
+    ratios = comps.h_std[:2] / comps.h_std[1:3]
+    assert bool((ratios > 1.7).all()), ratios  # 6 : 3 : 1.5
+    d = comps.delta(0, 2.0, range(1, 3), Gs.num_ws)
+    assert torch.allclose(d[0, 1], 2.0 * comps.directions[0]) and float(d[0, [0, 3, 4, 5, 6]].abs().max()) == 0.0
+    with pytest.raises(ValueError, match="component 5 is not one of the 3"):
+        comps.delta(5, 1.0, range(0, 7), Gs.num_ws)
+
+
+def test_cli_ganspace_on_a_biggan_phi(tmp_path, files, capsys):
+    folder, photo = files
+    out = tmp_path / "out"
+    assert cli.main(["invert", str(photo), "--generator", str(folder), "--method", "z+", "--steps", "2",
+                     "--out", str(out)]) == 0  # fmt: skip
+    capsys.readouterr()
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    # no --generator and no --class: the φ's metadata routes it to the BigGAN edit
+    assert cli.main(["edit", str(out / "car_phi.pt"), "--ganspace", "0:3", "--n-samples", "256", "--components", "4",
+                     "--out", str(a)]) == 0, capsys.readouterr().err  # fmt: skip
+    assert cli.main(["edit", str(out / "car_phi.pt"), "--ganspace", "0:0", "--n-samples", "256", "--components", "4",
+                     "--out", str(b)]) == 0  # fmt: skip
+    ia, ib = cv2.imread(str(a)).astype(int), cv2.imread(str(b)).astype(int)
+    assert np.abs(ia - ib).max() > 10
+    assert cli.main(["edit", str(out / "car_phi.pt"), "--text", "red car", "--out", str(a)]) == 2
+    assert "text edits are StyleGAN2's" in capsys.readouterr().err
