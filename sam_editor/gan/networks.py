@@ -26,7 +26,24 @@ import torch
 import torch.nn.functional as F
 
 from .layers import block_of_feature_index, feature_index_of_block, num_ws_for_resolution
-from .ops import FullyConnectedLayer, bias_act, modulated_conv2d, normalize_2nd_moment, setup_filter, upsample2d
+from .ops import (
+    SQRT2,
+    FullyConnectedLayer,
+    Padding,
+    Span,
+    demodulation,
+    modulated_1x1,
+    modulated_conv,
+    needed_span,
+    normalize_2nd_moment,
+    setup_filter,
+    skip_padding,
+    upconv_padding,
+    upsample2d,
+    window_padding,
+)
+
+Window = tuple[Span, Span]  # ((y0, y1), (x0, x1)) of a block's square frame
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,17 +141,35 @@ class SynthesisLayer(torch.nn.Module):
         self.bias = torch.nn.Parameter(torch.zeros([out_channels]))
         self.register_buffer("resample_filter", setup_filter())
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        noise_mode: str,
+        window: Window | None = None,  # the output's rows/columns (None: the whole frame) …
+        padding: Padding | None = None,  # … and the padding that computes them (`BlockPlan`)
+    ) -> torch.Tensor:
+        """lrelu(demod ⊙ conv(x ⊙ styles) + noise + bias) · √2 (then the clamp), with the gain
+        folded into the scale, noise and bias (lrelu(a)·g = lrelu(a·g) for g > 0): one
+        multiply-add and two in-place passes over the output instead of five passes."""
         styles = self.affine(w)
+        (y0, y1), (x0, x1) = window if window is not None else ((0, self.resolution), (0, self.resolution))
         noise = None
         if noise_mode == "random":
-            noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
+            noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device)[..., y0:y1, x0:x1]
         elif noise_mode == "const":
-            noise = self.noise_const * self.noise_strength
+            noise = self.noise_const[y0:y1, x0:x1]
         elif noise_mode != "none":
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
-        x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=1, resample_filter=self.resample_filter)
-        return bias_act(x, self.bias, act="lrelu", clamp=self.conv_clamp)
+        y = modulated_conv(x, self.weight, styles, self.up, 1 if padding is None else padding, self.resample_filter)
+        scale = demodulation(self.weight, styles) * SQRT2
+        y = torch.addcmul((self.bias * SQRT2).reshape(1, -1, 1, 1), y, scale.reshape(*scale.shape, 1, 1))
+        if noise is not None:
+            y = y.add_(noise * (self.noise_strength * SQRT2))
+        y = F.leaky_relu(y, 0.2, inplace=True)
+        if self.conv_clamp is not None and self.conv_clamp >= 0:
+            y = y.clamp(-self.conv_clamp, self.conv_clamp)
+        return y
 
 
 class ToRGBLayer(torch.nn.Module):
@@ -150,8 +185,71 @@ class ToRGBLayer(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
-        x = modulated_conv2d(x, self.weight, styles, demodulate=False)
-        return bias_act(x, self.bias, clamp=self.conv_clamp)
+        x = modulated_1x1(x, self.weight, styles, self.bias)
+        if self.conv_clamp is not None and self.conv_clamp >= 0:
+            x = x.clamp(-self.conv_clamp, self.conv_clamp)
+        return x
+
+
+def _cut(t: torch.Tensor | None, window: Window) -> torch.Tensor | None:
+    """t (…, r, r) of a whole frame → its window."""
+    (y0, y1), (x0, x1) = window
+    return None if t is None else t[..., y0:y1, x0:x1]
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockPlan:
+    """Where one block computes in `Generator.synthesize`: f_i and the image only on `window`
+    of the block's frame (the rows/columns that reach the cropped output, with the halo its
+    later layers read), every layer from exactly the window its output reads (`ops.needed_span`)
+    with the padding (`ops.window_padding`) that makes it equal the whole frame's layer there.
+    On the whole frame the paddings are the layers' own."""
+
+    window: Window  # f_i, skip and image
+    in_window: Window | None  # the previous block's window (what comes in); None for b4
+    conv0_window: Window | None  # conv0's output, conv1's input; None for b4
+    conv0_padding: Padding | None
+    conv1_padding: Padding
+    skip_padding: Padding | None
+    const_window: Window | None  # b4: the constant's part conv1 reads
+
+
+def plan_blocks(cfg: GeneratorConfig) -> list[BlockPlan]:
+    """The windows of every block for the config's crop, from the last block back: a block's
+    window covers what the next block's conv0 and skip up-sampling read of it."""
+    resolutions = cfg.block_resolutions
+    f = setup_filter()
+    top, left, h, w = cfg.crop if cfg.crop is not None else (0, 0, cfg.resolution, cfg.resolution)
+    conv_pads, conv_reach = (1, 1), (1, 1)  # 3×3, padding 1
+    up_pads = upconv_padding(f, 3, 1)
+    up_reach = (up_pads[0] + 2, f.shape[-1] - 1 - up_pads[0])  # transposed 3-tap conv, then the FIR
+    sk_pads = skip_padding(f)
+    sk_reach = (sk_pads[0], f.shape[-1] - 1 - sk_pads[0])
+    window: Window = ((top, top + h), (left, left + w))
+    plans: list[BlockPlan] = []
+    for k in range(len(resolutions) - 1, -1, -1):
+        r = resolutions[k]
+        conv1_in = tuple(needed_span(s, r, 1, conv_reach) for s in window)
+        if k == 0:
+            plans.append(BlockPlan(window, None, None, None, window_padding(conv1_in, window, conv_pads), None, conv1_in))
+            break
+        prev = r // 2
+        need_f = [needed_span(s, prev, 2, up_reach) for s in conv1_in]
+        need_img = [needed_span(s, prev, 2, sk_reach) for s in window]
+        in_window = tuple((min(a[0], b[0]), max(a[1], b[1])) for a, b in zip(need_f, need_img, strict=True))
+        plans.append(
+            BlockPlan(
+                window=window,
+                in_window=in_window,
+                conv0_window=conv1_in,
+                conv0_padding=window_padding(in_window, conv1_in, up_pads, up=2),
+                conv1_padding=window_padding(conv1_in, window, conv_pads),
+                skip_padding=window_padding(in_window, window, sk_pads, up=2),
+                const_window=None,
+            )
+        )
+        window = in_window
+    return plans[::-1]
 
 
 class SynthesisBlock(torch.nn.Module):
@@ -177,17 +275,25 @@ class SynthesisBlock(torch.nn.Module):
 
     # A block is split where F_i lives: features = convs(x), then image = skip↑ + toRGB(features).
     # toRGB consumes style row i+1, so it belongs to the layers *after* F_i (§3.4).
-    def features(self, x: torch.Tensor | None, ws: torch.Tensor, noise_mode: str) -> torch.Tensor:
-        """(N, C_in, r/2, r/2) or None → f_i (N, C, r, r); ws (N, num_conv + 1, w_dim)."""
+    def features(self, x: torch.Tensor | None, ws: torch.Tensor, noise_mode: str, plan: BlockPlan | None = None) -> torch.Tensor:
+        """(N, C_in, r/2, r/2) or None → f_i (N, C, r, r); ws (N, num_conv + 1, w_dim).
+        With a plan: the previous block's window in, this block's window out."""
         if self.is_first:
             x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
-            return self.conv1(x, ws[:, 0], noise_mode)
-        x = self.conv0(x, ws[:, 0], noise_mode)
-        return self.conv1(x, ws[:, 1], noise_mode)
+            if plan is None:
+                return self.conv1(x, ws[:, 0], noise_mode)
+            return self.conv1(_cut(x, plan.const_window), ws[:, 0], noise_mode, plan.window, plan.conv1_padding)
+        if plan is None:
+            x = self.conv0(x, ws[:, 0], noise_mode)
+            return self.conv1(x, ws[:, 1], noise_mode)
+        x = self.conv0(x, ws[:, 0], noise_mode, plan.conv0_window, plan.conv0_padding)
+        return self.conv1(x, ws[:, 1], noise_mode, plan.window, plan.conv1_padding)
 
-    def upsample_skip(self, img: torch.Tensor | None) -> torch.Tensor | None:
+    def upsample_skip(self, img: torch.Tensor | None, plan: BlockPlan | None = None) -> torch.Tensor | None:
         """The skip image of the earlier blocks, brought to this block's resolution."""
-        return None if img is None else upsample2d(img, self.resample_filter)
+        if img is None:
+            return None
+        return upsample2d(img, self.resample_filter, padding=None if plan is None else plan.skip_padding)
 
     def to_image(self, x: torch.Tensor, skip: torch.Tensor | None, ws: torch.Tensor) -> torch.Tensor:
         y = self.torgb(x, ws[:, self.num_conv])
@@ -202,13 +308,16 @@ class SynthesisBlock(torch.nn.Module):
         delta: torch.Tensor | None,  # Δf_i (N, C, r, r) or None
         mask: torch.Tensor | None,  # m_i (N|1, 1, r, r)
         noise_mode: str,
+        plan: BlockPlan | None = None,  # compute on its window only (Δf_i and m_i stay whole)
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Eq. 3.3–3.4: f_i = g(f_prev, w+) + m_i ⊙ Δf_i, then the image through toRGB."""
-        _assert_feature(self, x, ws)
-        x = self.features(x, ws, noise_mode)
+        _assert_feature(self, x, ws, plan)
+        x = self.features(x, ws, noise_mode, plan)
         if delta is not None:
+            if plan is not None:
+                delta, mask = _cut(delta, plan.window), _cut(mask, plan.window)
             x = x + mask * delta
-        skip = self.upsample_skip(img)
+        skip = self.upsample_skip(img, plan)
         return x, skip, self.to_image(x, skip, ws)
 
     def edit_gated(
@@ -221,12 +330,15 @@ class SynthesisBlock(torch.nn.Module):
         delta: torch.Tensor | None,
         mask: torch.Tensor | None,
         noise_mode: str,
+        plan: BlockPlan | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """§3.4's gated edit: inside m_i the unedited f_i and skip image are pasted, so a region
         inverted in F_i takes δw+ only in the layers after F_i."""
-        _assert_feature(self, x, ws)
-        x = self.features(x, ws, noise_mode)
-        skip = self.upsample_skip(img)
+        _assert_feature(self, x, ws, plan)
+        x = self.features(x, ws, noise_mode, plan)
+        skip = self.upsample_skip(img, plan)
+        if plan is not None:
+            delta, mask = _cut(delta, plan.window), _cut(mask, plan.window)
         if mask is not None:
             if delta is not None:  # so that δ → 0 gives the reconstruction also on soft mask edges
                 x = x + mask * delta
@@ -241,13 +353,14 @@ class SynthesisBlock(torch.nn.Module):
         return x, self.to_image(x, self.upsample_skip(img), ws)
 
 
-def _assert_feature(block: SynthesisBlock, x: torch.Tensor | None, ws: torch.Tensor) -> None:
+def _assert_feature(block: SynthesisBlock, x: torch.Tensor | None, ws: torch.Tensor, plan: BlockPlan | None = None) -> None:
     """The block boundary's contract, checked where a block takes over: the features coming in
     are the previous block's f, (N, C_in, r/2, r/2) for this block's resolution r (None for b4),
-    with N the rows' batch."""
+    or the plan's window of it, with N the rows' batch."""
     if block.is_first:
         return
-    expected = (ws.shape[0], block.in_channels, block.resolution // 2, block.resolution // 2)
+    size = (block.resolution // 2,) * 2 if plan is None else tuple(hi - lo for lo, hi in plan.in_window)
+    expected = (ws.shape[0], block.in_channels, *size)
     if x is None or tuple(x.shape) != expected:
         got = None if x is None else tuple(x.shape)
         raise ValueError(f"b{block.resolution}: features {got} coming in, expected {expected}")
@@ -343,6 +456,9 @@ class Generator(torch.nn.Module):
         self.img_resolution = cfg.resolution
         self.mapping = MappingNetwork(cfg)
         self.synthesis = SynthesisNetwork(cfg)
+        # `synthesize` computes each block only where it reaches the cropped output (the car
+        # generator's 512×384 of a 512² frame: a quarter of the largest blocks' rows is letterbox).
+        self.plans = plan_blocks(cfg)
 
     # ---- latents -------------------------------------------------------------------
     def map(self, z: torch.Tensor, truncation_psi: float = 1.0) -> torch.Tensor:
@@ -473,7 +589,7 @@ class Generator(torch.nn.Module):
                 if hit is not None:
                     rec = (hit.x, hit.skip, hit.img)
                 else:
-                    rec = block.reconstruct(rec[0], rec[2], rows, dfi, mi, noise_mode)
+                    rec = block.reconstruct(rec[0], rec[2], rows, dfi, mi, noise_mode, self.plans[k])
                     if cache is not None:
                         cache.store_rec(k, _Entry(rows, dfi, mi, *rec), block.resolution)
             if w_edit is None:
@@ -487,10 +603,10 @@ class Generator(torch.nn.Module):
             if hit is not None:
                 ed = (hit.x, hit.skip, hit.img)
                 continue
-            ed = block.edit_gated(ed[0], ed[2], ed_rows, rec[0], rec[1], dfi, mi, noise_mode)
+            ed = block.edit_gated(ed[0], ed[2], ed_rows, rec[0], rec[1], dfi, mi, noise_mode, self.plans[k])
             if cache is not None:
                 cache.store_edit(k, _Entry(ed_rows, None, None, *ed), block.resolution)
-        return self.crop_output(rec[2] if w_edit is None else ed[2])
+        return rec[2] if w_edit is None else ed[2]  # the last block's window is the crop
 
     def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, noise_mode: str = "const") -> torch.Tensor:
         """Sample images from z (N, z_dim) — the plain forward pass, via `synthesize`."""

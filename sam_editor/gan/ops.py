@@ -22,12 +22,27 @@ def setup_filter(taps: list[float] | tuple[float, ...] = (1, 3, 3, 1)) -> torch.
     return f / f.sum()
 
 
+Padding = tuple[int, int, int, int]  # x0, x1, y0, y1: zeros added at each side; negative crops
+
+
+def conv2d_padded(x: torch.Tensor, weight: torch.Tensor, padding: Padding, groups: int = 1) -> torch.Tensor:
+    """F.conv2d with per-side padding (negative crops). Symmetric padding is left to the
+    convolution itself, which saves a padded copy of x."""
+    px0, px1, py0, py1 = padding
+    if min(padding) < 0:
+        x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
+        px0, px1, py0, py1 = (max(p, 0) for p in padding)
+    if px0 == px1 and py0 == py1:
+        return F.conv2d(x, weight, padding=(py0, px0), groups=groups)
+    return F.conv2d(F.pad(x, [px0, px1, py0, py1]), weight, groups=groups)
+
+
 def upfirdn2d(
     x: torch.Tensor,  # (N, C, H, W)
     f: torch.Tensor,  # (fh, fw), normalised
     up: int = 1,
     down: int = 1,
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0),  # x0, x1, y0, y1; negative crops
+    padding: Padding = (0, 0, 0, 0),  # x0, x1, y0, y1; negative crops
     gain: float = 1.0,
 ) -> torch.Tensor:
     """Up-sample by zero insertion, pad, FIR-filter, down-sample (the reference algorithm)."""
@@ -36,22 +51,61 @@ def upfirdn2d(
         x = x.reshape(n, c, h, 1, w, 1)
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(n, c, h * up, w * up)
-    px0, px1, py0, py1 = padding
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
     f = (f * gain ** (f.ndim / 2)).to(x.dtype).flip([0, 1])
-    weight = f[None, None].repeat(c, 1, 1, 1)
-    x = F.conv2d(x, weight, groups=c)
+    x = conv2d_padded(x, f[None, None].repeat(c, 1, 1, 1), padding, groups=c)
     if down > 1:
         x = x[:, :, ::down, ::down]
     return x
 
 
-def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
-    """FIR up-sampling used on the skip-connection RGB image."""
+def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2, padding: Padding | None = None) -> torch.Tensor:
+    """FIR up-sampling used on the skip-connection RGB image (padding: the full frame's, or a
+    window's from `window_padding`)."""
+    if padding is None:
+        p0, p1 = skip_padding(f, up)
+        padding = (p0, p1, p0, p1)
+    return upfirdn2d(x, f, up=up, padding=padding, gain=up * up)
+
+
+def skip_padding(f: torch.Tensor, up: int = 2) -> tuple[int, int]:
+    """(p0, p1) of `upsample2d` on the full frame."""
     fw = f.shape[-1]
-    p = ((fw + up - 1) // 2, (fw - up) // 2)
-    return upfirdn2d(x, f, up=up, padding=(p[0], p[1], p[0], p[1]), gain=up * up)
+    return (fw + up - 1) // 2, (fw - up) // 2
+
+
+def upconv_padding(f: torch.Tensor, kw: int, padding: int, up: int = 2) -> tuple[int, int]:
+    """(p0, p1) of the FIR after an unpadded stride-`up` transposed convolution with a kw-tap
+    kernel, so that the pair is the `padding`-padded up-sampling convolution (NVIDIA's
+    conv2d_resample arithmetic)."""
+    fw = f.shape[-1]
+    return padding + (fw + up - 1) // 2 - (kw - 1), padding + (fw - up) // 2 - (kw - up)
+
+
+# ---- windows: computing a layer's output only on the rows/columns that are used -----------------
+# A Span (lo, hi) is a half-open range of rows (or columns) of a frame. A layer from its input
+# frame to its output frame computes an output span exactly from any input span that covers the
+# output's receptive field: inside the frame nothing is padded (the rows are there), at the
+# frame's edges the zeros are the padding the full layer has. `window_padding` gives the
+# per-side padding of the layer's last filter that does this.
+Span = tuple[int, int]
+
+
+def needed_span(out: Span, size: int, up: int, reach: tuple[int, int]) -> Span:
+    """Input span (of a frame of `size`) that output span `out` reads: output o reads the input
+    rows i with up·i ∈ [o − reach[0], o + reach[1]]."""
+    lo, hi = out
+    return max(0, -((reach[0] - lo) // up)), min(size, (hi - 1 + reach[1]) // up + 1)
+
+
+def window_padding(inp: tuple[Span, Span], out: tuple[Span, Span], pads: tuple[int, int], up: int = 1) -> Padding:
+    """Per-side padding (x0, x1, y0, y1) of a layer's last filter — full-frame padding `pads`
+    (p0, p1) — that computes output window `out` ((y0, y1), (x0, x1)) from input window `inp`:
+    output row o then reads the taps of frame row o + out_lo, as the full layer does. Exact
+    when `inp` ⊇ `needed_span(out)` (what is padded is then outside the frame or a zero that
+    up-sampling inserted)."""
+    p0, p1 = pads
+    (py0, py1), (px0, px1) = ((p0 + up * i[0] - o[0], p1 + o[1] - up * i[1]) for i, o in zip(inp, out, strict=True))
+    return (px0, px1, py0, py1)
 
 
 def bias_act(
@@ -78,6 +132,42 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
 
 
+def demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """1 / ‖weight ⊙ styles‖ per sample and output channel (N, O): Σ_{i,k} (w_oik s_i)² computed
+    as s² · Σ_k w², without forming the modulated weights."""
+    return (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()
+
+
+def modulated_conv(
+    x: torch.Tensor,  # (N, I, H, W)
+    weight: torch.Tensor,  # (O, I, k, k)
+    styles: torch.Tensor,  # (N, I)
+    up: int = 1,
+    padding: int | Padding = 0,  # int: the full layer's; a tuple: per side, from `window_padding`
+    resample_filter: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """conv(x ⊙ styles, weight), not yet demodulated (the caller scales the output by
+    `demodulation`, which is the same as demodulating the weights since conv is linear).
+
+    Modulating the input instead of the weights (NVIDIA's `fused_modconv=False`) keeps the
+    convolution's weight fixed: when it needs no gradient (an inversion, G frozen) autograd
+    skips the weight gradient, a third of the convolution's backward pass, and a batch is one
+    ordinary convolution instead of N groups. With up=2 it is a stride-2 transposed convolution
+    followed by the FIR filter, as in NVIDIA's conv2d_resample; `padding` as a tuple is the FIR's
+    (from `window_padding`, with the transposed convolution unpadded)."""
+    out_ch, in_ch, kh, kw = weight.shape
+    x = x * styles.reshape(x.shape[0], in_ch, 1, 1)
+    if up == 1:
+        pad = (padding,) * 4 if isinstance(padding, int) else padding
+        return conv2d_padded(x, weight, pad)
+    assert resample_filter is not None
+    if isinstance(padding, int):
+        p0, p1 = upconv_padding(resample_filter, kw, padding, up)
+        padding = (p0, p1, p0, p1)
+    x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=up)  # transposed conv wants (I, O, k, k)
+    return upfirdn2d(x, resample_filter, padding=padding, gain=up * up)
+
+
 def modulated_conv2d(
     x: torch.Tensor,  # (N, I, H, W)
     weight: torch.Tensor,  # (O, I, k, k)
@@ -88,36 +178,21 @@ def modulated_conv2d(
     resample_filter: torch.Tensor | None = None,
     demodulate: bool = True,
 ) -> torch.Tensor:
-    """StyleGAN2 modulated convolution as one grouped convolution.
-
-    With up=2 it is a stride-2 transposed convolution followed by the FIR filter, which is
-    how NVIDIA's conv2d_resample computes it; the padding arithmetic below reproduces theirs.
-    """
-    n = x.shape[0]
-    out_ch, in_ch, kh, kw = weight.shape
-    w = weight.unsqueeze(0) * styles.reshape(n, 1, in_ch, 1, 1)  # (N, O, I, k, k)
+    """StyleGAN2 modulated convolution (`modulated_conv` + demodulation + noise)."""
+    y = modulated_conv(x, weight, styles, up, padding, resample_filter)
     if demodulate:
-        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # (N, O)
-        w = w * dcoefs.reshape(n, out_ch, 1, 1, 1)
-    x = x.reshape(1, n * in_ch, *x.shape[2:])
-    if up == 1:
-        x = F.conv2d(x, w.reshape(n * out_ch, in_ch, kh, kw), padding=padding, groups=n)
-    else:
-        assert resample_filter is not None
-        fw = resample_filter.shape[-1]
-        # Padding of the up-sampled signal, then what the transposed conv already provides.
-        p0 = padding + (fw + up - 1) // 2 - (kw - 1)
-        p1 = padding + (fw - up) // 2 - (kw - up)
-        pt = max(min(-p0, -p1), 0)  # padding the transposed conv can remove itself
-        # Transposed conv wants (I, O) per group.
-        wt = w.reshape(n, out_ch, in_ch, kh, kw).transpose(1, 2).reshape(n * in_ch, out_ch, kh, kw)
-        x = F.conv_transpose2d(x, wt, stride=up, padding=pt, groups=n)
-        p0, p1 = p0 + pt, p1 + pt
-        x = upfirdn2d(x, resample_filter, padding=(p0, p1, p0, p1), gain=up * up)
-    x = x.reshape(n, out_ch, *x.shape[2:])
-    if noise is not None:
-        x = x + noise
-    return x
+        y = y * demodulation(weight, styles).reshape(*styles.shape[:1], -1, 1, 1)
+    return y if noise is None else y + noise
+
+
+def modulated_1x1(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Modulated 1×1 convolution without demodulation (toRGB), as a batched matrix product with
+    the modulated weights (O × I per sample, tiny): no pass over x for the modulation, and the
+    product is far faster than a 1×1 convolution with few outputs."""
+    n, c, h, w = x.shape
+    wm = weight.reshape(1, -1, c) * styles.reshape(n, 1, c)  # (N, O, I)
+    y = torch.baddbmm(bias.reshape(1, -1, 1), wm, x.reshape(n, c, h * w))
+    return y.reshape(n, -1, h, w)
 
 
 class FullyConnectedLayer(torch.nn.Module):
