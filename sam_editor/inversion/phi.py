@@ -116,7 +116,12 @@ class Phi:
         arrays = self._arrays()
         if suffix == ".pt":
             return atomic_write(path, lambda tmp: torch.save({"header": header, **arrays}, tmp))
-        return atomic_write(path, lambda tmp: np.savez(tmp, header=np.array(header), **{k: v.numpy() for k, v in arrays.items()}))
+
+        def write_npz(tmp: Path) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to a "φ.NPZ" name
+                np.savez(f, header=np.array(header), **{k: v.numpy() for k, v in arrays.items()})
+
+        return atomic_write(path, write_npz)
 
     @classmethod
     def from_plain_dict(cls, d: dict[str, Any]) -> Phi:
