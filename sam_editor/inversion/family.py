@@ -155,3 +155,38 @@ def invert_family(
         with torch.no_grad():
             recon = G.synthesize(phi.w_plus, phi.delta_f, phi.masks).clamp(-1, 1).cpu()
     return InversionResult(phi, recon, history, best_steps, cancelled, time.perf_counter() - t0)
+
+
+def measured_latent_map(
+    G: GeneratorFamily,
+    images: torch.Tensor,  # (N, 3, H_out, W_out) in [-1, 1]
+    segments: np.ndarray,  # (N | 1, H_out, W_out) int segment ids
+    tau: float,
+    settings: InversionSettings,
+    *,
+    valid: torch.Tensor | np.ndarray | None = None,
+    seed: int = 0,
+) -> tuple[dict[str, torch.Tensor], InversionResult]:
+    """A latent map from *measured* invertibility, where a family has no trained predictor (§3.2's
+    rule with the Z+ error in place of S_l's prediction): invert in the rows space, average the
+    per-pixel squared error over each segment, and put the segments whose error exceeds τ in the
+    family's first feature space. → ({name: bool mask (N, 1, H, W)}, the rows-space inversion)."""
+    rows_space = G.spaces[0].name.lower()
+    feature = next(s for s in G.spaces if s.is_feature)
+    res = invert_family(G, images, rows_space, settings=settings, seed=seed, valid=valid)
+    x = images if images.ndim == 4 else images.unsqueeze(0)
+    err = (res.reconstruction - x.cpu().clamp(-1, 1)).pow(2).mean(dim=1)  # (N, H, W)
+    v = photo_weights(valid, x.shape, torch.device("cpu"))
+    if v is not None:  # the letterbox's padding is nobody's error
+        err = err * v[:, 0]
+    err = err.numpy()
+    labels = np.broadcast_to(segments, err.shape) if segments.shape[0] == 1 else segments
+    if labels.shape != err.shape:
+        raise ValueError(f"segments {segments.shape} do not fit the images {tuple(err.shape)}")
+    hard = np.zeros(err.shape, bool)
+    for n in range(err.shape[0]):
+        ids = labels[n].ravel()
+        sums = np.bincount(ids, weights=err[n].ravel())
+        counts = np.maximum(np.bincount(ids), 1)
+        hard[n] = (sums / counts > tau)[labels[n]]
+    return {feature.name: torch.from_numpy(hard)[:, None]}, res

@@ -17,6 +17,7 @@ from typing import Any
 from ..util import StepBar, atomic_write
 
 FAMILY_METHODS = ("z", "z+", "zplus", "f2")  # besides 'sam', which both families have
+DEFAULT_MEASURED_TAU = 0.02  # per-segment Z+ MSE on [-1, 1] pixels above which a segment goes to F2
 
 
 def is_family_generator(spec: str | None) -> bool:
@@ -45,6 +46,24 @@ def load_latent_map_mask(path: str, size: tuple[int, int]) -> Any:
     return cv2.resize((m > 0).astype(np.uint8), (size[1], size[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
+def measured_map(G: Any, x: Any, valid: Any, settings: Any, args: argparse.Namespace) -> tuple[dict, str]:
+    """BigGAN-deep has no trained invertibility predictor: the map comes from the *measured* Z+ error
+    (`inversion.family.measured_latent_map`) over the weight-free over-segmentation, with τ in
+    mean squared error ([-1, 1] pixels; default 0.02 ≈ 23 dB PSNR) and a quarter of the steps."""
+    from ..inversion.family import measured_latent_map
+    from ..invertibility.segmenters import OversegSegmenter
+
+    rgb = ((x[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
+    labels = OversegSegmenter().segment(rgb)[None]
+    tau = DEFAULT_MEASURED_TAU if args.tau is None else args.tau
+    steps = max(1, settings.steps // 4)
+    print(f"note: BigGAN-deep has no invertibility predictor; measuring the Z+ error ({steps} steps) over "
+          f"{int(labels.max()) + 1} segments, τ = {tau:g} (MSE)", file=sys.stderr)  # fmt: skip
+    lmap, _ = measured_latent_map(G, x, labels, tau, settings.replace(steps=steps), valid=valid, seed=args.seed)
+    share = float(next(iter(lmap.values())).float().mean())
+    return lmap, f"measured Z+ error over {int(labels.max()) + 1} over-segmentation segments, τ = {tau:g}, {share:.0%} in F2"
+
+
 def cmd_invert_family(args: argparse.Namespace) -> int:
     import torch
 
@@ -69,10 +88,7 @@ def cmd_invert_family(args: argparse.Namespace) -> int:
         x, placement = load_photo(args.image, size)
         x = x[None].to(device)
         latent_map = None
-        if method == "sam":
-            if args.latent_map in (None, "auto"):
-                raise ValueError("BigGAN-deep has no invertibility predictor yet: pass --latent-map MASK.png "
-                                 "(white = F2, the rest Z+), or use --method z+ / f2")  # fmt: skip
+        if method == "sam" and args.latent_map not in (None, "auto", "measured"):
             latent_map = {"F2": torch.from_numpy(load_latent_map_mask(args.latent_map, size))}
         paths = invert_outputs(args.out, args.image, args.phi_format)
     except (BigGANCheckpointError, WeightsError, ImageLoadError, ValueError, OSError) as exc:
@@ -80,6 +96,9 @@ def cmd_invert_family(args: argparse.Namespace) -> int:
         return 2
     valid = None if placement.full else torch.from_numpy(placement.mask()).float()[None, None]
     settings = InversionSettings(steps=args.steps if args.steps is not None else 1001)
+    map_note = "file" if latent_map is not None else None
+    if method == "sam" and latent_map is None:
+        latent_map, map_note = measured_map(G, x, valid, settings, args)
     perceptual = None
     if settings.lambda_lpips:
         from ..perceptual import default_perceptual
@@ -107,6 +126,7 @@ def cmd_invert_family(args: argparse.Namespace) -> int:
         "class": class_name(cls, G.cfg.num_classes),
         "truncation": args.truncation,
         "method": method,
+        "latent_map": map_note,
         "psnr": psnr,
         "seconds": result.seconds,
         "steps": len(result.losses),

@@ -102,6 +102,21 @@ def test_cli_sam_with_a_mask_file(tmp_path, files, capsys):
     assert set(Phi.load(tmp_path / "o" / "car_phi.pt").delta_f) == {2}
 
 
+def test_cli_sam_with_a_measured_map(tmp_path, files, capsys):
+    """No predictor for BigGAN: `--latent-map auto` measures the Z+ error per segment; τ = 0 puts
+    every segment with any error in F2, a huge τ none."""
+    folder, photo = files
+    args = ["invert", str(photo), "--generator", str(folder), "--method", "sam", "--steps", "4"]
+    assert cli.main([*args, "--tau", "0", "--out", str(tmp_path / "a")]) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no invertibility predictor; measuring the Z+ error" in err
+    report = json.loads((tmp_path / "a" / "car_metrics.json").read_text())
+    assert report["latent_map"].startswith("measured") and "100% in F2" in report["latent_map"]
+    assert cli.main([*args, "--tau", "100", "--out", str(tmp_path / "b")]) == 0
+    report = json.loads((tmp_path / "b" / "car_metrics.json").read_text())
+    assert "0% in F2" in report["latent_map"]
+
+
 def test_cli_refusals(tmp_path, files, capsys, monkeypatch):
     folder, photo = files
     monkeypatch.setenv("SAM_EDITOR_WEIGHTS", str(tmp_path / "no_weights"))
@@ -110,8 +125,6 @@ def test_cli_refusals(tmp_path, files, capsys, monkeypatch):
     assert cli.main(["invert", str(photo), "--generator", "biggan-deep-256", "--method", "z+", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "biggan-deep-256" in err and "sam-editor weights fetch" in err and "Traceback" not in err
-    assert cli.main(["invert", str(photo), "--generator", str(folder), "--method", "sam", "--out", str(tmp_path / "o")]) == 2
-    assert "no invertibility predictor yet" in capsys.readouterr().err
     assert cli.main(["invert", str(photo), "--generator", str(folder), "--method", "w", "--out", str(tmp_path / "o")]) == 2
     assert "inverts with z, z+, f2 or sam" in capsys.readouterr().err
     assert cli.main(["invert", str(photo), "--generator", str(folder), "--class", "42", "--out", str(tmp_path / "o")]) == 2
