@@ -54,19 +54,135 @@ def test_photo_detail_survives_where_the_generator_is_blurry() -> None:
     assert out[..., 2].astype(int).mean() > img[..., 2].astype(int).mean() + 15
 
 
-def test_local_edit_on_a_big_photo_touches_only_its_part() -> None:
+def grown_by_one(reach: np.ndarray) -> np.ndarray:
+    """The reach grown by one frame pixel (3×3 maximum), written without OpenCV."""
+    r = np.pad(reach.astype(np.float64), 1)
+    h, w = reach.shape
+    return np.max([r[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)], axis=0)
+
+
+def reference_blend(photo, edited, recon, reach, place) -> np.ndarray:
+    """blend_back written the plain way (module doc): the colour model's coefficients upsampled to
+    the whole photo with cv2.resize's own bilinear interpolation and applied to every pixel,
+    y = photo + A · photo/255 + b, rounded half up — no bounds, strips or taps of its own."""
+    rows, cols = place.slices()
+    delta = edited.astype(np.float64) - recon
+    if reach is not None:
+        delta *= grown_by_one(reach)[..., None]
+    delta = np.ascontiguousarray(delta[rows, cols], np.float32)
+    (hp, wp), (bh, bw) = photo.shape[:2], delta.shape[:2]
+    small = cv2.resize(photo, (bw, bh), interpolation=cv2.INTER_AREA)
+    coef = guided_coefficients(small.astype(np.float32) / 255, delta)
+    up = cv2.resize(coef, (wp, hp), interpolation=cv2.INTER_LINEAR)
+    g = photo.astype(np.float32)
+    out = g + up[..., 9:]
+    for c in range(3):  # A's row c: the change per unit of photo channel c, in three outputs
+        out += g[..., c : c + 1] / 255 * up[..., 3 * c : 3 * c + 3]
+    return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
+
+
+def assert_same_pixels(out: np.ndarray, ref: np.ndarray) -> None:
+    """Equal but for float rounding: at most 1 level, on at most 1 pixel in 10⁴."""
+    diff = np.abs(out.astype(int) - ref)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-4
+
+
+@pytest.mark.parametrize(
+    "photo_size, frame",
+    [((1200, 1600), (48, 64)), ((700, 1000), (64, 64))],  # 25 photo px per frame px; letterboxed, 15.6
+)
+def test_local_edit_on_a_big_photo_touches_only_its_part(photo_size, frame) -> None:
     rng = np.random.default_rng(3)
-    img, place, recon = scene(rng, (1200, 1600), (48, 64))
+    img, place, recon = scene(rng, photo_size, frame)
     edited = recon.copy()
     edited[20:28, 30:38] = 255 - edited[20:28, 30:38]
-    reach = np.zeros((48, 64), bool)
+    reach = np.zeros(frame, bool)
     reach[18:30, 28:40] = True
     out = blend_back(img, edited, recon, reach, place)
+    # the values: those of the whole-photo reference (the rows and columns blend_back picks are
+    # the ones the change reaches, the taps are cv2.resize's)
+    assert_same_pixels(out, reference_blend(img, edited, recon, reach, place))
+    # the change lies within the changed frame pixels 20…27, grown by the colour model's
+    # 2·RADIUS windows and one pixel of bilinear upsampling
+    t, left, _, _ = place.box
+    sy, sx = photo_size[0] / place.box[2], photo_size[1] / place.box[3]
     changed = np.nonzero(np.any(out != img, axis=2))
-    # 25 photo px per frame px: the change lies within the changed frame pixels 20…27,
-    # grown by the colour model's 2·RADIUS windows and one pixel of bilinear upsampling
-    assert changed[0].min() >= 15 * 25 and changed[0].max() < 33 * 25
-    assert changed[1].min() >= 25 * 25 and changed[1].max() < 43 * 25
+    assert changed[0].min() >= (15 - t) * sy and changed[0].max() < (33 - t) * sy
+    assert changed[1].min() >= (25 - left) * sx and changed[1].max() < (43 - left) * sx
+    # and inside the inverted block the photo really took the change: ~ 255 − 2·photo there
+    # (the reconstruction is noise, so the colour model carries mostly its mean change)
+    assert (out != img).any(axis=2)[int((22 - t) * sy) : int((26 - t) * sy), int((32 - left) * sx)].all()
+
+
+@pytest.mark.parametrize("reach_kind", ["none", "bool", "soft"])
+def test_an_edit_up_to_the_photo_edges_equals_the_reference(reach_kind: str) -> None:
+    # the change reaches every edge of a letterboxed, non-integer-ratio photo: the outermost
+    # rows and columns (clamped taps) and the last frame row of the box
+    rng = np.random.default_rng(11)
+    img, place, recon = scene(rng, (230, 370), (32, 32))
+    recon //= 2
+    edited = np.clip(recon.astype(int) + rng.integers(-60, 61, recon.shape), 0, 255).astype(np.uint8)
+    reach = {
+        "none": None,
+        "bool": rng.random((32, 32)) < 0.5,
+        "soft": rng.random((32, 32)).astype(np.float32),
+    }[reach_kind]
+    out = blend_back(img, edited, recon, reach, place)
+    assert_same_pixels(out, reference_blend(img, edited, recon, reach, place))
+
+
+def test_a_change_of_one_level_is_applied_and_a_window_beside_it_is_the_photo() -> None:
+    rng = np.random.default_rng(12)
+    img = rng.integers(0, 200, (120, 160, 3), dtype=np.uint8)
+    place = Placement.fit((120, 160), (48, 64))
+    recon = rng.integers(0, 200, (48, 64, 3), dtype=np.uint8)
+    edited = recon.copy()
+    edited[:, :20] += 1  # the gentlest edit there is: +1 level on the left
+    out = blend_back(img, edited, recon, None, place)
+    assert_same_pixels(out, reference_blend(img, edited, recon, None, place))
+    assert (out[:, :40].astype(int) - img[:, :40] == 1).mean() > 0.95
+    # a window on the same rows right of everything the change reaches: the photo, untouched
+    assert np.array_equal(blend_back(img, edited, recon, None, place, window=(0, 120, 100, 160)), img[:, 100:])
+
+
+def test_darkening_and_brightening_saturate_instead_of_wrapping_around() -> None:
+    img = np.full((96, 128, 3), 30, np.uint8)
+    img[:, 64:] = 230
+    place = Placement.fit((96, 128), (24, 32))
+    recon = cv2.resize(img, (32, 24), interpolation=cv2.INTER_AREA)
+    darker = np.clip(recon.astype(int) - 100, 0, 255).astype(np.uint8)  # 30 → 0, 230 → 130
+    brighter = np.clip(recon.astype(int) + 100, 0, 255).astype(np.uint8)  # 30 → 130, 230 → 255
+    out = blend_back(img, darker, recon, None, place)
+    assert (out[:, :56] == 0).all() and (out[:, 72:] == 130).all()  # no 30 − 100 + 256 = 186
+    out = blend_back(img, brighter, recon, None, place)
+    assert (out[:, :56] == 130).all() and (out[:, 72:] == 255).all()  # no 230 + 100 − 256 = 74
+
+
+def test_the_colour_model_is_fitted_to_each_photo_not_reused_for_the_same_change() -> None:
+    # two photos, the same change: the second blend must not reuse the first one's colour model
+    rng = np.random.default_rng(13)
+    place = Placement.fit((64, 64), (16, 16))
+    recon = rng.integers(0, 200, (16, 16, 3), dtype=np.uint8)
+    edited = recon.copy()
+    edited[..., 0] += 40
+    a = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    b = 255 - a
+    for photo in (a, b, a):
+        assert_same_pixels(blend_back(photo, edited, recon, None, place), reference_blend(photo, edited, recon, None, place))
+
+
+def test_windows_are_clipped_to_the_photo() -> None:
+    photo, _, _, _, small_truth, _ = two_colour(300, 32, (40, 70, 200))
+    photo = np.ascontiguousarray(photo[:, :200])  # a 300×200 photo: rows and columns differ
+    place = Placement.fit((300, 200), (32, 32))
+    small, _ = letterbox(photo, (32, 32))
+    whole = blend_back(photo, small_truth, small, None, place)
+    part = blend_back(photo, small_truth, small, None, place, window=(-40, 10_000, 150, 10_000))
+    assert np.array_equal(part, whole[:, 150:])
+    assert np.array_equal(blend_back(photo, small_truth, small, None, place, window=(250, 400, -9, 30)), whole[250:, :30])
+    for window in ((-20, -5, 0, 10), (0, 10, -20, -5), (0, 10, 250, 400), (300, 310, 0, 10), (5, 5, 0, 10)):
+        with pytest.raises(ValueError, match="no pixels of the 300×200 photo"):
+            blend_back(photo, small_truth, small, None, place, window=window)
 
 
 def two_colour(size: int, frame: int, new: tuple[int, int, int], noise: float = 0.0):
@@ -136,9 +252,53 @@ def test_guided_coefficients_recover_a_local_affine_colour_map() -> None:
     assert not guided_coefficients(guide, np.zeros_like(target)).any()
 
 
+def window_fit(guide: np.ndarray, target: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """The guided-filter coefficients the slow way: for every pixel, a ridge regression of the
+    target on the guide over its (2·radius + 1)² window (edges mirrored, the edge pixel repeated:
+    cv2.BORDER_REFLECT), A = (Cov(I) + eps·1)⁻¹ Cov(I, p), b = mean p − mean I · A."""
+    h, w = guide.shape[:2]
+    gi = np.pad(guide.astype(np.float64), ((radius, radius), (radius, radius), (0, 0)), mode="symmetric")
+    tp = np.pad(target.astype(np.float64), ((radius, radius), (radius, radius), (0, 0)), mode="symmetric")
+    n = 2 * radius + 1
+    out = np.zeros((h, w, 12))
+    for y in range(h):
+        for x in range(w):
+            i = gi[y : y + n, x : x + n].reshape(-1, 3)
+            p = tp[y : y + n, x : x + n].reshape(-1, 3)
+            ic, pc = i - i.mean(0), p - p.mean(0)
+            a = np.linalg.solve(ic.T @ ic / len(i) + eps * np.eye(3), ic.T @ pc / len(i))
+            out[y, x] = np.concatenate([a.ravel(), p.mean(0) - i.mean(0) @ a])
+    return out
+
+
+@pytest.mark.parametrize("radius, eps", [(1, 3e-4), (2, 1e-2)])
+def test_guided_coefficients_are_a_ridge_fit_in_each_window(radius: int, eps: float) -> None:
+    rng = np.random.default_rng(6)
+    guide = rng.uniform(0, 1, (9, 11, 3)).astype(np.float32)
+    target = rng.normal(0, 20, (9, 11, 3)).astype(np.float32)
+    target[:, :5] = 0  # no change on the left …
+    target[4, 0] = (0.5, 0, 0)  # … but half a level here: a change all the same
+    target[:, 8] = 0
+    coef = guided_coefficients(guide, target, radius, eps)
+    expected = window_fit(guide, target, radius, eps)
+    np.testing.assert_allclose(coef, expected, rtol=2e-3, atol=2e-3 * np.abs(expected).max())
+    # pixels whose window sees no change get exactly no model; every other one gets one
+    sees = np.zeros((9, 11), bool)
+    for y, x in zip(*np.nonzero(np.abs(target).max(axis=2) > 0), strict=True):
+        sees[max(0, y - radius) : y + radius + 1, max(0, x - radius) : x + radius + 1] = True
+    assert not coef[~sees].any()
+    assert (np.abs(coef[sees]).max(axis=1) > 0).all()
+
+
+def test_different_edit_and_reconstruction_sizes_are_an_error() -> None:
+    img, place, recon = scene(np.random.default_rng(4), (30, 40), (16, 16))
+    with pytest.raises(ValueError, match=r"edited \(16, 12, 3\) and reconstruction \(16, 16, 3\) differ in size"):
+        blend_back(img, recon[:, :12], recon, None, place)
+
+
 def test_wrong_photo_size_is_an_error() -> None:
     img, place, recon = scene(np.random.default_rng(4), (30, 40), (16, 16))
-    with pytest.raises(ValueError, match="placed photo"):
+    with pytest.raises(ValueError, match=r"photo \(20, 40\) is not the placed photo \(30, 40\)"):
         blend_back(img[:20], recon, recon, None, place)
 
 
