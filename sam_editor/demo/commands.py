@@ -31,6 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     t.set_defaults(func=_train_gan)
 
+    b = dsub.add_parser("train-biggan", help="train a small class-conditional BigGAN-deep on the car world (body types as classes; GPU)")
+    b.add_argument("--run-dir", default="runs/demo_biggan", help="training state (resumable), log")
+    b.add_argument("--kimg", type=float, default=500.0, help="total thousands of images to show")
+    b.add_argument("--minutes", type=float, default=None, help="stop after this long (state is saved)")
+    b.add_argument("--export", default="weights/demo/biggan", help="port-format folder (config.json + pytorch_model.bin)")
+    b.add_argument("--batch", type=int, default=32)
+    b.add_argument("--device", default="auto", help="cpu, cuda … (auto: cuda when there is one)")
+    b.set_defaults(func=_train_biggan)
+
     p = dsub.add_parser("train-predictor", help="invert cluttered car-world images in every space, train S_l (§3.1)")
     p.add_argument("--generator", default=str(REPO_WEIGHTS / "generator.pt"))
     p.add_argument("--work-dir", default="runs/demo_predictor", help="images and e_l targets (resumable)")
@@ -171,6 +180,17 @@ def _train_gan(args: argparse.Namespace) -> int:
         device=device,
         workers=workers,
     )
+    return 0
+
+
+def _train_biggan(args: argparse.Namespace) -> int:
+    init_torch()
+    from ..runtime import default_device
+    from .train_biggan import BigGANTrainSettings, train_biggan
+
+    device = default_device() if args.device == "auto" else args.device
+    train_biggan(args.run_dir, kimg=args.kimg, minutes=args.minutes, export_to=args.export,
+                 settings=BigGANTrainSettings(batch=args.batch), device=device)  # fmt: skip
     return 0
 
 

@@ -33,7 +33,9 @@ BOTTLENECK = 4  # channel reduction inside a block
 
 
 class ConditionalBatchNorm(torch.nn.Module):
-    """Batch norm with stored statistics per truncation ψ; conditional: γ = 1 + W_s c, β = W_o c."""
+    """Batch norm with stored statistics per truncation ψ; conditional: γ = 1 + W_s c, β = W_o c.
+    In training mode it normalises with the batch's statistics (and records them while
+    `collected` is a list: how the demo trainer measures the standing statistics per ψ)."""
 
     def __init__(
         self,
@@ -46,6 +48,7 @@ class ConditionalBatchNorm(torch.nn.Module):
         self.eps = eps
         self.register_buffer("running_means", torch.zeros(n_stats, num_features))
         self.register_buffer("running_vars", torch.ones(n_stats, num_features))
+        self.collected: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # batch stats while standing
         self.conditional = cond_dim is not None
         if self.conditional:
             self.scale = torch.nn.Linear(cond_dim, num_features, bias=False)
@@ -72,7 +75,12 @@ class ConditionalBatchNorm(torch.nn.Module):
         return mean, var
 
     def forward(self, x: torch.Tensor, truncation: float, cond: torch.Tensor | None = None) -> torch.Tensor:
-        mean, var = self.statistics(truncation)
+        if self.training:  # training and standing statistics (demo/train_biggan.py): the batch's own
+            mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)
+            if self.collected is not None:
+                self.collected.append((mean.detach(), var.detach()))
+        else:
+            mean, var = self.statistics(truncation)
         x = (x - mean[:, None, None]) * torch.rsqrt(var[:, None, None] + self.eps)
         if self.conditional:
             gamma = 1 + self.scale(cond)[:, :, None, None]  # (N, C, 1, 1)
