@@ -207,3 +207,153 @@ def test_block_boundary_checks_the_feature_shape(G, w):
     block = G.synthesis.blocks()[1]
     with pytest.raises(ValueError, match=r"b8: features \(1, \d+, 3, 3\) coming in, expected \(1, \d+, 4, 4\)"):
         block.reconstruct(torch.zeros(1, block.in_channels, 3, 3), None, w[:1, :3], None, None, "const")
+
+
+# ---- pinned behaviour (issue 36): expectations written out by hand, not read back from G ---------
+SMALL = GeneratorConfig(resolution=32, z_dim=16, w_dim=16, mapping_layers=2, channel_base=256, channel_max=32)
+
+
+def _small(crop=None, conv_clamp=None) -> Generator:
+    """The same random weights (seed 0) for every crop/clamp of SMALL; noise on, w_avg off zero."""
+    torch.manual_seed(0)
+    g = Generator(GeneratorConfig(**{**SMALL.__dict__, "crop": crop, "conv_clamp": conv_clamp})).eval().requires_grad_(False)
+    for name, p in g.named_parameters():
+        if name.endswith("noise_strength"):
+            p.fill_(0.2)
+    g.mapping.w_avg.normal_()
+    return g
+
+
+def test_truncation_lerps_from_w_avg_towards_w(G):
+    z = torch.randn(3, TINY.z_dim, generator=torch.Generator().manual_seed(4))
+    w, avg = G.mapping(z), G.mapping.w_avg
+    for psi in (0.0, 0.7, 1.0, 1.5):
+        wp = G.map(z, truncation_psi=psi)
+        assert wp.shape == (3, G.num_ws, TINY.w_dim)
+        expected = (avg + psi * (w - avg))[:, None].expand(-1, G.num_ws, -1)  # ψ·w + (1 − ψ)·w_avg
+        torch.testing.assert_close(wp, expected, rtol=0, atol=1e-6)
+    assert torch.equal(G.map(z, 0.0), avg.expand(3, G.num_ws, -1))  # ψ = 0 is w_avg exactly
+    assert torch.equal(G.map(z), w[:, None].expand(-1, G.num_ws, -1))  # ψ = 1 is w itself
+    assert torch.equal(G.mean_w_plus(2), avg.expand(2, G.num_ws, -1))
+    torch.testing.assert_close(G(z, truncation_psi=0.5), G.synthesize(G.map(z, 0.5)), rtol=0, atol=0)
+    torch.testing.assert_close(G(z, noise_mode="none"), G.synthesize(G.map(z), noise_mode="none"), rtol=0, atol=0)
+
+
+def test_w_avg_tracks_the_mapped_batch_with_beta():
+    g = _small()
+    before = g.mapping.w_avg.clone()
+    z = torch.randn(5, SMALL.z_dim)
+    w = g.mapping(z, update_w_avg=True)
+    torch.testing.assert_close(g.mapping.w_avg, 0.995 * before + 0.005 * w.mean(0), rtol=0, atol=1e-6)
+    g.mapping(z)  # without update_w_avg: unchanged
+    torch.testing.assert_close(g.mapping.w_avg, 0.995 * before + 0.005 * w.mean(0), rtol=0, atol=1e-6)
+
+
+def test_style_rows_channels_and_feature_shapes_by_hand():
+    g = _small()
+    # 32 px: b4 has conv1 + toRGB (rows 0, 1); every later block conv0, conv1, toRGB, sharing its
+    # first row with the previous block's toRGB (NVIDIA's layout): 8 rows in all.
+    assert g.num_ws == SMALL.num_ws == 8 and SMALL.block_resolutions == [4, 8, 16, 32]
+    assert g.synthesis.w_starts == [0, 1, 3, 5]
+    assert [list(g.style_rows_of_block(r)) for r in (4, 8, 16, 32)] == [[0, 1], [1, 2, 3], [3, 4, 5], [5, 6, 7]]
+    assert [b.num_conv for b in g.synthesis.blocks()] == [1, 2, 2, 2]
+    # channels: min(256 // r, 32)
+    assert [SMALL.channels(r) for r in (4, 8, 16, 32)] == [32, 32, 16, 8]
+    assert [(b.in_channels, b.out_channels) for b in g.synthesis.blocks()] == [(32, 32), (32, 32), (32, 16), (16, 8)]
+    assert g.feature_indices() == [0, 2, 4, 6]
+    assert [g.feature_shape(i) for i in (0, 2, 4, 6)] == [(32, 4, 4), (32, 8, 8), (16, 16, 16), (8, 32, 32)]
+    with pytest.raises(ValueError, match="^F8 does not exist in a 32px generator$"):
+        g.feature_shape(8)
+    # each block reads exactly its own rows: changing row 4 (b16's conv1) leaves F2 (b8) alone
+    w = g.map(torch.randn(1, SMALL.z_dim))
+    w2 = w.clone()
+    w2[:, 4] += 1.0
+    f2, _ = g.g_stage(None, 2, None, None, w)
+    assert torch.equal(g.g_stage(None, 2, None, None, w2)[0], f2)
+    f4 = g.g_stage(None, 4, None, None, w)[0]
+    assert not torch.equal(g.g_stage(None, 4, None, None, w2)[0], f4)
+
+
+def test_config_checks_json_and_output_size():
+    for bad in (4, 48, 0):
+        with pytest.raises(ValueError, match=f"^resolution must be a power of two ≥ 8, got {bad}$"):
+            GeneratorConfig(resolution=bad)
+    assert GeneratorConfig(resolution=8).output_size == (8, 8)
+    for crop in ((-1, 0, 8, 8), (0, -1, 8, 8), (1, 0, 32, 8), (0, 1, 8, 32)):
+        with pytest.raises(ValueError, match=r"does not fit in a 32² frame"):
+            GeneratorConfig(resolution=32, crop=crop)
+    cfg = GeneratorConfig(resolution=32, crop=[2.0, 0, 30, 32])  # a crop read from JSON
+    assert cfg.crop == (2, 0, 30, 32) and all(type(v) is int for v in cfg.crop) and cfg.output_size == (30, 32)
+    text = cfg.to_json()
+    assert text.index('"channel_base"') < text.index('"crop"') < text.index('"z_dim"')  # sorted keys
+    import json
+
+    assert GeneratorConfig.from_dict(json.loads(text)) == cfg
+    assert GeneratorConfig.from_dict({"resolution": 16}) == GeneratorConfig(resolution=16)
+    with pytest.raises(ValueError, match=r"^unknown generator config fields: \['a', 'b'\]$"):
+        GeneratorConfig.from_dict({"resolution": 16, "b": 1, "a": 2})
+
+
+@pytest.mark.parametrize("crop", [(0, 0, 32, 32), (3, 5, 20, 17), (31, 0, 1, 32), (8, 9, 1, 1), (0, 16, 32, 16)])
+def test_a_cropped_generator_computes_exactly_that_part_of_the_full_frame(crop):
+    """The windows of plan_blocks: each block computed only where it reaches the crop gives the
+    same pixels as the whole frame, cut out by hand — also with Δf, masks and a gated edit."""
+    full, cropped = _small(), _small(crop=crop)
+    top, left, h, w_ = crop
+    torch.manual_seed(3)
+    w = full.map(torch.randn(2, SMALL.z_dim))
+    frame_mask = torch.zeros(1, 1, 32, 32)
+    frame_mask[..., 6:20, 4:30] = 1
+    masks = {4: full.mask_to_feature(frame_mask, 4)}
+    delta_f = {4: torch.randn(2, *full.feature_shape(4))}
+    dw = torch.zeros_like(w)
+    dw[:, 3:] = 0.7
+    for kw in ({}, {"delta_f": delta_f, "masks": masks}, {"masks": masks, "delta_w": dw}):
+        ref = full.synthesize(w, **kw)[..., top : top + h, left : left + w_]
+        torch.testing.assert_close(cropped.synthesize(w, **kw), ref, rtol=1e-5, atol=1e-5)
+    img = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).reshape(2, 3, 32, 32)
+    assert torch.equal(cropped.crop_output(img), img[:, :, top : top + h, left : left + w_])
+    # a mask at output size is placed in the frame (zeros outside the crop), then resized to F_i
+    out_mask = torch.rand(1, 1, h, w_)
+    placed = torch.zeros(1, 1, 32, 32)
+    placed[..., top : top + h, left : left + w_] = out_mask
+    for i in (2, 4, 6):
+        torch.testing.assert_close(cropped.mask_to_feature(out_mask, i), full.mask_to_feature(placed, i), rtol=0, atol=0)
+
+
+def test_noise_modes():
+    g = _small()
+    w = g.map(torch.randn(1, SMALL.z_dim))
+    silent = _small()
+    for name, p in silent.named_parameters():
+        if name.endswith("noise_strength"):
+            p.zero_()
+    # "none" is the generator without noise; "const" its fixed buffers; "random" fresh each time
+    torch.testing.assert_close(g.synthesize(w, noise_mode="none"), silent.synthesize(w), rtol=0, atol=0)
+    const = g.synthesize(w)
+    assert not torch.equal(const, silent.synthesize(w))
+    r1, r2 = g.synthesize(w, noise_mode="random"), g.synthesize(w, noise_mode="random")
+    assert r1.shape == const.shape and not torch.equal(r1, r2) and not torch.equal(r1, const)
+    torch.manual_seed(9)
+    r3 = g.synthesize(w, noise_mode="random")
+    torch.manual_seed(9)
+    assert torch.equal(g.synthesize(w, noise_mode="random"), r3)
+    with pytest.raises(ValueError, match="^noise_mode must be 'const', 'random' or 'none', got 'cnst'$"):
+        g.synthesize(w, noise_mode="cnst")
+
+
+def test_conv_clamp_bounds_every_layer_and_none_does_not():
+    g, free = _small(conv_clamp=0.05), _small()
+    w = g.map(torch.randn(2, SMALL.z_dim)) * 3
+    f = g.g_stage(None, 4, None, None, w)[0]
+    assert f.abs().max() <= 0.05 and (f.abs() == 0.05).any()
+    assert free.g_stage(None, 4, None, None, w)[0].abs().max() > 0.05
+    block = g.synthesis.blocks()[1]
+    rgb = block.torgb(torch.randn(2, block.out_channels, 8, 8) * 100, w[:, 3])
+    assert rgb.abs().max() <= 0.05 and (rgb.abs() == 0.05).any()
+    assert free.synthesis.blocks()[1].torgb(torch.randn(2, 32, 8, 8) * 100, w[:, 3]).abs().max() > 0.05
+
+
+def test_delta_f_needs_its_mask(G, w):
+    with pytest.raises(ValueError, match=r"^Δf_6 given without its mask m_6$"):
+        G.synthesize(w, delta_f={6: torch.zeros(2, *G.feature_shape(6))}, masks={4: torch.ones(1, 1, 16, 16)})
