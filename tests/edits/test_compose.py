@@ -110,3 +110,74 @@ def test_cached_render_equals_uncached_and_recomputes_from_first_changed_block(t
     assert check() == []  # nothing changed: nothing recomputed
     stack.set_strength("a", 1.0)  # rows 0–3
     assert check() == [4, 8, 16, 32, 64]
+
+
+def test_a_ganspace_slider_of_value_s_moves_w_by_s_sigma_v_on_its_rows_only(tiny_G, comps):
+    G = tiny_G
+    for k, layers, s in ((0, (2, 5), 1.5), (3, (0, 0), -2.0), (1, (9, 9), 0.25)):
+        e = ganspace_edit(G, comps, k, layers, s)
+        expected = torch.zeros(1, G.num_ws, G.w_dim)
+        expected[0, layers[0] : layers[1] + 1] = s * float(comps.stdev[k]) * comps.components[k]
+        torch.testing.assert_close(e.delta_w(), expected, rtol=1e-6, atol=1e-7)
+        assert e.kind == "ganspace" and e.info == {"component": k, "layers": layers}
+        assert e.name == f"PC{k} [{layers[0]}-{layers[1]}]" and e.first_row() == layers[0]
+        # strength −s is the inverse of +s: together they change nothing
+        stack = EditStack([e, ganspace_edit(G, comps, k, layers, -s, name="undo")])
+        assert not stack.total_delta_w().any()
+
+
+def test_a_new_ganspace_slider_sits_at_zero_on_every_row(tiny_G, comps):
+    G = tiny_G
+    e = ganspace_edit(G, comps, 2)
+    assert e.strength == 0 and not e.active
+    assert e.name == f"PC2 [0-{G.num_ws - 1}]" and e.info == {"component": 2, "layers": (0, G.num_ws - 1)}
+    rows = e.direction[0].abs().sum(dim=1) > 0
+    assert rows.all()  # the first and the last row included
+    e.strength = 1.0
+    torch.testing.assert_close(e.delta_w()[0, -1], comps.stdev[2] * comps.components[2])
+
+
+def test_a_disabled_edit_can_be_switched_back_on(tiny_G, comps):
+    stack = _stack(tiny_G, comps, "abc")
+    before = stack.total_delta_w()
+    stack.set_enabled("b", False)
+    assert [e.name for e in stack.active()] == ["a", "text: red"]
+    stack.set_enabled("b", 1)  # any truthy value, as a check box gives it
+    assert stack.get("b").enabled is True
+    torch.testing.assert_close(stack.total_delta_w(), before, rtol=0, atol=0)
+
+
+def test_edits_are_summed_in_double_precision(tiny_G):
+    G = tiny_G
+    one = torch.zeros(1, G.num_ws, G.w_dim)
+    one[0, 0, 0] = 1.0
+    big = one * 2.0**24  # float32 has no 2**24 + 1: a float32 running sum would lose the 1
+    stack = EditStack([Edit("a", big), Edit("b", one), Edit("c", -big)])
+    total = stack.total_delta_w()
+    assert total.dtype == torch.float32 and total[0, 0, 0] == 1.0
+
+
+def test_first_row_counts_small_changes_and_the_empty_stack_has_no_block(tiny_G):
+    G = tiny_G
+    d = torch.zeros(G.num_ws, G.w_dim)  # a 2-D δw+ is taken as (1, num_ws, w_dim)
+    d[3, 5] = 0.01
+    e = Edit("small", d)
+    assert e.direction.shape == (1, G.num_ws, G.w_dim) and e.direction[0, 3, 5] == 0.01
+    assert e.first_row() == 3 and EditStack([e]).earliest_block(G) == block_of_row(G, 3)
+    assert Edit("zero", torch.zeros(G.num_ws, G.w_dim)).first_row() is None
+    assert EditStack().earliest_block(G) is None
+
+
+def test_stack_membership_names_and_bad_edits(tiny_G, comps):
+    G = tiny_G
+    stack = _stack(G, comps, "ca")
+    assert "a" in stack and "b" not in stack and len(stack) == 2
+    assert stack.names() == ["text: red", "a"]  # the order they were added in
+    with pytest.raises(ValueError, match=r"edit 'bad': δw\+ must be \(1, num_ws, w_dim\), got \(2, 10, 32\)"):
+        Edit("bad", torch.zeros(2, G.num_ws, G.w_dim))
+    with pytest.raises(ValueError, match=r"got \(1, 1, 10, 32\)"):
+        Edit("bad", torch.zeros(1, 1, G.num_ws, G.w_dim))
+    with pytest.raises(ValueError, match="edit kind must be one of .* got 'paint'"):
+        Edit("bad", torch.zeros(1, G.num_ws, G.w_dim), kind="paint")
+    with pytest.raises(ValueError, match="style row 10 is outside 0-9"):
+        block_of_row(G, G.num_ws)
