@@ -96,9 +96,10 @@ def test_zero_delta_renders_the_reconstruction(tiny_G, tiny_phi, tiny_clip):
     previews = []
     text_edit(tiny_G, w, df, masks, "a red car", tiny_clip, steps=2,
               on_step=lambda step, total, losses, preview: previews.append(preview()))
-    # step 1 runs at learning rate 0 (ramp-up): the image is still the reconstruction
+    # step 1 runs at learning rate 0 (ramp-up): the image is still the reconstruction, up to the
+    # initial δw+ (std 1e-4), which alone moves this unclamped tiny image (values to ±10) by 0.99e-3
     assert len(previews) == 2 and previews[0].shape == rec.shape
-    assert (previews[0] - rec).abs().max() < 1e-3
+    assert (previews[0] - rec).abs().max() < 2e-3
 
 
 def test_feature_region_interior_unchanged_when_delta_is_in_early_layers(tiny_G, tiny_clip):
