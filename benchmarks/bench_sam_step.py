@@ -125,7 +125,7 @@ def compare(base: Path, threads: int, steps: int) -> dict:
     a, b = (torch.load(tmp / f"{n}.pt") for n in ("base", "this"))
     diffs = {k: float((a[k] - b[k]).abs().max()) for k in a}
     med = {n: (statistics.median(t[0] for t in v[1:]), statistics.median(t[1] for t in v[1:])) for n, v in times.items()}
-    return {"threads": threads, "median": med, "diffs": diffs}
+    return {"threads": threads, "median": med, "diffs": diffs, "base": a}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,17 +144,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps < 2:
         ap.error("--steps must be ≥ 2 (the first step is warm-up)")
     rows = [compare(args.base, int(t), args.steps) for t in args.threads.split(",")]
-    print(f"\nSAM inversion, config-f 512×384, random weights, {args.steps} steps, medians without step 1")
+    print(f"\nSAM inversion, config-f 512×384, random weights, {args.steps} steps, medians without step 1 (CPU-s: the process' CPU time, less sensitive to the machine's load)")
     print(f"base: {args.base}  this: {HERE}")
     print(f"{'threads':>7} | {'base s/step':>11} | {'this s/step':>11} | {'speed-up':>8} | {'CPU-s base':>10} | {'CPU-s this':>10} | max |Δ| x̂, w+, Δf")
+    def fmt(d: dict[str, float]) -> str:
+        df = max((v for k, v in d.items() if k.startswith("f")), default=0.0)
+        return f"{d['x_hat']:.2e}, {d['w_plus']:.2e}, {df:.2e}"
+
     for r in rows:
         (bw, bc), (tw, tc) = r["median"]["base"], r["median"]["this"]
-        d = r["diffs"]
-        df = max((v for k, v in d.items() if k.startswith("f")), default=0.0)
-        print(
-            f"{r['threads']:>7} | {bw:11.2f} | {tw:11.2f} | {bw / tw:7.2f}× | {bc:10.2f} | {tc:10.2f} | "
-            f"{d['x_hat']:.2e}, {d['w_plus']:.2e}, {df:.2e}"
-        )
+        print(f"{r['threads']:>7} | {bw:11.2f} | {tw:11.2f} | {bw / tw:7.2f}× | {bc:10.2f} | {tc:10.2f} | {fmt(r['diffs'])}")
+    if len(rows) > 1:  # the yardstick: the base against itself with another thread count (float order only)
+        a, b = rows[0]["base"], rows[1]["base"]
+        print(f"base {rows[0]['threads']} vs {rows[1]['threads']} threads, max |Δ| x̂, w+, Δf: {fmt({k: float((a[k] - b[k]).abs().max()) for k in a})}")
     return 0
 
 
