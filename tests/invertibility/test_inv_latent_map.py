@@ -160,3 +160,178 @@ def test_overlay_uses_the_fixed_space_colours() -> None:
     assert half.shape == (40, 60, 3)
     assert len({c for _, c in legend_entries()}) == 5
     assert legend_image().dtype == np.uint8
+
+
+# ---- pinned by hand-made maps (issue 36: mutation testing) ------------------------------------
+def two_segment_map(tau: float = 0.225) -> LatentMap:
+    """2×4 map: segment 0 the left three pixels of the top row, segment 1 the other five;
+    segment 0 passes in F4 (0.2), segment 1 in W+ (0.1)."""
+    labels = np.array([[0, 0, 0, 1], [1, 1, 1, 1]])
+    errors = np.array([[0.5, 0.2, 0.1, 0.1, 0.1], [0.1, 0.1, 0.1, 0.1, 0.1]])
+    return LatentMap(labels, errors, tau)
+
+
+def test_queries_of_a_hand_made_map() -> None:
+    lmap = two_segment_map()
+    assert lmap.shape == (2, 4) and lmap.num_segments == 2
+    assert lmap.segment_at(0, 2) == 0 and lmap.segment_at(0, 3) == 1 and lmap.segment_at(1.0, 0.0) == 1
+    assert lmap.segment_areas().tolist() == [3, 5]
+    assert lmap.automatic_space(0) is LayerSpace.F4 and lmap.automatic_space(1) is LayerSpace.W_PLUS
+    cover = lmap.coverage()
+    assert cover[LayerSpace.F4] == 3 / 8 and cover[LayerSpace.W_PLUS] == 5 / 8 and cover[LayerSpace.F10] == 0
+    assert lmap.override(1, "F10") is lmap  # in place
+    assert lmap.coverage()[LayerSpace.F10] == 5 / 8 and lmap.automatic_space(1) is LayerSpace.W_PLUS
+    assert lmap.clear_override(0) is lmap and lmap.overrides == {1: LayerSpace.F10}  # no override of 0: nothing
+    assert lmap.clear_override(1).clear_override() is lmap and lmap.overrides == {}
+    for bad in (-1, 2):
+        with pytest.raises(IndexError, match=rf"segment {bad} out of range 0\.\.1"):
+            lmap.space_of_segment(bad)
+
+
+def test_with_tau_keeps_everything_but_tau() -> None:
+    lmap = LatentMap.from_predictions(np.full((5, 2, 3), 0.3), np.array([[0, 0, 1], [1, 1, 1]]), keep_pixels=True)
+    assert lmap.pixel_errors.dtype == np.float32 and lmap.pixel_errors.shape == (5, 2, 3)
+    lmap.override(0, LayerSpace.F8)
+    moved = lmap.with_tau(0.35)
+    assert moved is not lmap and moved.tau == 0.35 and lmap.tau == 0.225
+    assert moved.pixel_errors is lmap.pixel_errors and moved.overrides == {0: LayerSpace.F8}
+    moved.override(1, LayerSpace.F4)
+    assert 1 not in lmap.overrides  # the overrides are copied, not shared
+    assert LatentMap.from_predictions(np.zeros((5, 2, 3)), np.zeros((2, 3), int)).pixel_errors is None
+
+
+def test_uniform_map_errors_and_coverage() -> None:
+    lmap = LatentMap.uniform((3, 4), "F6", tau=0.3)
+    assert lmap.tau == 0.3 and lmap.labels.shape == (3, 4) and not lmap.labels.any()
+    assert lmap.segment_errors.tolist() == [[1e9, 1e9, 0.0, 0.0, 0.0]]
+    assert lmap.coverage()[LayerSpace.F6] == 1.0
+
+
+def test_segment_means_of_an_empty_segment_and_shape_errors() -> None:
+    labels = np.array([[0, 0, 3], [3, 3, 0]])  # segments 1 and 2 have no pixels
+    means = segment_means(np.stack([labels * 0.1, labels * 0.2]), labels)
+    assert means.shape == (4, 2)
+    np.testing.assert_allclose(means[[0, 3]], [[0.0, 0.0], [0.3, 0.6]])
+    assert (means[[1, 2]] == 1e9).all()
+    with pytest.raises(ValueError, match=r"error maps \(5, 3, 2\) do not match the label map \(2, 3\)"):
+        segment_means(np.zeros((5, 3, 2)), labels)
+    with pytest.raises(ValueError, match="expected 5 error maps, got 4"):
+        LatentMap.from_predictions(np.zeros((4, 2, 3)), labels)
+
+
+def test_construction_is_validated() -> None:
+    labels = np.array([[0, 1], [1, 1]])
+    with pytest.raises(ValueError, match=r"non-empty \(H, W\) array, got \(0, 0\)"):
+        LatentMap(np.zeros((0, 0), int), np.zeros((0, 5)))
+    with pytest.raises(ValueError, match=r"non-empty \(H, W\) array, got \(4,\)"):
+        LatentMap(np.zeros(4, int), np.zeros((1, 5)))
+    with pytest.raises(ValueError, match=r"must be \(K=2, 5\) for labels 0\.\.1, got \(2, 4\)"):
+        LatentMap(labels, np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="segment_errors must be"):
+        LatentMap(labels - 1, np.zeros((1, 5)))  # negative labels
+    for tau in (-0.01, float("inf")):
+        with pytest.raises(ValueError, match="tau must be a finite non-negative number"):
+            LatentMap(labels, np.zeros((2, 5)), tau)
+    assert LatentMap(labels, np.zeros((2, 5)), 0).tau == 0.0  # τ = 0 is allowed
+    lmap = LatentMap(labels, np.zeros((2, 5)), overrides={1: "F8", 0.0: LayerSpace.F4})
+    assert lmap.overrides == {1: LayerSpace.F8, 0: LayerSpace.F4}
+    with pytest.raises(IndexError):
+        LatentMap(labels, np.zeros((2, 5)), overrides={2: "F8"})
+
+
+def test_label_png_depth_and_refusals() -> None:
+    import base64
+
+    import cv2
+
+    def depth(labels: np.ndarray) -> np.dtype:
+        return cv2.imdecode(np.frombuffer(base64.b64decode(encode_labels(labels)), np.uint8), cv2.IMREAD_UNCHANGED).dtype
+
+    assert depth(np.array([[0, 255]])) == np.uint8 and depth(np.array([[0, 256]])) == np.uint16
+    np.testing.assert_array_equal(decode_labels(encode_labels(np.array([[65535, 0]]))), [[65535, 0]])
+    assert decode_labels(encode_labels(np.array([[3, 1]]))).dtype == np.int32
+    for bad in (np.array([[-1, 2]]), np.array([[0, 65536]])):
+        with pytest.raises(ValueError, match=r"label maps must hold 0\.\.65535"):
+            encode_labels(bad)
+    colour_png = base64.b64encode(cv2.imencode(".png", np.zeros((2, 2, 3), np.uint8))[1].tobytes()).decode()
+    for text in (colour_png, base64.b64encode(b"not a png").decode()):
+        with pytest.raises(ValueError, match="invalid label-map PNG"):
+            decode_labels(text)
+
+
+def test_json_fields_and_refusals() -> None:
+    lmap = two_segment_map(0.3).override(1, LayerSpace.F8).override(0, "W+")
+    data = lmap.to_json()
+    assert data["format"] == "sam_editor.latent_map" and data["version"] == 1
+    assert (data["height"], data["width"]) == (2, 4) and data["tau"] == 0.3
+    assert data["spaces"] == ["W+", "F4", "F6", "F8", "F10"]
+    assert list(data["overrides"].items()) == [("0", "W+"), ("1", "F8")]
+    assert data["segment_errors"] == lmap.segment_errors.tolist()
+    back = LatentMap.from_json(json.loads(json.dumps(data)))
+    assert back.overrides == lmap.overrides and back.tau == 0.3
+    assert LatentMap.from_json({**data, "version": 0}).tau == 0.3  # older versions read
+    del data["overrides"]
+    assert LatentMap.from_json(data).overrides == {}
+    for change, why in (
+        ({"format": "x"}, "not a latent map \\(format 'x'\\)"),
+        ({"version": 2}, "latent map version 2 is newer than supported \\(1\\)"),
+        ({"spaces": ["W+", "F4", "F6", "F10", "F8"]}, "unexpected space list"),
+        ({"height": 3}, "label map size does not match"),
+        ({"width": 5}, "label map size does not match"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            LatentMap.from_json({**data, **change})
+
+
+def test_overlay_is_the_alpha_blend_with_the_space_colours_and_darkened_borders() -> None:
+    lmap = two_segment_map()  # segment 0 → F4, segment 1 → W+
+    image = (np.arange(2 * 4 * 3).reshape(2, 4, 3) * 6 + 100).astype(np.uint8)
+
+    def assert_rounds(out: np.ndarray, exact: np.ndarray) -> None:  # rounded to the nearest level
+        assert out.dtype == np.uint8 and np.abs(out - exact).max() <= 0.5 + 1e-3
+
+    colours = np.array([SPACE_COLORS[LayerSpace.F4]] * 3 + [SPACE_COLORS[LayerSpace.W_PLUS]] * 5, float).reshape(2, 4, 3)
+    for alpha in (0.0, 0.3, 1.0):
+        blend = (1 - alpha) * image + alpha * colours
+        out = lmap.overlay(image, alpha=alpha, boundaries=False)
+        assert_rounds(out, blend)
+        # a border pixel is the pixel right of or below a change of segment, at 35 %
+        border = np.array([[0, 0, 0, 1], [1, 1, 1, 0]], bool)
+        expected = np.where(border[..., None], blend * 0.35, blend)
+        assert_rounds(lmap.overlay(image, alpha=alpha), expected)
+    np.testing.assert_array_equal(lmap.overlay(image, alpha=7.0), lmap.overlay(image, alpha=1.0))
+    np.testing.assert_array_equal(lmap.overlay(image, alpha=-1.0, boundaries=False), image)
+    # an image twice the size: the map is scaled by nearest neighbour
+    big = lmap.overlay(np.zeros((4, 8, 3), np.uint8), alpha=1.0, boundaries=False)
+    assert tuple(big[1, 5]) == SPACE_COLORS[LayerSpace.F4] and tuple(big[1, 6]) == SPACE_COLORS[LayerSpace.W_PLUS]
+    assert tuple(big[2, 0]) == SPACE_COLORS[LayerSpace.W_PLUS]
+    for bad in (np.zeros((2, 4), np.uint8), np.zeros((2, 4, 4), np.uint8)):
+        with pytest.raises(ValueError, match=r"expected an RGB image \(H, W, 3\)"):
+            lmap.overlay(bad)
+
+
+def test_legend_labels_and_swatches() -> None:
+    assert legend_entries() == [
+        ("W+ (most editable)", SPACE_COLORS[LayerSpace.W_PLUS]),
+        ("F4", SPACE_COLORS[LayerSpace.F4]),
+        ("F6", SPACE_COLORS[LayerSpace.F6]),
+        ("F8", SPACE_COLORS[LayerSpace.F8]),
+        ("F10 (most faithful)", SPACE_COLORS[LayerSpace.F10]),
+    ]
+    img = legend_image(row_height=22, width=190)
+    assert img.shape == (22 * 5 + 4, 190, 3) and img.dtype == np.uint8
+    assert (img[:2] == 255).all() and (img[-2:] == 255).all()  # a white margin above and below
+    for i, (_, rgb) in enumerate(legend_entries()):
+        y0 = 2 + 22 * i
+        # the swatch: x 4…20, y y0+3…y0+19, filled with the space's colour, white around it
+        assert (img[y0 + 3 : y0 + 20, 4:21] == rgb).all()
+        assert (img[y0 + 2, 4:21] == 255).all() and (img[y0 + 20, 4:21] == 255).all()
+        assert (img[y0 + 3 : y0 + 20, 3] == 255).all() and (img[y0 + 3 : y0 + 20, 21] == 255).all()
+        # the label: grey-level ink right of the swatch, within its own row, anti-aliased
+        ink = img[y0 : y0 + 22, 22:].min(axis=2) < 255
+        assert ink.sum() > 20 and (np.ptp(img[y0 : y0 + 22, 22:][ink], axis=1) == 0).all()
+        rows = np.nonzero(ink.any(axis=1))[0]
+        assert rows.min() >= 3 and rows.max() <= 17  # the text sits on the baseline y0 + 15
+        levels = img[y0 : y0 + 22, 22:, 0][ink]
+        assert levels.min() < 60 and ((levels > 60) & (levels < 200)).any()
+    assert legend_image(row_height=30, width=250).shape == (30 * 5 + 4, 250, 3)
