@@ -209,12 +209,22 @@ def letterbox(rgb: np.ndarray, frame: tuple[int, int]) -> tuple[np.ndarray, Plac
 
 
 # ----------------------------------------------------------------------------------- writing
+_PNG_FAST = [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+if hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV ≥ 4.10; older ones keep libpng's adaptive filters
+    _PNG_FAST += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
+
+
 def encode_png(rgb: np.ndarray, text: dict[str, str] | None = None, compression: int = 1) -> bytes:
     """RGB uint8 (H, W, 3) → PNG bytes with `text` as iTXt chunks (UTF-8, uncompressed).
 
     Compression 1 (zlib's fastest): a 12-Mpx photo encodes in about half the time of the default
-    for files ~10 % larger; PNG stays lossless either way."""
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    for files ~10 % larger; PNG stays lossless either way. Every row with the SUB filter and zlib's
+    RLE strategy (`_PNG_FAST`): libpng's adaptive filter choice (five filters tried per row) and
+    zlib's LZ77 search are most of the time, and on photos they buy nothing — a 12-Mpx noisy photo
+    encodes in 0.56 s of CPU instead of 1.83 s at 27.9 instead of 28.0 MB; flat renders and
+    smooth photos come out smaller too (measured, issue 29)."""
+    params = [cv2.IMWRITE_PNG_COMPRESSION, compression, *_PNG_FAST]
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
     if not ok:
         raise ValueError("PNG encoding failed")
     data = buf.tobytes()
