@@ -82,3 +82,23 @@ def test_cancel_returns_the_best_so_far(G, held_out):
     res = invert_family(G, held_out[:1], "z+", settings=FAST, should_stop=lambda: len(calls) >= 5,
                         on_step=lambda step, total, info, preview: calls.append(step))  # fmt: skip
     assert res.cancelled and len(res.losses) == 5
+
+
+def test_measured_latent_map_sends_the_unreachable_segment_to_f2(G):
+    """§3.2 with measured errors: the left half is the generator's own image, the right half
+    noise no latent code can draw; with τ between their Z+ errors only the right half is F2."""
+    import numpy as np
+
+    from sam_editor.inversion.family import measured_latent_map
+
+    with torch.no_grad():
+        x = G(G.sample_z(2, seed=3))
+    x[..., 16:] = torch.rand(2, 3, 32, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    segments = np.zeros((1, 32, 32), np.int64)
+    segments[..., 16:] = 1
+    lmap, res = measured_latent_map(G, x, segments, 0.25, FAST.replace(steps=30))
+    f2 = lmap["F2"]
+    assert f2.shape == (2, 1, 32, 32)
+    assert bool(f2[..., 16:].all()) and not bool(f2[..., :16].any())
+    err = (res.reconstruction - x).pow(2).mean(dim=1)
+    assert float(err[..., :16].mean()) < 0.25 < float(err[..., 16:].mean())  # τ sits between the two

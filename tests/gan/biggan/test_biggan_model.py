@@ -84,6 +84,8 @@ def test_truncation_interpolates_the_stored_statistics(net):
     mid_m, mid_v = bn.statistics(0.41)
     assert torch.allclose(mid_m, (lo_m + hi_m) / 2, atol=1e-6) and torch.allclose(mid_v, (lo_v + hi_v) / 2, atol=1e-6)
     assert torch.equal(lo_m, bn.running_means[20])
+    near_m, _ = bn.statistics(0.404)  # a fifth of the way from ψ = 0.40 to 0.42
+    assert torch.allclose(near_m, 0.8 * bn.running_means[20] + 0.2 * bn.running_means[21], atol=1e-6)
     with pytest.raises(ValueError, match="truncation"):
         bn.statistics(0.0)
 
