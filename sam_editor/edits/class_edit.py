@@ -11,7 +11,8 @@ layers after F_B — BigGAN's final batch norm and conv, which read no class at 
 
 `sam-editor edit PHI --class 511 [--class-strength S] [--class-stages A-B] [--ganspace K:S[@A-B]]
 [--region MASK.png]` reads φ's family, generator, class and ψ from its metadata (written by
-`session.family_commands`); --ganspace moves z along GANSpace's directions (`ganspace_z`).
+`session.family_commands`); --ganspace moves z along GANSpace's directions (`ganspace_z`) and
+--text runs StyleCLIP (`styleclip.text_edit`, which only asks the family interface) on z.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def run_class_edit(args: argparse.Namespace) -> int:
     from ..inversion.images import save_png
     from ..inversion.phi import Phi
     from ..weights import WeightsError
-    from .commands import load_phi, load_region
+    from .clip_models import ClipWeightsMissing
+    from .commands import _text_delta_w, load_phi, load_region
 
     try:
         phi = Phi.load(args.phi_file)
@@ -118,12 +120,12 @@ def run_class_edit(args: argparse.Namespace) -> int:
         if meta.get("family") != "biggan-deep":
             raise ValueError(f"{Path(args.phi_file).name} was not inverted into BigGAN-deep; a --class edit needs "
                              "a φ from `sam-editor invert --generator biggan-deep-…`")  # fmt: skip
-        if args.preset or args.direction or args.text:
-            raise ValueError("a BigGAN-deep φ takes --class and --ganspace (on z) edits; presets, directions and "
-                             "text edits are StyleGAN2's")  # fmt: skip
-        if args.class_index is None and not args.ganspace:
-            raise ValueError("nothing to edit: pass --class N (an ImageNet index or name, e.g. 511 or convertible) "
-                             "or --ganspace K:S[@A-B]")  # fmt: skip
+        if args.preset or args.direction:
+            raise ValueError("a BigGAN-deep φ takes --class, --ganspace and --text edits (on z); presets and "
+                             "official directions are StyleGAN2's")  # fmt: skip
+        if args.class_index is None and not args.ganspace and not args.text:
+            raise ValueError("nothing to edit: pass --class N (an ImageNet index or name, e.g. 511 or convertible), "
+                             "--ganspace K:S[@A-B] or --text PROMPT")  # fmt: skip
         spec = args.generator or meta.get("generator")
         if not spec:
             raise ValueError("φ does not name its generator; pass --generator")
@@ -131,18 +133,26 @@ def run_class_edit(args: argparse.Namespace) -> int:
         start = int(meta.get("class_index", 0))
         to = start if args.class_index is None else parse_class(args.class_index, G.cfg.num_classes)
         w_plus, delta_f, masks = load_phi(G, args.phi_file, args.index)
+        area = 1.0
         if args.region:
-            delta_f, masks = hold_outside(G, delta_f, masks, load_region(args.region, G.cfg.output_size))
+            region = load_region(args.region, G.cfg.output_size)
+            delta_f, masks = hold_outside(G, delta_f, masks, region)
+            area = float(region.mean())
         stages = parse_stages(args.class_stages, G.num_ws)
         delta = G.class_delta(to, args.class_strength, stages)
         delta[..., : G.w_dim] += ganspace_delta(G, args)
+        if args.text:  # StyleCLIP through the family interface: δz optimised on the inverted class
+            delta[..., : G.w_dim] += _text_delta_w(G, (w_plus, delta_f, masks), args.text, args, area)
         with torch.no_grad():
             image = G.synthesize(w_plus, delta_f, masks, delta_w=delta).clamp(-1, 1)
         out = save_png(args.out, image[0].cpu())
+    except ClipWeightsMissing as exc:
+        print(f"sam-editor edit: error: {exc.message}", file=sys.stderr)
+        return 2
     except (BigGANCheckpointError, WeightsError, ValueError, OSError) as exc:
         print(f"sam-editor edit: error: {exc}", file=sys.stderr)
         return 2
     what = [f"{class_name(start, G.cfg.num_classes)} → {class_name(to, G.cfg.num_classes)} at {args.class_strength:g}"]
-    what += [f"GANSpace z {g}" for g in args.ganspace or []]
+    what += [f"GANSpace z {g}" for g in args.ganspace or []] + ([f"text {args.text!r}"] if args.text else [])
     print(f"{'; '.join(what)}: {out}")
     return 0

@@ -179,5 +179,51 @@ def test_cli_ganspace_on_a_biggan_phi(tmp_path, files, capsys):
                      "--out", str(b)]) == 0  # fmt: skip
     ia, ib = cv2.imread(str(a)).astype(int), cv2.imread(str(b)).astype(int)
     assert np.abs(ia - ib).max() > 10
-    assert cli.main(["edit", str(out / "car_phi.pt"), "--text", "red car", "--out", str(a)]) == 2
-    assert "text edits are StyleGAN2's" in capsys.readouterr().err
+    assert cli.main(["edit", str(out / "car_phi.pt"), "--preset", "suv", "--out", str(a)]) == 2
+    assert "presets and official directions are StyleGAN2's" in capsys.readouterr().err
+
+
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def clip_folder(tmp_path_factory):
+    from sam_editor.demo.train_clip import build_tiny_clip, save_clip
+
+    torch.manual_seed(1)
+    folder = tmp_path_factory.mktemp("clip")
+    save_clip(build_tiny_clip(TINY_CLIP), folder, config=TINY_CLIP)
+    return folder
+
+
+def test_text_edit_runs_on_biggan_through_the_family_interface(G, clip_folder):
+    """StyleCLIP's text_edit asks only the interface, so it optimises δz on BigGAN; and gated: with
+    the whole image in F2 and δ confined to the stages up to F2, no δ can change the image."""
+    from sam_editor.edits import clip_models
+    from sam_editor.edits.styleclip import text_edit
+
+    clip_models.clear_cache()
+    clip = clip_models.load_demo_clip(clip_folder)
+    rows = G.z_plus(G.sample_z(1, seed=8))
+    r = text_edit(G, rows, None, None, "a blue car", clip, steps=8, seed=0)
+    assert r.delta_w.shape == rows.shape and min(h["clip"] for h in r.history[2:]) < r.history[0]["clip"] - 1e-4
+    full = {2: torch.ones(1, 1, 8, 8)}
+    df = {2: 0.1 * torch.randn(1, *G.feature_shape(2))}
+    gated = text_edit(G, rows, df, full, "a blue car", clip, steps=4, seed=0, layers=[0, 1, 2])
+    rec = G.synthesize(rows, df, full)
+    assert torch.equal(G.synthesize(rows, df, full, delta_w=gated.delta_w), rec)
+
+
+def test_cli_text_edit_on_a_biggan_phi(tmp_path, files, clip_folder, capsys):
+    folder, photo = files
+    out = tmp_path / "out"
+    assert cli.main(["invert", str(photo), "--generator", str(folder), "--method", "z+", "--steps", "2",
+                     "--out", str(out)]) == 0  # fmt: skip
+    rc = cli.main(["edit", str(out / "car_phi.pt"), "--text", "a blue car", "--clip", str(clip_folder),
+                   "--text-steps", "3", "--out", str(tmp_path / "t.png")])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    assert "text 'a blue car'" in capsys.readouterr().out
