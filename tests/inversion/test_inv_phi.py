@@ -157,6 +157,9 @@ def test_to_detach_and_select_carry_every_part(G):
     one = phi.select(1)
     assert torch.equal(one.w_plus, phi.w_plus[1:2]) and torch.equal(one.delta_f[4], phi.delta_f[4][1:2])
     assert torch.equal(one.masks[4], phi.masks[4][1:2]) and torch.equal(one.rank_map, phi.rank_map[1:2])
+    zero = phi.select(0)
+    assert torch.equal(zero.w_plus, phi.w_plus[:1]) and torch.equal(zero.delta_f[4], phi.delta_f[4][:1])
+    assert torch.equal(zero.masks[4], phi.masks[4][:1]) and torch.equal(zero.rank_map, phi.rank_map[:1])
     one.metadata["seed"] = 7
     assert phi.metadata["seed"] == 3  # its own metadata
     shared = Phi(phi.w_plus, phi.delta_f, {4: phi.masks[4][:1]})  # one mask for the whole batch
@@ -175,6 +178,16 @@ def test_render_on_the_generator_device_and_with_an_edit(G):
     torch.testing.assert_close(phi.render(G, noise_mode="none"),
                                G.synthesize(phi.w_plus, phi.delta_f, phi.masks, noise_mode="none"), rtol=0, atol=0)
     assert not torch.equal(phi.render(G, noise_mode="none"), phi.render(G))
+    # extra keywords reach G.synthesize (a render cache), and φ moves to G's device first
+    from sam_editor.gan.networks import RenderCache
+
+    cache = RenderCache()
+    with torch.no_grad():
+        phi.render(G, cache=cache)
+    assert [r for _, r in cache.computed_blocks] == G.synthesis.block_resolutions
+    import copy
+
+    assert phi.render(copy.deepcopy(G).to("meta")).device.type == "meta"  # φ itself is on the CPU
 
 
 def test_saved_files_hold_their_header_and_a_uint8_rank_map(G, tmp_path):
@@ -211,11 +224,12 @@ def test_a_phi_saved_by_hand_as_a_plain_dict(G, tmp_path):
                 "masks": {6: torch.ones(1, 1, 8, 8)}}, tmp_path / "ints.pt")
     assert list(Phi.load(tmp_path / "ints.pt").delta_f) == [6]
     assert Phi.load(tmp_path / "ints.pt").w_plus.shape == (1, G.num_ws, G.w_dim)
+    assert Phi.load(tmp_path / "ints.pt", map_location="meta").w_plus.device.type == "meta"
     torch.save({"w_plus": [1.0, 2.0]}, tmp_path / "list.pt")
     with pytest.raises(ValueError, match="list.pt: not a usable φ file .*no tensor 'w_plus'"):
         Phi.load(tmp_path / "list.pt")
     torch.save({"w_plus": G.mean_w_plus(1), "masks": {"Fx": torch.ones(4, 4)}}, tmp_path / "key.pt")
-    with pytest.raises(ValueError, match="key.pt: not a usable φ file"):
+    with pytest.raises(ValueError, match=r"key.pt: not a usable φ file \(ValueError: "):
         Phi.load(tmp_path / "key.pt")
 
 
@@ -243,6 +257,8 @@ def _saved(G, tmp_path, name="bad.pt", header=None, **arrays):
         ({"delta_f/17": torch.zeros(1, 1, 1, 1), "mask/17": torch.ones(1, 1, 1, 1)}, "unknown feature layer '17'"),
         ({"delta_f/0": torch.zeros(1, 1, 1, 1), "mask/0": torch.ones(1, 1, 1, 1)}, "unknown feature layer '0'"),
         ({"mask/x": torch.ones(1, 1, 1, 1)}, "unknown feature layer 'x'"),
+        ({"mask/4/extra": torch.ones(1, 1, 1, 1)}, "unknown feature layer '4/extra'"),
+        ({"note": "not a tensor"}, "its arrays are not all float tensors"),
     ],
 )
 def test_broken_phi_files_are_refused_with_the_reason(G, tmp_path, arrays, message):
@@ -261,16 +277,40 @@ def test_files_that_are_not_phi_files(G, tmp_path):
 
     with pytest.raises(FileNotFoundError, match="nope.pt: no such φ file"):
         Phi.load(tmp_path / "nope.pt")
-    with pytest.raises(FileFormatError, match="is not a SAM Editor φ file"):
+    with pytest.raises(FileFormatError, match="^bad.pt is not a SAM Editor φ file$"):
         Phi.load(_saved(G, tmp_path, header='{"format": "other", "version": 1}'))
     with pytest.raises(FileFormatError, match="newer SAM Editor"):
         Phi.load(_saved(G, tmp_path, header='{"format": "sam-editor-phi", "version": 2, "metadata": {}}'))
+    with pytest.raises(FileFormatError, match="^bad.pt's header"):
+        Phi.load(_saved(G, tmp_path, header='{"format": "sam-editor-phi", "version": 1, "metadata": {"a": NaN}}'))
+    with pytest.raises(FileFormatError, match="bad.pt's header"):
+        Phi.load(_saved(G, tmp_path, header='{"format": "sam-editor-phi", "version": 1, "metadata": 3}'))
     torch.save([G.mean_w_plus(1)], tmp_path / "list.pt")
     with pytest.raises(ValueError, match="“list.pt” is not a φ file SAM Editor can read safely \\(ValueError"):
         Phi.load(tmp_path / "list.pt")
     torch.save({"header": 3, "w_plus": G.mean_w_plus(1)}, tmp_path / "head.pt")
-    with pytest.raises(ValueError, match="“head.pt” is not a φ file"):
+    with pytest.raises(ValueError, match="“head.pt” is not a φ file .*\\(ValueError"):
         Phi.load(tmp_path / "head.pt")
-    np.savez(tmp_path / "obj.npz", header=np.array("{}"), w_plus=np.array([object()], dtype=object))
-    with pytest.raises(ValueError, match="“obj.npz” is not a φ file SAM Editor can read safely"):
+    (tmp_path / "junk.pt").write_bytes(b"not a file")
+    with pytest.raises(ValueError, match="junk.pt.* not a readable φ file"):
+        Phi.load(tmp_path / "junk.pt")
+    # an .npz whose arrays are pickles: refused unread, so nothing in them runs
+    marker = tmp_path / "code-ran"
+    hostile = np.empty(1, dtype=object)
+    hostile[0] = _MakesDir(str(marker))
+    np.savez(tmp_path / "obj.npz", header=np.array("{}"), w_plus=hostile)
+    with pytest.raises(ValueError, match="“obj.npz” is not a φ file SAM Editor can read safely \\(ValueError"):
         Phi.load(tmp_path / "obj.npz")
+    assert not marker.exists()
+
+
+class _MakesDir:
+    """Unpickling this runs os.mkdir(path): a stand-in for a file that runs code."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.path,))
