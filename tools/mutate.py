@@ -68,8 +68,9 @@ def changed_lines(diff: str) -> str:
     return "\n".join(out)
 
 
-def prepare_copy(module: str, tests: list[str], workdir: Path, keep: bool) -> None:
-    """A fresh copy of the working tree (tracked or not) with [tool.mutmut] narrowed to one module."""
+def prepare_copy(module: str, tests: list[str], workdir: Path, keep: bool, rev: str | None = None) -> None:
+    """A fresh copy of the working tree (tracked or not), or of commit `rev`, with [tool.mutmut]
+    narrowed to one module."""
     mutants = workdir / "mutants"
     if workdir.exists():
         for child in workdir.iterdir():
@@ -77,7 +78,10 @@ def prepare_copy(module: str, tests: list[str], workdir: Path, keep: bool) -> No
                 continue
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     workdir.mkdir(parents=True, exist_ok=True)
-    for child in REPO.iterdir():
+    if rev is not None:  # e.g. the tests before a change, for its "before" score
+        archive = subprocess.run(["git", "archive", rev], cwd=REPO, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(workdir), "--exclude=docs"], input=archive, check=True)
+    for child in ([] if rev is not None else REPO.iterdir()):
         if IGNORE(str(REPO), [child.name]):
             continue
         if child.is_dir():
@@ -98,22 +102,30 @@ def prepare_copy(module: str, tests: list[str], workdir: Path, keep: bool) -> No
             link.symlink_to(workdir / name, target_is_directory=True)
 
 
-def run_mutmut(workdir: Path, python: str, max_children: int, log: Path) -> int:
+def run_mutmut(workdir: Path, python: str, max_children: int, log: Path, names: list[str]) -> int:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", QT_QPA_PLATFORM="offscreen")
     env.pop("PYTHONPATH", None)  # nothing but the copy's mutants/ may provide sam_editor
     with open(log, "w") as out:
         proc = subprocess.run(
-            [python, "-m", "mutmut", "run", "--max-children", str(max_children)],
+            [python, "-m", "mutmut", "run", "--max-children", str(max_children), *names],
             cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     return proc.returncode
 
 
-def results(module: str, workdir: Path) -> dict[str, str]:
+def sample_pattern(module: str, digits: str | None) -> str | None:
+    """mutmut's name filter for the mutants whose number ends in one of `digits` ("05": a fifth)."""
+    return None if not digits else f"{module_dotted(module)}.*__mutmut_*[{digits}]"
+
+
+def results(module: str, workdir: Path, pattern: str | None = None) -> dict[str, str]:
+    import fnmatch
+
     from mutmut.stats import status_by_exit_code
 
     meta = json.loads((workdir / "mutants" / (module + ".meta")).read_text("utf-8"))
-    return {name: status_by_exit_code[code] for name, code in meta["exit_code_by_key"].items()}
+    return {name: status_by_exit_code[code] for name, code in meta["exit_code_by_key"].items()
+            if pattern is None or fnmatch.fnmatch(name, pattern)}
 
 
 def diff_of(mutant: str, module: str, workdir: Path) -> str:
@@ -129,8 +141,8 @@ def diff_of(mutant: str, module: str, workdir: Path) -> str:
         os.chdir(here)
 
 
-def report(module: str, spec: dict, workdir: Path, seconds: float) -> dict:
-    status = results(module, workdir)
+def report(module: str, spec: dict, workdir: Path, seconds: float, pattern: str | None = None) -> dict:
+    status = results(module, workdir, pattern)
     equivalents = spec.get("equivalent", [])
     used = [False] * len(equivalents)
     new_survivors: list[tuple[str, str]] = []
@@ -173,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true",
                         help="keep the previous mutants/ and its results (mutmut then reruns only what changed)")
     parser.add_argument("--report-only", action="store_true", help="report the last run's results, run nothing")
+    parser.add_argument("--rev", help="measure this commit instead of the working tree (a score before a change); "
+                        "give it its own --workdir")
+    parser.add_argument("--sample", metavar="DIGITS",
+                        help="only the mutants whose number ends in one of DIGITS (e.g. 05: a fifth) — an estimate "
+                             "for modules too big for one sitting; report with the same --sample")
     args = parser.parse_args(argv)
 
     chosen = args.module or list(modules)
@@ -185,18 +202,19 @@ def main(argv: list[str] | None = None) -> int:
         seconds = 0.0
         if not args.report_only:
             print(f"== {module}: copying the repo to {workdir}", flush=True)
-            prepare_copy(module, modules[module]["tests"], workdir, args.keep)
+            prepare_copy(module, modules[module]["tests"], workdir, args.keep, args.rev)
             log = workdir / "mutmut.log"
             print(f"== {module}: running mutmut against {' '.join(modules[module]['tests'])} (log: {log})", flush=True)
             start = time.monotonic()
-            rc = run_mutmut(workdir, sys.executable, args.max_children, log)
+            pattern = sample_pattern(module, args.sample)
+            rc = run_mutmut(workdir, sys.executable, args.max_children, log, [pattern] if pattern else [])
             seconds = time.monotonic() - start
             if rc != 0:
                 print(log.read_text("utf-8", errors="replace")[-4000:])
                 print(f"== {module}: mutmut failed (exit {rc}), see {log}")
                 summaries.append(dict(module=module, failed=rc))
                 continue
-        summaries.append(report(module, modules[module], workdir, seconds))
+        summaries.append(report(module, modules[module], workdir, seconds, sample_pattern(module, args.sample)))
 
     print("\nmodule | mutants | killed | equivalent | new survivors | score (equivalents excluded) | time")
     for s in summaries:
