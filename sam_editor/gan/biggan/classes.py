@@ -38,7 +38,13 @@ def search_classes(query: str, num_classes: int = 1000) -> list[int]:
         return list(CAR_SHORTLIST)
     names = imagenet_names()
     hits = [i for i in range(1000) if q == str(i) or q in names[i].lower()]
-    return sorted(hits, key=lambda i: (i not in CAR_SHORTLIST, CAR_SHORTLIST.index(i) if i in CAR_SHORTLIST else i))
+
+    def rank(i: int) -> tuple[bool, int, int]:
+        words = names[i].lower().replace("-", " ").split()
+        fit = 0 if q in words or q == str(i) else 1 if any(w.startswith(q) for w in words) else 2
+        return (i not in CAR_SHORTLIST, fit, CAR_SHORTLIST.index(i) if i in CAR_SHORTLIST else i)
+
+    return sorted(hits, key=rank)  # shortlist, then whole-word, word-start, anywhere
 
 
 def parse_class(text: str | int | None, num_classes: int = 1000) -> int:
