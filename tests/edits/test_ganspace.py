@@ -160,3 +160,115 @@ def test_sampling_stops_only_after_agreeing_at_successive_checks(tiny_G, monkeyp
     comps = gs.compute_components(tiny_G, n_samples=2**16, n_components=4, batch_size=first, first_check=first)
     # checks at 1k (nothing to compare), 2k (agree), 4k (disagree), 8k (agree), 16k (agree: stop)
     assert comps.n_samples == 16 * first and comps.n_requested == 2**16
+
+
+# ---- hand-derived expectations (issue 36: mutation testing) -----------------------------------
+def test_sigma_is_the_unbiased_standard_deviation_of_few_samples(tiny_G):
+    # with 40 samples the (n − 1) of the unbiased variance is a 2.5 % difference: pinned exactly
+    n = 40
+    c = gs.compute_components(tiny_G, n_samples=n, n_components=40, batch_size=15, seed=3, stop_when_settled=False)
+    assert c.num_components == tiny_G.w_dim == c.w_dim  # 40 asked, w_dim = 32 exist
+    X = torch.cat(list(gs.iter_w_batches(tiny_G, n, batch_size=15, seed=3))).double().numpy()
+    s = np.linalg.svd(X - X.mean(axis=0), compute_uv=False)
+    np.testing.assert_allclose(c.stdev.double().numpy()[:5], s[:5] / np.sqrt(n - 1), rtol=1e-5)
+    np.testing.assert_allclose(c.total_variance, X.var(axis=0, ddof=1).sum(), rtol=1e-9)
+    np.testing.assert_allclose(c.explained_variance_ratio.numpy(), c.stdev.double().numpy() ** 2 / c.total_variance, rtol=1e-6)
+    assert c.explained_variance_ratio.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_w_batches_are_the_mapped_seeded_normal_samples(tiny_G):
+    batches = list(gs.iter_w_batches(tiny_G, 7, batch_size=3, seed=4))
+    assert [len(b) for b in batches] == [3, 3, 1]
+    gen = torch.Generator().manual_seed(4)
+    z = torch.cat([torch.randn(3, tiny_G.z_dim, generator=gen), torch.randn(3, tiny_G.z_dim, generator=gen),
+                   torch.randn(1, tiny_G.z_dim, generator=gen)])
+    with torch.no_grad():
+        torch.testing.assert_close(torch.cat(batches), tiny_G.mapping(z), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        next(gs.iter_w_batches(tiny_G, 1))
+
+
+def test_sign_convention_makes_the_largest_entry_positive():
+    rows = np.array([[-3.0, 1.0, 2.0], [0.5, -0.2, 0.1], [0.0, 0.0, 0.0], [1.0, -4.0, 0.0]])
+    np.testing.assert_array_equal(gs._sign_convention(rows), [[3, -1, -2], [0.5, -0.2, 0.1], [0, 0, 0], [-1, 4, 0]])
+
+
+def test_a_settled_run_reports_it_in_its_last_step(tiny_G, monkeypatch):
+    monkeypatch.setattr(gs, "settled", lambda *a, **k: True)
+    steps = []
+    c = gs.compute_components(tiny_G, n_samples=4096, n_components=4, batch_size=256, first_check=512,
+                              on_step=lambda d, t, info, p: steps.append((d, t, info, p)))
+    assert c.n_samples == 2048 and c.n_requested == 4096  # checks at 512 (nothing to compare), 1024, 2048
+    assert steps[-1] == (4096, 4096, {"samples": 2048, "settled": True}, None)
+    assert steps[0] == (0, 4096, {"samples": 0}, None) and steps[1] == (256, 4096, {"samples": 256}, None)
+
+
+def test_cache_file_names_and_their_refusals(tmp_path):
+    p = gs.cache_path(tmp_path / "w" / "car.pt", "ab/c d:0123456789abcdef", 1000, 80, 3)
+    assert p == tmp_path / "w" / "car.ganspace-ab_c_d_012345678-n1000-c80-s3.npz"
+    assert gs.cache_path(None, "k-1_x", 5, 2, cache_dir=tmp_path).name == "generator.ganspace-k-1_x-n5-c2-s0.npz"
+    assert gs.cache_path(tmp_path / "car.pt", "k", 5, 2, cache_dir=tmp_path / "c").parent == tmp_path / "c"
+    with pytest.raises(ValueError, match="give weights_path or cache_dir"):
+        gs.cache_path(None, "k", 5, 2)
+
+
+def test_components_file_round_trip_defaults_and_refusals(tmp_path, comps):
+    c = gs.GanspaceComponents(comps.components, comps.stdev, comps.mean, 123, key="k", seed=5,
+                              total_variance=2.5, n_requested=456)
+    c.save_npz(tmp_path / "c.tmp")  # written as .npz whatever the suffix
+    back = gs.GanspaceComponents.load_npz(tmp_path / "c.npz")
+    for x, y in ((back.components, c.components), (back.stdev, c.stdev), (back.mean, c.mean)):
+        assert x.dtype == torch.float32 and torch.equal(x, y)
+    assert (back.n_samples, back.key, back.seed, back.total_variance, back.n_requested) == (123, "k", 5, 2.5, 456)
+    np.savez(tmp_path / "old.npz", components=c.components.numpy(), stdev=c.stdev.numpy(), mean=c.mean.numpy())
+    old = gs.GanspaceComponents.load_npz(tmp_path / "old.npz")
+    assert (old.n_samples, old.key, old.seed, old.n_requested) == (0, "", 0, 0) and np.isnan(old.total_variance)
+    for comp, stdev, mean in ((c.components[0], c.stdev, c.mean), (c.components, c.stdev[:3], c.mean),
+                              (c.components, c.stdev, c.mean[:5])):
+        np.savez(tmp_path / "bad.npz", components=comp.numpy(), stdev=stdev.numpy(), mean=mean.numpy())
+        with pytest.raises(ValueError, match="inconsistent GANSpace arrays"):
+            gs.GanspaceComponents.load_npz(tmp_path / "bad.npz")
+
+
+def test_a_cached_file_is_used_only_when_everything_matches(tiny_G, tmp_path):
+    calls = []
+    run = lambda **kw: gs.load_or_compute(  # noqa: E731
+        tiny_G, key="m", cache_dir=tmp_path, batch_size=200, on_step=lambda *a: calls.append(a), **kw
+    )
+    run(n_samples=400, n_components=4, seed=0)
+    assert calls
+    for kw, recomputed in (({"n_samples": 400, "n_components": 4, "seed": 0}, False),
+                           ({"n_samples": 400, "n_components": 4, "seed": 1}, True),
+                           ({"n_samples": 400, "n_components": 5, "seed": 0}, True),
+                           ({"n_samples": 400, "n_components": 500, "seed": 0}, True)):  # 500 → w_dim
+        calls.clear()
+        assert run(**kw).num_components == min(kw["n_components"], tiny_G.w_dim)
+        assert bool(calls) == recomputed, kw
+    # a file under the right name whose contents are another generator's: recomputed
+    path = gs.cache_path(None, "m", 400, 4, 0, tmp_path)
+    other = gs.GanspaceComponents.load_npz(path)
+    gs.GanspaceComponents(other.components, other.stdev, other.mean, 400, key="other", seed=0).save_npz(path)
+    calls.clear()
+    assert run(n_samples=400, n_components=4, seed=0).key == "m" and calls
+    with pytest.raises(ValueError, match="give weights_path"):
+        gs.load_or_compute(tiny_G)
+
+
+def test_layer_ranges_parse_and_refuse_with_reasons(tiny_G, comps):
+    assert gs.parse_layers("all", 10) == gs.parse_layers("", 10) == gs.parse_layers(" ", 10) == (0, 9)
+    assert gs.parse_layers(" 2-4 ", 10) == (2, 4) and gs.parse_layers("0-9", 10) == (0, 9) and gs.parse_layers("9", 10) == (9, 9)
+    for text in ("x", "2-x", "-1"):
+        with pytest.raises(ValueError, match=f"layer range {text!r}: expected START-END"):
+            gs.parse_layers(text, 10)
+    for text, shown in (("5-2", "5-2"), ("3-10", "3-10"), ("10", "10-10")):
+        with pytest.raises(ValueError, match=f"layer range {shown} is not within the style rows 0-9"):
+            gs.parse_layers(text, 10)
+    with pytest.raises(ValueError, match="-1-3 is not within"):
+        gs.check_layers((-1, 3), 10)
+    # the default strength is one σ_k, on every row
+    torch.testing.assert_close(gs.direction_to_delta_w(tiny_G, comps, 1)[0, 0], comps.stdev[1] * comps.components[1])
+    with pytest.raises(ValueError, match=r"component -1 does not exist \(0-15 were computed\)"):
+        gs.direction_to_delta_w(tiny_G, comps, -1)
+    narrow = gs.GanspaceComponents(comps.components[:, :8], comps.stdev, comps.mean[:8], 10)
+    with pytest.raises(ValueError, match="components are 8-d but the generator's W is 32-d"):
+        gs.direction_to_delta_w(tiny_G, narrow, 0)
