@@ -172,3 +172,25 @@ def test_a_pickle_that_runs_code_is_refused_without_running_it(good, capsys):
     with pytest.raises(BigGANCheckpointError):
         load_biggan(good)
     assert "code from the file ran" not in capsys.readouterr().out
+
+
+def test_registry_entries_resolve_to_one_folder(tmp_path, monkeypatch):
+    """biggan-deep-256 and its config share a folder under the weights dir; once both files are
+    there (here: a tiny stand-in written to the registry's paths) the name loads as a generator."""
+    import fnmatch
+
+    from sam_editor import weights
+    from sam_editor.gan.biggan.checkpoint import REGISTERED, is_biggan_spec, resolve_biggan
+    from sam_editor.gan.biggan.generator import load_conditioned
+
+    assert fnmatch.filter(weights.REGISTRY, "biggan-deep-256*") == ["biggan-deep-256", "biggan-deep-256-config"]
+    for name in REGISTERED:
+        e, c = weights.get(name), weights.get(f"{name}-config")
+        assert e.url.endswith(f"/{name}-pytorch_model.bin") and c.url.endswith(f"/{name}-config.json")
+        assert e.subdir == c.subdir and not e.hash_known  # no published checksum: presence only
+    monkeypatch.setenv("SAM_EDITOR_WEIGHTS", str(tmp_path))
+    target = weights.target_path("biggan-deep-256").parent
+    save_port_format(random_biggan(seed=5), target)
+    assert is_biggan_spec("biggan-deep-256") and resolve_biggan("biggan-deep-256") == target
+    G, meta = load_conditioned("biggan-deep-256")
+    assert meta["class_index"] == 0 and G.cfg.num_classes == 10  # a 10-class stand-in: class 0 by default
