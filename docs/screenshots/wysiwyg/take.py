@@ -11,6 +11,8 @@ size edge-aware), "Car redder" on the car's segments only,
 the result view fitted and at 100 %, the before/after wipe at 100 % and fitted; 7-crops-100.png:
 photo | export at 100 % by the front wheel and at the car's rear. Prints the source view's overlay
 time, the result view's full-composite time and how much of the change lands outside the car.
+Last, 8-source-100-spaces.png: the source view at 100 % again with τ lowered to 0.3, so the car
+segment goes to F4 while the rest stays in W+.
 """
 
 from __future__ import annotations
@@ -161,6 +163,19 @@ def main() -> None:
             y0, x0 = int(np.clip(cy - 128, 0, args.size - 256)), int(np.clip(cx - 128, 0, args.size - 256))
             crops += [photo[y0 : y0 + 256, x0 : x0 + 256], np.full((256, 4, 3), 255, np.uint8), out[y0 : y0 + 256, x0 : x0 + 256], np.full((256, 12, 3), 255, np.uint8)]
         cv2.imwrite(str(args.out / "7-crops-100.png"), np.concatenate(crops[:-1], axis=1)[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        # the source view again with τ lowered so the car goes to F4 and the rest stays W+: the
+        # spaces' colours meet on the car's own outline
+        c.set_wipe(False)
+        w.set_view("source")
+        e.select([])
+        w.map_panel.tau.setValue(0.3)
+        centre_100(edge)
+        later(2500, spaces_100)
+
+    def spaces_100() -> None:
+        cov = {k.value: round(v * 100) for k, v in s.latent_map.coverage().items() if v > 0}
+        print(f"τ {s.tau:.3f}: coverage {cov}; overlay {c.source_view.window} in {c.source_view.last_overlay_seconds:.3f} s", flush=True)
+        shot("8-source-100-spaces")
         later(300, app.quit)
 
     e.inversionFinished.connect(on_inverted)
