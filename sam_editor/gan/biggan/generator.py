@@ -64,6 +64,7 @@ class ClassConditionedBigGAN(torch.nn.Module):
         self.register_buffer("class_vector", y)
         self.num_ws = net.num_stages
         self.w_dim = net.cfg.z_dim
+        self.eval()  # inference: batch norms use the stored statistics for ψ, never the batch's
 
     @classmethod
     def for_class(cls, net: BigGANDeep, class_index: int, truncation: float = 1.0) -> ClassConditionedBigGAN:

@@ -167,3 +167,13 @@ def test_shared_path_matches_a_separate_edit_pass(G):
 def test_one_hot_refuses_unknown_classes():
     with pytest.raises(ValueError, match="class 10 is not one of"):
         one_hot(10, 10)
+
+
+def test_binding_a_class_puts_the_network_in_inference_mode():
+    """A network left in training mode (batch statistics) is put back to the stored statistics by
+    binding it, so an image of one z does not depend on the rest of its batch."""
+    net = random_biggan(seed=3).train()
+    G = ClassConditionedBigGAN.for_class(net, 1)
+    assert not net.training
+    z = G.sample_z(3, seed=0)
+    assert torch.allclose(G(z)[:1], G(z[:1]), atol=1e-6)
