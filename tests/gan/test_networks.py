@@ -357,3 +357,59 @@ def test_conv_clamp_bounds_every_layer_and_none_does_not():
 def test_delta_f_needs_its_mask(G, w):
     with pytest.raises(ValueError, match=r"^Δf_6 given without its mask m_6$"):
         G.synthesize(w, delta_f={6: torch.zeros(2, *G.feature_shape(6))}, masks={4: torch.ones(1, 1, 16, 16)})
+
+
+def test_render_cache_recomputes_exactly_the_blocks_a_change_reaches():
+    """Each render against the uncached one, and the blocks it computed against the hand-made list
+    (32 px: b4 rows 0-1, b8 1-3, b16 3-5 (F4), b32 5-7)."""
+    from sam_editor.gan.networks import _same
+
+    g = _small()
+    torch.manual_seed(5)
+    w = g.map(torch.randn(1, SMALL.z_dim))
+    m = torch.zeros(1, 1, 32, 32)
+    m[..., 8:24, 8:24] = 1
+    masks = {4: g.mask_to_feature(m, 4)}
+    df = {4: torch.randn(1, *g.feature_shape(4))}
+    cache = RenderCache()
+    assert cache.computed_blocks == []
+
+    def render(w_, df_, dw=None):
+        with torch.no_grad():
+            out = g.synthesize(w_, df_, masks, delta_w=dw, cache=cache)
+            torch.testing.assert_close(out, g.synthesize(w_, df_, masks, delta_w=dw), rtol=0, atol=0)
+        return cache.computed_blocks
+
+    assert render(w, df) == [("rec", 4), ("rec", 8), ("rec", 16), ("rec", 32)]
+    assert render(w, df) == []  # nothing changed
+    df2 = {4: df[4] + 1.0}
+    assert render(w, df2) == [("rec", 16), ("rec", 32)]  # Δf_4 enters at b16
+    w2 = w.clone()
+    w2[:, 6] += 0.5
+    assert render(w2, df2) == [("rec", 32)]  # row 6: b32's conv1
+    dw = torch.zeros_like(w)
+    dw[:, 5:] = 0.8  # rows 5-7: b16's toRGB (after F4) and b32
+    assert render(w2, df2, dw) == [("edit", 16), ("edit", 32)]
+    assert render(w2, df2, dw) == []
+    dw2 = dw.clone()
+    dw2[:, 7] = -0.8
+    assert render(w2, df2, dw2) == [("edit", 32)]
+    dw3 = torch.zeros_like(w)
+    dw3[:, 2] = 0.8  # an edit from b8 on
+    assert render(w2, df2, dw3) == [("edit", 8), ("edit", 16), ("edit", 32)]
+    assert render(w2, df2, dw2) == [("edit", 16), ("edit", 32)]  # back to sharing b8 with the reconstruction
+    # row 6 again: the edit past its last gate (F4 at b16) needs no reconstruction of b32
+    assert render(w, df2, dw2) == [("edit", 32)]
+    cache.clear()
+    assert render(w, df2) == [("rec", 4), ("rec", 8), ("rec", 16), ("rec", 32)]
+    # a random-noise or a gradient-carrying render never uses nor fills the cache
+    with torch.no_grad():
+        g.synthesize(w, df2, masks, cache=cache, noise_mode="random")
+    assert cache.computed_blocks == [("rec", 4), ("rec", 8), ("rec", 16), ("rec", 32)]
+    g.synthesize(w, df2, masks, cache=cache)
+    assert cache.computed_blocks == [("rec", 4), ("rec", 8), ("rec", 16), ("rec", 32)]
+
+    a = torch.zeros(2, 3)
+    assert _same(None, None) and not _same(a, None) and not _same(None, a) and _same(a, a.clone())
+    assert not _same(a, a.double()) and not _same(a, a.reshape(3, 2)) and not _same(a, a + 1)
+    assert not _same(a, a.to("meta"))
