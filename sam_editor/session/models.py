@@ -254,7 +254,7 @@ def _segmenter_and_tau(
     seg_path = directory / DEMO_SEGMENTER_FILE
     if kind != "official" and seg_path.is_file():
         try:
-            segmenter = make_segmenter("carworld", seg_path)
+            segmenter = make_segmenter("carworld", seg_path, device=str(device or "cpu"))
         except SegmenterFileError as exc:
             notes.append(f"Segmenter {seg_path.name} could not be loaded ({exc}); using the over-segmentation.")
     if segmenter is None:
