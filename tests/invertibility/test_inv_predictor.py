@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from sam_editor.invertibility.predictor import (
+    InvertibilityPredictor,
+    OfficialHead,
     OfficialSAMPredictor,
     TinyInvertibilityNet,
     load_official_predictor,
@@ -119,3 +123,83 @@ def test_preprocess_normalises_to_minus_one_one() -> None:
     assert x.min() == -1 and x.max() == 1
     with pytest.raises(ValueError):
         preprocess(image.astype(np.float32), None)
+
+
+# ---- pinned by hand (issue 36: mutation testing) ------------------------------------------------
+def test_preprocess_is_rgb_channels_first_scaled_and_resized_like_opencv() -> None:
+    image = np.random.default_rng(2).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    x = preprocess(image, None)
+    assert x.dtype == torch.float32 and x.shape == (1, 3, 30, 40)
+    torch.testing.assert_close(x[0, 2, 7, 11], torch.tensor(image[7, 11, 2] / 127.5 - 1, dtype=torch.float32))
+    torch.testing.assert_close(x[0].permute(1, 2, 0), torch.from_numpy(image / 127.5 - 1).float())
+    assert torch.equal(preprocess(image, (30, 40)), x)  # its own size: untouched
+    for size, interp in (((15, 20), cv2.INTER_AREA), ((45, 60), cv2.INTER_LINEAR), ((20, 50), cv2.INTER_AREA)):
+        ref = cv2.resize(image, size[::-1], interpolation=interp).astype(np.float32) / 127.5 - 1
+        torch.testing.assert_close(preprocess(image, size)[0].permute(1, 2, 0), torch.from_numpy(ref))
+    for bad in (image[..., :2], image[0], image.astype(np.float32)):
+        with pytest.raises(ValueError, match=r"expected an RGB uint8 image \(H, W, 3\)"):
+            preprocess(bad, None)
+
+
+class _Ramp(InvertibilityPredictor):
+    """A parameter-free 'predictor': map l = red channel − 0.2·l (negative where the image is dark)."""
+
+    input_size = (16, 24)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x[:, :1] - 0.2 * k for k in range(5)], 1)
+
+
+def test_predict_clamps_resizes_back_bilinearly_and_restores_the_mode() -> None:
+    image = np.random.default_rng(3).integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    model = _Ramp().train()
+    maps = predict(model, image)
+    assert model.training and maps.dtype == np.float32 and maps.shape == (5, 32, 40)
+    small = preprocess(image, (16, 24))[0, 0].numpy()
+    for k in range(5):
+        expected = cv2.resize(np.maximum(small - 0.2 * k, 0), (40, 32), interpolation=cv2.INTER_LINEAR)
+        np.testing.assert_allclose(maps[k], expected, atol=1e-5)
+    assert (maps >= 0).all() and (maps == 0).any()
+    np.testing.assert_allclose(predict(model.eval(), image, out_size=(16, 24))[1], np.maximum(small - 0.2, 0), atol=1e-6)
+    assert not model.training
+
+
+def test_official_head_is_the_official_layer_sequence() -> None:
+    torch.manual_seed(4)
+    head = OfficialHead(8).eval()
+    with torch.no_grad():
+        for p in head.parameters():
+            p.normal_()
+        head.m[1].running_mean.normal_()
+        head.m[1].running_var.uniform_(0.5, 2)
+    x = torch.randn(2, 8, 6, 7)
+    bn = head.m[1]
+    y = F.conv_transpose2d(x, head.m[0].weight, head.m[0].bias, stride=1, padding=1)
+    y = F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+    y = F.conv_transpose2d(F.leaky_relu(y, 0.2), head.m[3].weight, head.m[3].bias)
+    with torch.no_grad():
+        torch.testing.assert_close(head(x), F.relu(y))
+
+
+def test_predictor_files_refused_with_their_reason(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="predictor file not found"):
+        load_predictor(tmp_path / "none.pt")
+    with pytest.raises(TypeError, match="only TinyInvertibilityNet"):
+        save_predictor(OfficialHead(), tmp_path / "x.pt")
+    tiny = TinyInvertibilityNet(width=4, input_size=(16, 16))
+    assert tiny.config() == {"width": 4, "input_size": [16, 16]}
+    path = save_predictor(tiny, tmp_path / "sub" / "tiny.pt")
+    payload = torch.load(path, weights_only=False)
+    assert payload["spaces"] == ["W+", "F4", "F6", "F8", "F10"] and payload["meta"] == {}
+    for change in ({"spaces": ["F4", "W+", "F6", "F8", "F10"]}, {"config": {"width": 4}}, {"state_dict": {}}):
+        torch.save({**payload, **change}, tmp_path / "bad.pt")
+        with pytest.raises(ValueError, match="bad.pt: a damaged SAM Editor predictor"):
+            load_predictor(tmp_path / "bad.pt")
+    torch.save({**payload, "spaces": []}, tmp_path / "old.pt")  # older files without the list
+    assert isinstance(load_predictor(tmp_path / "old.pt"), TinyInvertibilityNet)
+    torch.save({"sd_base": {}, "W+": {}, "F4": {}, "F6": {}, "F8": {}, "F10": {}}, tmp_path / "off.pt")
+    with pytest.raises(ValueError, match="off.pt: not a usable official SAM predictor"):
+        load_predictor(tmp_path / "off.pt")
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(ValueError, match="is neither a sam_editor predictor nor an official SAM checkpoint"):
+        load_predictor(tmp_path / "list.pt")
