@@ -178,3 +178,52 @@ def test_l2_lambda_shrinks_with_the_editable_area():
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match="area"):
             l2_lambda_for_region(bad)
+
+
+# ---- hand-derived expectations (issue 36: mutation testing) -----------------------------------
+def test_rows_before_and_after_a_feature_space_on_the_tiny_generator(tiny_G):
+    # 64 px, 10 rows: block 4 rows 0-1, 8: 1-3, 16: 3-5, 32: 5-7, 64: 7-9 (toRGB row = next conv row)
+    assert rows_before_feature(tiny_G, 4) == [0, 1, 2, 3, 4] and rows_from_feature(tiny_G, 4) == [5, 6, 7, 8, 9]
+    assert rows_before_feature(tiny_G, 6) == list(range(7)) and rows_from_feature(tiny_G, 6) == [7, 8, 9]
+    assert rows_before_feature(tiny_G, 8) == list(range(9)) and rows_from_feature(tiny_G, 8) == [9]
+
+
+def test_clip_loss_is_one_minus_the_cosine(tiny_clip):
+    from sam_editor.edits.styleclip import clip_loss
+
+    image = torch.rand(2, 3, 32, 32) * 2 - 1
+    emb = tiny_clip.encode_image(image)
+    torch.testing.assert_close(clip_loss(tiny_clip, image, emb[:1]), 1 - emb @ emb[0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(clip_loss(tiny_clip, image[:1], -emb[:1]), torch.tensor([2.0]), atol=1e-5, rtol=0)
+
+
+def test_the_loss_is_clip_plus_lambda_times_the_summed_square_of_delta(tiny_G, tiny_phi, tiny_clip):
+    w, df, masks = tiny_phi
+    layers = [2, 3, 7]
+    r = text_edit(tiny_G, w, df, masks, "a blue car", tiny_clip, steps=2, seed=4, layers=layers, l2_lambda=50.0)
+    # step 1 sees δ as drawn: seeded normal × init_std on the chosen rows only
+    init = torch.randn(w.shape, generator=torch.Generator().manual_seed(4)) * StyleClipSettings.init_std
+    first = r.history[0]
+    assert first["l2"] == pytest.approx(float((init[:, layers] ** 2).sum()), rel=1e-5)
+    for h in r.history:
+        assert h["loss"] == pytest.approx(h["clip"] + 50.0 * h["l2"], rel=1e-6)
+    assert r.best_step == 1 + min(range(2), key=lambda i: r.history[i]["loss"]) and r.prompt == "a blue car"
+    assert r.delta_w[:, [0, 1, 4, 5, 6, 8, 9]].abs().max() == 0
+
+
+def test_row_masks_and_their_refusals(tiny_G, tiny_phi, tiny_clip):
+    w, df, masks = tiny_phi
+    chosen = torch.zeros(tiny_G.num_ws, dtype=torch.bool)
+    chosen[[1, 8]] = True
+    r = text_edit(tiny_G, w, df, masks, "a car", tiny_clip, steps=1, layers=chosen)
+    assert r.delta_w[0].abs().sum(dim=1).nonzero().flatten().tolist() == [1, 8]
+    with pytest.raises(ValueError, match="layer mask has 9 entries; the generator has 10 style rows"):
+        text_edit(tiny_G, w, df, masks, "a car", tiny_clip, steps=1, layers=chosen[:9])
+    with pytest.raises(ValueError, match=r"style rows \[-1, 10\] out of range 0\.\.9"):
+        text_edit(tiny_G, w, df, masks, "a car", tiny_clip, steps=1, layers=[-1, 3, 10])
+    with pytest.raises(ValueError, match=r"w_plus must be \(1, 10, 32\), got \(1, 9, 32\)"):
+        text_edit(tiny_G, w[:, :9], df, masks, "a car", tiny_clip, steps=1)
+    with pytest.raises(ValueError, match=r"region area must be in \(0, 1\], got 0"):
+        from sam_editor.edits.styleclip import l2_lambda_for_region
+
+        l2_lambda_for_region(0)
