@@ -131,6 +131,17 @@ def test_an_edit_up_to_the_photo_edges_equals_the_reference(reach_kind: str) -> 
     assert_same_pixels(out, reference_blend(img, edited, recon, reach, place))
 
 
+def test_a_photo_smaller_than_the_frame_equals_the_reference() -> None:
+    # a screen-sized preview of a photo can have fewer pixels than the generator's frame
+    rng = np.random.default_rng(14)
+    img, place, recon = scene(rng, (27, 40), (48, 64))
+    edited = recon.copy()
+    edited[30:40, 20:30] = 255 - edited[30:40, 20:30]
+    out = blend_back(img, edited, recon, None, place)
+    assert_same_pixels(out, reference_blend(img, edited, recon, None, place))
+    assert (out != img).any() and (out[:10] == img[:10]).all()
+
+
 def test_a_change_of_one_level_is_applied_and_a_window_beside_it_is_the_photo() -> None:
     rng = np.random.default_rng(12)
     img = rng.integers(0, 200, (120, 160, 3), dtype=np.uint8)
