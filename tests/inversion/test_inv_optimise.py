@@ -171,3 +171,47 @@ def test_pti_tuning_improves_on_its_pivot(G, stats, fallback_perceptual):
     pivot = G.synthesize(pti.phi.w_plus).clamp(-1, 1)
     assert float(psnr(pti.reconstruction, x)) > float(psnr(pivot, x)) + 1.0
     assert len(pti.losses) > 40 and pti.phi.metadata["method"] == "pti"
+
+
+# ---- the objective of eq. 3.8 as the optimiser sees it, term by term (issue 36) ------------------
+def _hand_objective(G, target, w, delta_f, masks, stats, perceptual, s, lambda_prior, valid=None):
+    """Eq. 3.5-3.8 written out: λ_mse·MSE + λ_lpips·perceptual + λ_prior·Mahalanobis² + λ_spread·Σ‖w_r − w_0‖
+    + λ_F·Σ mean(Δf²), with x̂ clamped to [-1, 1] and, with a valid mask, means over the photo only."""
+    import torch.nn.functional as F
+
+    w_plus = w.expand(-1, G.num_ws, -1)  # the W method optimises one row, shared by every layer
+    x_hat = G.synthesize(w_plus, delta_f, masks, noise_mode=s.noise_mode).clamp(-1, 1)
+    if valid is not None:
+        x_hat = valid * x_hat + (1 - valid) * target
+        mse = ((x_hat - target) ** 2).sum(dim=(1, 2, 3)) / (3 * valid.sum())
+        perc = perceptual.masked_distance(x_hat, target, valid)
+    else:
+        mse = torch.stack([F.mse_loss(x_hat[i], target[i]) for i in range(target.shape[0])])
+        perc = perceptual.distance(x_hat, target)
+    v = F.leaky_relu(w.double(), 5.0) - stats.mean  # the prior and spread of the rows optimised
+    prior = torch.einsum("nri,ij,nrj->n", v, torch.linalg.inv(stats.cov), v).float()
+    spread = sum(((w[:, r] - w[:, 0]) ** 2).sum(-1) ** (1.0 if s.w_spread_squared else 0.5) for r in range(1, w.shape[1]))
+    lf = sum(d.pow(2).mean(dim=(1, 2, 3)) for d in delta_f.values()) if delta_f else torch.zeros(target.shape[0])
+    return s.lambda_mse * mse + s.lambda_lpips * perc + lambda_prior * prior + s.lambda_w_spread * spread + s.lambda_f * lf
+
+
+@pytest.mark.parametrize("method", ["sam", "gaussian", "w"])
+def test_problem_objective_is_eq_3_8_with_every_weight(G, stats, fallback_perceptual, method):
+    torch.manual_seed(11)
+    x = sample_image(G, 31)
+    s = InversionSettings(lambda_mse=0.1, lambda_lpips=0.5, lambda_f=3.0, lambda_w_spread=0.2, lambda_w_prior=1e-3,
+                          w_spread_squared=method == "gaussian", gaussian_prior_strength=0.5)
+    init = G.mean_w_plus(1) + 0.3 * torch.randn(1, G.num_ws, G.w_dim)
+    masks = {2: torch.rand(1, 1, *G.feature_shape(2)[1:])} if method == "sam" else {}
+    init_df = {2: torch.randn(1, *G.feature_shape(2))} if method == "sam" else None
+    valid = torch.ones(1, 1, *x.shape[-2:])
+    valid[..., :5, :] = 0
+    p = LatentProblem(G, x, method, s, fallback_perceptual, stats, masks, init, valid, init_df)
+    total, parts = p.evaluate()
+    w = init.mean(dim=1, keepdim=True) if method == "w" else init
+    lambda_prior = 0.5 / (G.num_ws * G.w_dim) if method == "gaussian" else 1e-3
+    expected = _hand_objective(G, x, w, init_df or {}, masks, stats, fallback_perceptual, s, lambda_prior, valid)
+    torch.testing.assert_close(total.detach(), expected.detach(), rtol=1e-4, atol=1e-6)
+    assert set(parts) == {"rec", "mse", "perceptual", "w_prior", "w_spread", "f"}
+    assert [t.requires_grad for t in p.params()] == [True] * (2 if method == "sam" else 1)
+    assert p.w.shape == ((1, 1, G.w_dim) if method == "w" else (1, G.num_ws, G.w_dim))
