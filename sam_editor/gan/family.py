@@ -89,6 +89,23 @@ class GeneratorFamily(Protocol):
     ) -> torch.Tensor: ...
 
 
+EDIT_PANELS = ("ganspace", "class")  # the window's edit panels: GANSpace/text sliders, a class picker
+
+
+def edit_panel_kind(G: object) -> str:
+    """Which edit panel the window shows for G: a family declares `edit_panel` (BigGAN-deep:
+    'class', the searchable class picker with interpolation strength); StyleGAN2's is 'ganspace'."""
+    kind = str(getattr(G, "edit_panel", "ganspace"))
+    if kind not in EDIT_PANELS:
+        raise ValueError(f"{getattr(G, 'family', type(G).__name__)} asks for an edit panel {kind!r}; the window has {EDIT_PANELS}")
+    return kind
+
+
+def legend_entries(G: GeneratorFamily) -> list[tuple[str, str]]:
+    """The map legend's lines for G: (space name, description), most editable first."""
+    return [(s.name, s.description) for s in G.spaces]
+
+
 def space_named(G: GeneratorFamily, name: str) -> LatentSpaceInfo:
     """The space of G called `name` (case-insensitive, 'zplus' = 'Z+'); a clear error otherwise."""
     key = name.strip().upper().replace("PLUS", "+")

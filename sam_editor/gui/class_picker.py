@@ -6,8 +6,8 @@ shortlist shows first. Choosing a class (click, Enter on the list or in the sear
 (`ClassConditionedBigGAN.class_delta`). The maths and the names live in the core
 (`gan.biggan.classes`); this widget only shows them.
 
-Not yet wired into the main window: the session holds a StyleGAN2 generator only (issue 33's
-window part); the widget is tested on its own.
+The window shows it as the edit panel of a family whose `edit_panel_kind` is 'class'
+(`gui/family_panel.ClassEditBox`, after File ▸ Open Generator Folder…).
 """
 
 from __future__ import annotations

@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
         self.session = Session(None)
         self.undo = QUndoStack(self)
         self._pending_open: Path | None = None
+        self.family: Any = None  # a FamilyWorkspace while a non-StyleGAN2 generator is open (gui/family_panel)
         self.setAcceptDrops(True)
         self._fit_to_screen(1440, 900)
 
@@ -133,8 +134,8 @@ class MainWindow(QMainWindow):
         rl.setSpacing(0)
         rl.addWidget(self.inversion_panel)
         rl.addWidget(self.edit_panel, 1)
-        self._dock("Invertibility map", self.map_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 290)
-        self._dock("Invert and edit", right, Qt.DockWidgetArea.RightDockWidgetArea, 340)
+        self.map_dock = self._dock("Invertibility map", self.map_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 290)
+        self.edit_dock = self._dock("Invert and edit", right, Qt.DockWidgetArea.RightDockWidgetArea, 340)
         self.stack_dock = self._dock("Edit stack", self.edit_panel.stack_box, Qt.DockWidgetArea.RightDockWidgetArea, 340)
 
         self.editor = Editor(self, self.session, self.undo)
@@ -199,6 +200,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file = bar.addMenu("&File")
         file.addAction(a.open)
+        file.addAction("Open &Generator Folder…").triggered.connect(self.open_generator_dialog)
         self.samples_menu = file.addMenu("Open &Sample")
         for path in sample_images():
             self.samples_menu.addAction(path.stem.replace("_", " ").title()).triggered.connect(
@@ -399,6 +401,8 @@ class MainWindow(QMainWindow):
     def open_path(self, path: str | Path) -> bool:
         """Open a photo; problems are shown in the message bar. → whether it opened."""
         path = Path(path)
+        if self.family is not None:  # a family generator's workspace holds the photo
+            return self.family.open_photo(path)
         if self.session.bundle is None:
             self._pending_open = path
             self.status(f"{path.name} will open when the models are loaded…")
@@ -497,6 +501,9 @@ class MainWindow(QMainWindow):
         return True
 
     def export_dialog(self) -> None:
+        if self.family is not None:
+            self._family_export_dialog()
+            return
         s = self.session
         if s.placement is None:
             return
@@ -519,12 +526,101 @@ class MainWindow(QMainWindow):
 
     @entry_point("export")
     def export_to(self, path: Path, which: str = "edited", side_by_side: bool = False, full_size: bool = True) -> bool:
-        result = self.session.export_png(path, which, side_by_side, full_size)
+        if self.family is not None:
+            result = self.family.export_to(path, which)
+        else:
+            result = self.session.export_png(path, which, side_by_side, full_size)
         if isinstance(result, Problem):
             self.show_problem(result.title, result.message)
             return False
         self.status(f"Exported {result.name}", 5000)
         return True
+
+    # ---- generator families (gui/family_panel) ---------------------------------------------
+    def open_generator_dialog(self) -> None:
+        start = str(self.settings.value("last_generator_dir", str(Path.home())))
+        path = QFileDialog.getExistingDirectory(self, "Open generator folder (config.json + pytorch_model.bin)", start)
+        if path:
+            self.open_generator(Path(path))
+
+    @entry_point("open the generator")
+    def open_generator(self, spec: str | Path) -> bool:
+        """Load a family generator (a BigGAN-deep weights folder or registry name) on a worker;
+        the family's workspace replaces the StyleGAN2 panels when it has loaded."""
+        from .family_panel import load_family_job
+
+        self.status(f"Loading {Path(str(spec)).name}…")
+        self._family_spec = spec
+        worker = JobWorker("family-load", load_family_job(spec, self.prefs.device_arg() or "cpu"))
+        worker.finished.connect(self._on_family_loaded)  # bound methods: queued onto the GUI thread
+        worker.failed.connect(self._on_family_failed)
+        self.editor.jobs.start(worker)
+        return True
+
+    @Slot(str)
+    def _on_family_failed(self, message: str) -> None:
+        self.show_problem("Could not open the generator", message)
+
+    @Slot(object)
+    def _on_family_loaded(self, loaded: Any) -> None:
+        from sam_editor.session.family_session import FamilySession
+
+        from .family_panel import FamilyWorkspace
+
+        if isinstance(loaded, Problem):
+            self.show_problem(loaded.title, loaded.message)
+            return
+        if not self._may_discard():
+            return
+        self.close_generator()
+        G, meta = loaded
+        self.family = FamilyWorkspace(self, FamilySession(G, meta))
+        self._stylegan_docks = (self.map_dock.widget(), self.edit_dock.widget())
+        self.map_dock.setWidget(_scroll(self.family.map_panel))
+        self.edit_dock.setWidget(_scroll(self.family.panel))
+        self.map_dock.setWindowTitle("Latent spaces")
+        self.stack_dock.hide()
+        self.family.map_panel.closeRequested.connect(self.close_generator)
+        self.canvas.set_overlay(None, 0.0, False)
+        for name in ("source", "reconstruction", "edited"):
+            self.canvas.set_image(name, None)
+        self.message_bar.dismiss()
+        self.generator_label.setText(f"{G.family} {G.cfg.output_size[0]} px")
+        self.settings.setValue("last_generator_dir", str(Path(str(self._family_spec)).parent))
+        self.update_actions()
+        self.status(f"{self.family.session.describe()}: open a photo (File ▸ Open) to invert it", 8000)
+
+    def close_generator(self) -> None:
+        """Back to the bundle's StyleGAN2 panels (the family's photo and φ are dropped)."""
+        if self.family is None:
+            return
+        self.family.shutdown()
+        stylegan_map, stylegan_edit = self._stylegan_docks
+        for dock, widget in ((self.map_dock, stylegan_map), (self.edit_dock, stylegan_edit)):
+            family_widget = dock.widget()
+            dock.setWidget(widget)
+            widget.show()  # setWidget hid it when the family's panel took its place
+            family_widget.deleteLater()
+        self.map_dock.setWindowTitle("Invertibility map")
+        self.stack_dock.show()
+        self.family.deleteLater()
+        self.family = None
+        for name in ("source", "reconstruction", "edited"):
+            self.canvas.set_image(name, None)
+        self.canvas.set_overlay(None, 0.0, False)
+        if self.session.bundle is not None:
+            self.show_bundle()
+        self.update_actions()
+
+    def _family_export_dialog(self) -> None:
+        s = self.family.session
+        if s.inversion is None:
+            return
+        stem = s.source.path.stem if s.source and s.source.path else "image"
+        start = Path(str(self.settings.value("last_dir", ""))) / f"{stem}-{s.G.family}-edited.png"
+        name, _ = QFileDialog.getSaveFileName(self, "Export PNG", str(start), "PNG image (*.png)")
+        if name:
+            self.export_to(Path(name).with_suffix(".png"))
 
     def _may_discard(self) -> bool:
         """Unsaved work: Save (then go on if it was saved), Discard, or Cancel."""
@@ -646,7 +742,7 @@ class MainWindow(QMainWindow):
     def update_actions(self) -> None:
         s, a = self.session, self.actions
         has_image = s.work is not None and s.bundle is not None
-        self.welcome.setVisible(s.source is None)
+        self.welcome.setVisible(s.source is None and self.family is None)
         for act in a.needs_image:
             act.setEnabled(has_image)
         for act in a.needs_inversion:

@@ -49,6 +49,7 @@ class ClassConditionedBigGAN(torch.nn.Module):
     """BigGAN-deep with class vector y (1 | N, num_classes) and truncation ψ bound; see the module doc."""
 
     family = "biggan-deep"
+    edit_panel = "class"  # the window's class picker (`gan.family.edit_panel_kind`)
 
     def __init__(self, net: BigGANDeep, class_vector: torch.Tensor, truncation: float = 1.0):
         super().__init__()

@@ -1,0 +1,436 @@
+"""The window's workspace for a generator family other than the bundle's StyleGAN2 (BigGAN-deep).
+
+File ▸ Open Generator Folder… loads a generator (`session.family_session`) and puts two panels in
+the docks: `FamilyMapPanel` (the family's spaces Φ in the legend with their share of the photo,
+the measured map's τ) and `FamilyPanel` (inversion with the family's methods, progress and
+Cancel; the edit panel the family asks for; Export). Nothing here knows which family it shows:
+the legend comes from `legend_entries(G)`, the methods from `methods_of(G)`, the edit panel from
+`edit_panel_kind(G)` through `EDIT_PANELS`. `FamilyWorkspace` is the controller: it runs the
+inversion in a `JobWorker` (invert_family's progress and cancel) and renders the gated pass of
+§3.4 on another, newest-wins.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Any
+
+import qtawesome as qta
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from sam_editor.invertibility.latent_map import SPACE_COLORS
+from sam_editor.session import InversionProgress, Problem
+from sam_editor.session.family_session import FamilyInversion, FamilySession, load_family_generator
+
+from .class_picker import ClassPicker
+from .inversion_panel import LOSS_NAMES, format_seconds
+from .overlay import Swatch
+from .workers import JobWorker, torch_threads_for
+
+log = logging.getLogger(__name__)
+PALETTE = tuple(SPACE_COLORS.values())  # most editable first, as StyleGAN2's W+ … F10
+METHOD_LABELS = {"sam": "SAM (per segment)"}
+
+
+def space_colors(legend: list[tuple[str, str]]) -> dict[str, tuple[int, int, int]]:
+    """Colours by editability rank: the rows space takes W+'s, the first feature space F4's, …"""
+    return {name: PALETTE[min(i, len(PALETTE) - 1)] for i, (name, _) in enumerate(legend)}
+
+
+class FamilyMapPanel(QWidget):
+    """Left dock in family mode: the generator, the legend of its spaces, τ of the measured map."""
+
+    overlayChanged = Signal()
+    closeRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        self.generator = QLabel("")
+        self.generator.setWordWrap(True)
+        gen_box = QGroupBox("Generator")
+        gl = QVBoxLayout(gen_box)
+        gl.addWidget(self.generator)
+        self.back = QPushButton(qta.icon("mdi6.swap-horizontal"), "Back to the bundle's StyleGAN2")
+        self.back.clicked.connect(self.closeRequested)
+        gl.addWidget(self.back)
+        layout.addWidget(gen_box)
+        self.legend_box = QGroupBox("Latent spaces")
+        self.legend_grid = QGridLayout(self.legend_box)
+        layout.addWidget(self.legend_box)
+        thresh = QGroupBox("Measured map τ (MSE)")
+        tl = QVBoxLayout(thresh)
+        self.tau = QDoubleSpinBox()
+        self.tau.setRange(0.0, 4.0)
+        self.tau.setDecimals(3)
+        self.tau.setSingleStep(0.005)
+        self.tau.setValue(0.02)
+        self.tau.setToolTip("SAM without a predictor: segments whose rows-space error (MSE on [-1, 1]) "
+                            "exceeds τ go to the feature space")  # fmt: skip
+        tl.addWidget(self.tau)
+        hint = QLabel(
+            "No invertibility predictor for this family: SAM measures the error of a short rows-space inversion"
+        )
+        hint.setObjectName("hint")
+        hint.setWordWrap(True)
+        tl.addWidget(hint)
+        layout.addWidget(thresh)
+        self.show_overlay = QCheckBox("Show map on source")
+        self.show_overlay.setChecked(True)
+        self.show_overlay.toggled.connect(self.overlayChanged)
+        layout.addWidget(self.show_overlay)
+        layout.addStretch(1)
+        self.rows: dict[str, QLabel] = {}
+
+    def set_family(self, description: str, legend: list[tuple[str, str]]) -> None:
+        self.generator.setText(description)
+        while self.legend_grid.count():
+            item = self.legend_grid.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        self.rows = {}
+        colors = space_colors(legend)
+        for r, (name, text) in enumerate(legend):
+            self.legend_grid.addWidget(Swatch(QColor(*colors[name])), r, 0)
+            label = QLabel(f"<b>{name}</b> — {text}")
+            label.setWordWrap(True)
+            self.legend_grid.addWidget(label, r, 1)
+            share = QLabel("")
+            share.setObjectName("mono")
+            self.legend_grid.addWidget(share, r, 2)
+            self.rows[name] = share
+
+    def legend_names(self) -> list[str]:
+        return list(self.rows)
+
+    def set_coverage(self, coverage: dict[str, float] | None) -> None:
+        for name, label in self.rows.items():
+            label.setText("" if not coverage else f"{coverage.get(name, 0.0):.0%}")
+
+
+class ClassEditBox(QWidget):
+    """The 'class' edit panel: the searchable class picker (car shortlist first, strength = class
+    interpolation) and the conditioning stages that take the new class."""
+
+    changed = Signal()
+
+    def __init__(self, session: FamilySession, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.current = QLabel("")
+        self.current.setWordWrap(True)
+        self.picker = ClassPicker(session.num_classes())
+        self.picker.classChosen.connect(self._chosen)
+        self.picker.strengthChanged.connect(self._strength)
+        self.stages = QComboBox()
+        for label, rng in session.stage_choices():
+            self.stages.addItem(label, rng)
+        self.stages.setToolTip(
+            "Which stages read the new class; segments in a feature space F_k see only the stages after k"
+        )
+        self.stages.currentIndexChanged.connect(self._stages)
+        self.reset = QPushButton(qta.icon("mdi6.restore"), "Keep the inverted class")
+        self.reset.clicked.connect(self._reset)
+        layout.addWidget(self.current)
+        layout.addWidget(self.picker, 1)
+        row = QFormLayout()
+        row.addRow("Stages", self.stages)
+        layout.addLayout(row)
+        layout.addWidget(self.reset)
+        self._show()
+
+    def _show(self) -> None:
+        from sam_editor.gan.biggan.classes import class_name
+
+        s, n = self.session, self.session.num_classes()
+        to = s.edit.to_class
+        head = f"Inverted as <b>{class_name(s.class_index(), n)}</b>"
+        self.current.setText(head if to is None else f"{head} → <b>{class_name(to, n)}</b> at {s.edit.strength:.2f}")
+
+    def _chosen(self, index: int) -> None:
+        self.session.set_class_edit(to_class=index)
+        self._show()
+        self.changed.emit()
+
+    def _strength(self, value: float) -> None:
+        self.session.set_class_edit(strength=value)
+        self._show()
+        self.changed.emit()
+
+    def _stages(self, _index: int) -> None:
+        self.session.set_class_edit(stages=self.stages.currentData())
+        self.changed.emit()
+
+    def _reset(self) -> None:
+        self.session.edit.to_class = None
+        self._show()
+        self.changed.emit()
+
+
+EDIT_PANELS: dict[str, Any] = {"class": ClassEditBox}  # edit_panel_kind(G) → the widget
+
+
+class FamilyPanel(QWidget):
+    """Right dock in family mode: invert (the family's methods), the family's edit panel, export."""
+
+    invertRequested = Signal(str, int)
+    cancelRequested = Signal()
+    exportRequested = Signal()
+
+    def __init__(self, session: FamilySession, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        box = QGroupBox("Inversion")
+        form = QFormLayout(box)
+        self.method = QComboBox()
+        for key in session.methods():
+            self.method.addItem(METHOD_LABELS.get(key, key.upper()), key)
+        self.method.setCurrentIndex(self.method.count() - 1)  # SAM
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 5000)
+        self.steps.setValue(200)
+        self.steps.setSingleStep(50)
+        self.steps.setSuffix(" steps")
+        form.addRow("Method", self.method)
+        form.addRow("Length", self.steps)
+        buttons = QHBoxLayout()
+        self.invert = QPushButton(qta.icon("mdi6.play", color="#e8e8e8"), "Invert")
+        self.invert.setObjectName("primary")
+        self.invert.clicked.connect(lambda: self.invertRequested.emit(self.method.currentData(), self.steps.value()))
+        self.cancel = QPushButton(qta.icon("mdi6.stop"), "Cancel")
+        self.cancel.setToolTip("Stop and keep the best result so far")
+        self.cancel.clicked.connect(self.cancelRequested)
+        buttons.addWidget(self.invert, 2)
+        buttons.addWidget(self.cancel, 1)
+        form.addRow(buttons)
+        self.progress = QProgressBar()
+        self.progress.setFormat("")
+        form.addRow(self.progress)
+        self.eta = QLabel("")
+        self.eta.setObjectName("hint")
+        self.eta.setWordWrap(True)
+        form.addRow(self.eta)
+        self.losses = QLabel("")
+        self.losses.setObjectName("mono")
+        self.losses.setWordWrap(True)
+        form.addRow(self.losses)
+        layout.addWidget(box)
+        kind = session.edit_panel()
+        edit_box = QGroupBox("Edit")
+        el = QVBoxLayout(edit_box)
+        self.edit = EDIT_PANELS[kind](session)
+        el.addWidget(self.edit)
+        layout.addWidget(edit_box, 1)
+        self.export = QPushButton(qta.icon("mdi6.export"), "Export PNG…")
+        self.export.clicked.connect(self.exportRequested)
+        layout.addWidget(self.export)
+        self._has_image = False
+        self.set_running(False)
+        self.set_state(has_image=False, inverted=False)
+
+    def set_running(self, running: bool) -> None:
+        self.cancel.setEnabled(running)
+        self.invert.setEnabled(not running and self._has_image)
+        self.method.setEnabled(not running)
+        self.steps.setEnabled(not running)
+
+    def set_state(self, has_image: bool, inverted: bool) -> None:
+        self._has_image = has_image
+        self.invert.setEnabled(has_image and not self.cancel.isEnabled())
+        self.invert.setToolTip(
+            "Invert the photo into this generator" if has_image else "Open a photo first (File ▸ Open)"
+        )
+        self.edit.setEnabled(inverted)
+        self.export.setEnabled(inverted)
+
+    def show_progress(self, p: InversionProgress) -> None:
+        self.progress.setFormat("step %v / %m")
+        self.progress.setMaximum(p.total)
+        self.progress.setValue(p.step)
+        self.eta.setText(f"{format_seconds(p.elapsed)} elapsed · ETA {format_seconds(p.eta)}")
+        self.losses.setText("  ".join(f"{LOSS_NAMES[k]} {v:.4f}" for k, v in p.losses.items() if k in LOSS_NAMES))
+
+
+class FamilyWorkspace(QObject):
+    """The controller of family mode (see the module docstring); `window` is the MainWindow."""
+
+    rendered = Signal()
+    inverted = Signal()
+
+    def __init__(self, window: Any, session: FamilySession) -> None:
+        super().__init__(window)
+        self.window = window
+        self.session = session
+        self.map_panel = FamilyMapPanel()
+        self.panel = FamilyPanel(session)
+        self.map_panel.set_family(session.describe(), session.legend())
+        self.colors = space_colors(session.legend())
+        self.map_panel.overlayChanged.connect(self._show_map)
+        self.panel.invertRequested.connect(self.start_inversion)
+        self.panel.cancelRequested.connect(self.cancel)
+        self.panel.exportRequested.connect(window.export_dialog)
+        self.panel.edit.changed.connect(self.request_render)
+        self._render_id = 0
+        self._token = 0  # which photo a job is for
+        self.inverting = False
+
+    @property
+    def jobs(self):  # noqa: ANN201
+        return self.window.editor.jobs
+
+    # ---- photo ----------------------------------------------------------------------------------
+    def open_photo(self, path: Path) -> bool:
+        if self.inverting:
+            self.cancel()
+        result = self.session.open_image(path)
+        if isinstance(result, Problem):
+            self.window.show_problem(result.title, result.message)
+            return False
+        self._token += 1
+        s, c = self.session, self.window.canvas
+        h, w = s.frame_size
+        c.set_frame(h, w)
+        c.set_photo_box(s.placement.box if s.placement else None)
+        c.set_image("source", s.work)
+        c.set_image("reconstruction", None)
+        c.set_image("edited", None)
+        c.set_mode("source")
+        self._show_map()
+        self.panel.set_state(has_image=True, inverted=False)
+        self.panel.progress.setValue(0)
+        self.panel.eta.setText("")
+        self.window.status(f"{path.name}: {result.size[0]} × {result.size[1]} → {w} × {h} for {s.G.family}", 6000)
+        return True
+
+    def _show_map(self) -> None:
+        s = self.session
+        self.map_panel.set_coverage(s.coverage() if s.work is not None else None)
+        self.window.canvas.set_overlay(s.map_rgba(self.colors), 0.55, self.map_panel.show_overlay.isChecked())
+
+    # ---- inversion ------------------------------------------------------------------------------
+    @Slot(str, int)
+    def start_inversion(self, method: str, steps: int) -> None:
+        s = self.session
+        if s.work is None:
+            return
+        tau = self.map_panel.tau.value()
+        worker = JobWorker("family-inversion", functools.partial(s.invert_job, method, steps, tau), self._token,
+                           threads=torch_threads_for(s.G))  # fmt: skip
+        worker.progress.connect(self._on_progress)
+        worker.finished.connect(self._on_inverted)
+        worker.failed.connect(self._on_failed)
+        worker.cancelled.connect(self._on_cancelled)
+        self.inverting = True
+        self.panel.set_running(True)
+        self.panel.eta.setText("starting…")
+        self.worker = self.jobs.start(worker)
+
+    def cancel(self) -> None:
+        self.jobs.cancel("family-inversion")
+
+    def _current(self) -> bool:
+        return getattr(self.sender(), "token", self._token) == self._token
+
+    @Slot(int, int, object)
+    def _on_progress(self, step: int, total: int, p: InversionProgress) -> None:
+        if self._current():
+            self.panel.show_progress(p)
+
+    def _done(self) -> None:
+        self.inverting = False
+        self.panel.set_running(False)
+        self.panel.set_state(has_image=self.session.work is not None, inverted=self.session.inversion is not None)
+
+    @Slot(object)
+    def _on_inverted(self, inv: FamilyInversion) -> None:
+        if not self._current():
+            return
+        s = self.session
+        s.apply_inversion(inv)
+        self._done()
+        how = f"{inv.method.upper()}, {inv.steps_run} steps in {inv.seconds:.1f} s" + (
+            " (cancelled: best so far)" if inv.cancelled else ""
+        )
+        self.panel.eta.setText(how + (f" · {inv.map_note}" if inv.map_note else ""))
+        c = self.window.canvas
+        c.set_image("reconstruction", inv.reconstruction)
+        c.set_image("edited", inv.reconstruction)
+        c.set_mode("side")
+        self._show_map()
+        self.inverted.emit()
+        self.request_render()
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._done()
+        self.window.show_problem("Inversion failed", message)
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        self._done()
+        self.panel.eta.setText("cancelled before the map was measured")
+
+    # ---- edits ----------------------------------------------------------------------------------
+    def request_render(self) -> None:
+        if self.session.inversion is None:
+            return
+        self._render_id += 1
+        worker = JobWorker("family-render", lambda _p, _s: self.session.render_edit(), self._render_id,
+                           threads=torch_threads_for(self.session.G))  # fmt: skip
+        worker.finished.connect(self._on_rendered)
+        worker.failed.connect(self._on_render_failed)
+        self.jobs.start(worker)
+
+    @Slot(object)
+    def _on_rendered(self, image: Any) -> None:
+        if getattr(self.sender(), "token", self._render_id) != self._render_id or image is None:
+            return  # an older render, or the photo changed
+        self.session.apply_render(image)
+        self.window.canvas.set_image("edited", image)
+        self.rendered.emit()
+
+    @Slot(str)
+    def _on_render_failed(self, message: str) -> None:
+        self.window.show_problem("Render failed", message)
+
+    def render_now(self) -> None:
+        """Render on this thread (export, tests): the edit as the session holds it now."""
+        self.session.apply_render(self.session.render_edit())
+        if self.session.edited is not None:
+            self.window.canvas.set_image("edited", self.session.edited)
+
+    def export_to(self, path: Path, which: str = "edited") -> Path | Problem:
+        if which == "edited" and self.session.inversion is not None:
+            self.render_now()  # never an edit that is still rendering
+        return self.session.export_png(path, which)
+
+    def shutdown(self) -> None:
+        self.jobs.cancel("family-inversion")
+        self.jobs.cancel("family-render")
+
+
+def load_family_job(spec: str | Path, device: str):  # noqa: ANN201
+    """The job that opens a generator folder: → (G, meta) or a Problem."""
+    return lambda _progress, _stop: load_family_generator(spec, None, 1.0, device)

@@ -1,0 +1,307 @@
+"""One photo in a generator *family* other than the bundle's StyleGAN2 (today: BigGAN-deep), Qt-free.
+
+The window's family workspace (`gui/family_panel.py`) holds one `FamilySession`: the generator
+opened from a weights folder (or a registry name), the photo letterboxed into its frame, the
+latent map of its feature spaces, φ from `inversion.family.invert_family`, and the edit the
+family's panel asks for. Everything family-specific is asked of the generator (`gan.family`):
+its spaces Φ and their legend lines, its methods (`methods_of`), which edit panel it wants
+(`edit_panel_kind`), and a class edit's δ (`class_delta`). Mistakes (a folder without weights,
+a registry generator not downloaded, an unreadable photo) come back as `Problem`s with the
+CLI's wording, never as exceptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..imageio import Placement, Problem, SourceImage, letterbox, read_image, write_png
+from .jobs import Cancelled, InversionProgress
+
+
+@dataclass
+class FamilyEdit:
+    """The class edit of a class-conditional family: target class, interpolation strength s, the
+    conditioning stages that take it (None: all)."""
+
+    to_class: int | None = None
+    strength: float = 1.0
+    stages: tuple[int, int] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "to_class": self.to_class,
+            "strength": self.strength,
+            "stages": list(self.stages) if self.stages else None,
+        }
+
+
+@dataclass
+class FamilyInversion:
+    method: str
+    reconstruction: np.ndarray  # (H, W, 3) uint8 at the frame size
+    phi: Any
+    seconds: float
+    steps_run: int
+    cancelled: bool
+    map_note: str = ""
+    losses: dict[str, float] = field(default_factory=dict)
+
+
+def load_family_generator(spec: str | Path, class_spec: int | str | None = None, truncation: float = 1.0,
+                          device: str = "cpu") -> tuple[Any, dict] | Problem:  # fmt: skip
+    """A family generator from a weights folder / registry name, or the Problem the CLI would print."""
+    from ..gan.biggan.checkpoint import BigGANCheckpointError, is_biggan_spec
+    from ..gan.biggan.generator import load_conditioned
+    from ..weights import WeightsError
+
+    name = Path(str(spec)).name or str(spec)
+    if not is_biggan_spec(spec):
+        return Problem("Not a generator folder", f"“{name}” holds no config.json + pytorch_model.bin (the BigGAN-deep "
+                       "format) and is not a registry name such as biggan-deep-256.")  # fmt: skip
+    try:
+        return load_conditioned(spec, class_spec, truncation, device)
+    except WeightsError as exc:
+        return Problem("Generator weights missing", str(exc))
+    except (BigGANCheckpointError, ValueError, OSError) as exc:
+        return Problem("Could not open the generator", str(exc))
+
+
+class FamilySession:
+    """See the module docstring."""
+
+    def __init__(self, G: Any, meta: dict) -> None:
+        self.G = G
+        self.meta = meta
+        self.source: SourceImage | None = None
+        self.placement: Placement | None = None
+        self.work: np.ndarray | None = None  # (H, W, 3) uint8 letterboxed photo
+        self.latent_map: dict[str, np.ndarray] = {}  # feature space name → (H, W) bool
+        self.inversion: FamilyInversion | None = None
+        self.edit = FamilyEdit()
+        self.edited: np.ndarray | None = None
+
+    # ---- what the family offers -------------------------------------------------------------
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return tuple(self.G.cfg.output_size)  # type: ignore[return-value]
+
+    def legend(self) -> list[tuple[str, str]]:
+        from ..gan.family import legend_entries
+
+        return legend_entries(self.G)
+
+    def edit_panel(self) -> str:
+        from ..gan.family import edit_panel_kind
+
+        return edit_panel_kind(self.G)
+
+    def methods(self) -> tuple[str, ...]:
+        from ..inversion.family import methods_of
+
+        return methods_of(self.G)
+
+    def stage_choices(self) -> list[tuple[str, tuple[int, int] | None]]:
+        """Stage ranges a class edit can take: all, and for each feature space F_k the stages up to
+        k (what a segment in F_k does not see) and after k (what it does)."""
+        last = self.G.num_ws - 1
+        out: list[tuple[str, tuple[int, int] | None]] = [(f"all stages (0–{last})", None)]
+        for s in self.G.spaces:
+            if s.feature_index is not None and s.feature_index < last:
+                k = s.feature_index
+                out.append((f"0–{k} (up to {s.name})", (0, k)))
+                out.append((f"{k + 1}–{last} (after {s.name})", (k + 1, last)))
+        return out
+
+    def class_index(self) -> int:
+        return int(self.meta.get("class_index", 0))
+
+    def num_classes(self) -> int:
+        return int(self.G.cfg.num_classes)
+
+    def describe(self) -> str:
+        from ..gan.biggan.classes import class_name
+
+        r = self.G.cfg.output_size
+        return (f"{self.G.family} {r[0]} px · {Path(str(self.meta.get('generator', ''))).name} · class "
+                f"{class_name(self.class_index(), self.num_classes())} · ψ {self.G.truncation:g}")  # fmt: skip
+
+    # ---- photo --------------------------------------------------------------------------------
+    def open_image(self, path: str | Path) -> SourceImage | Problem:
+        image = read_image(path)
+        if isinstance(image, Problem):
+            return image
+        self.source = image
+        self.work, self.placement = letterbox(image.rgb, self.frame_size)
+        self.latent_map = {}
+        self.inversion = None
+        self.edited = None
+        return image
+
+    def target(self) -> torch.Tensor:
+        from ..inversion.images import rgb_to_tensor
+
+        assert self.work is not None
+        return rgb_to_tensor(self.work)[None]
+
+    def valid(self) -> torch.Tensor | None:
+        if self.placement is None or self.placement.full:
+            return None
+        return torch.from_numpy(self.placement.mask()).float()[None, None]
+
+    def set_feature_mask(self, name: str, mask: np.ndarray | None) -> None:
+        """Put the pixels of `mask` ((H, W) bool) in feature space `name` (None: none of them)."""
+        from ..gan.family import space_named
+
+        space = space_named(self.G, name)
+        if not space.is_feature:
+            raise ValueError(f"{space.name} is the rows space: every pixel outside a feature space is in it")
+        if mask is None:
+            self.latent_map.pop(space.name, None)
+        else:
+            mask = np.asarray(mask, bool)
+            if mask.shape != self.frame_size:
+                raise ValueError(f"a latent-map mask must be {self.frame_size}, got {mask.shape}")
+            self.latent_map[space.name] = mask
+
+    def coverage(self) -> dict[str, float]:
+        """Share of the photo's pixels in each space of Φ (the rows space: the rest)."""
+        valid = self.placement.mask() if self.placement is not None else np.ones(self.frame_size, bool)
+        n = max(int(valid.sum()), 1)
+        shares = {name: float((m & valid).sum()) / n for name, m in self.latent_map.items()}
+        rows = self.G.spaces[0].name
+        return {rows: max(0.0, 1.0 - sum(shares.values())), **shares}
+
+    def map_rgba(self, colors: dict[str, tuple[int, int, int]]) -> np.ndarray | None:
+        """(H, W, 4) uint8: each feature space's pixels in its colour, the rows space transparent."""
+        if not self.latent_map:
+            return None
+        out = np.zeros((*self.frame_size, 4), np.uint8)
+        for name, m in self.latent_map.items():
+            out[m] = (*colors.get(name, (255, 205, 0)), 255)
+        return out
+
+    # ---- inversion (a job: runs on a worker thread) ------------------------------------------------
+    def invert_job(self, method: str, steps: int, tau: float, progress: Any, should_stop: Any) -> FamilyInversion:
+        """invert_family in `method` (one of `methods()`); 'sam' without a drawn map measures one
+        first (the rows space's per-segment error above τ goes to the first feature space, as
+        `sam-editor invert --method sam` does), with a quarter of the steps."""
+        import time
+
+        from ..inversion.family import invert_family, measured_latent_map
+        from ..inversion.images import tensor_to_rgb8
+        from ..inversion.settings import InversionSettings
+
+        if self.work is None:
+            raise ValueError("Open a photo first")
+        x, valid = self.target(), self.valid()
+        settings = InversionSettings(steps=max(1, int(steps)), lambda_lpips=0.0)
+        t0 = time.perf_counter()
+        latent_map = None
+        note = ""
+        offset = 0
+        pre = max(1, steps // 4) if method == "sam" and not self.latent_map else 0
+        total = steps + pre
+
+        def on_step(step: int, _total: int, losses: dict[str, float], _preview: Any = None) -> None:
+            elapsed = time.perf_counter() - t0
+            done = offset + step
+            eta = elapsed / done * (total - done) if done else None
+            progress(
+                done,
+                total,
+                InversionProgress(done, total, {k: float(v) for k, v in losses.items()}, None, elapsed, eta),
+            )
+
+        if method == "sam":
+            if self.latent_map:
+                latent_map = {k: torch.from_numpy(v) for k, v in self.latent_map.items()}
+                note = "drawn map"
+            else:
+                from ..invertibility.segmenters import OversegSegmenter
+
+                labels = OversegSegmenter().segment(self.work)[None]
+                lmap, _ = measured_latent_map(self.G, x, labels, tau, settings.replace(steps=pre), valid=valid)
+                if should_stop():
+                    raise Cancelled()
+                latent_map = lmap
+                self.latent_map = {k: v[0, 0].numpy().astype(bool) for k, v in lmap.items()}
+                name = next(iter(lmap))
+                note = (f"measured {self.G.spaces[0].name} error over {int(labels.max()) + 1} segments, τ = {tau:g}: "
+                        f"{self.coverage()[name]:.0%} in {name}")  # fmt: skip
+                offset = pre
+        res = invert_family(
+            self.G, x, method, latent_map, settings, on_step=on_step, should_stop=should_stop, valid=valid
+        )
+        last = {k: float(v) for k, v in res.losses[-1].items()} if res.losses else {}
+        return FamilyInversion(method, tensor_to_rgb8(res.reconstruction[0]), res.phi, time.perf_counter() - t0,
+                               len(res.losses), bool(res.cancelled), note, last)  # fmt: skip
+
+    def apply_inversion(self, inversion: FamilyInversion) -> None:
+        self.inversion = inversion
+        self.edited = None
+
+    # ---- edits ----------------------------------------------------------------------------------
+    def set_class_edit(self, to_class: int | None = None, strength: float | None = None,
+                       stages: tuple[int, int] | None | str = "keep") -> FamilyEdit:  # fmt: skip
+        if to_class is not None:
+            if not 0 <= int(to_class) < self.num_classes():
+                raise ValueError(f"class {to_class} is not one of this generator's {self.num_classes()} classes")
+            self.edit.to_class = int(to_class)
+        if strength is not None:
+            self.edit.strength = float(strength)
+        if stages != "keep":
+            self.edit.stages = stages  # type: ignore[assignment]
+        return self.edit
+
+    def edit_delta(self) -> torch.Tensor | None:
+        e = self.edit
+        if e.to_class is None:
+            return None
+        rows = None if e.stages is None else range(e.stages[0], e.stages[1] + 1)
+        return self.G.class_delta(e.to_class, e.strength, rows)
+
+    def render_edit(self) -> np.ndarray | None:
+        """The gated pass of §3.4 with the current edit, (H, W, 3) uint8 (the reconstruction when
+        there is no edit); None before an inversion. Safe on a worker thread (reads, no writes)."""
+        from ..inversion.images import tensor_to_rgb8
+
+        if self.inversion is None:
+            return None
+        phi = self.inversion.phi
+        delta = self.edit_delta()
+        if delta is None:
+            return self.inversion.reconstruction
+        with torch.no_grad():
+            image = self.G.synthesize(phi.w_plus, phi.delta_f, phi.masks, delta_w=delta).clamp(-1, 1)
+        return tensor_to_rgb8(image[0])
+
+    def apply_render(self, image: np.ndarray | None) -> None:
+        self.edited = image
+
+    # ---- export -------------------------------------------------------------------------------
+    def export_png(self, path: str | Path, which: str = "edited") -> Path | Problem:
+        """The photo's part of the frame ('edited' or 'reconstruction'), at the generator's
+        resolution, with the family, generator, classes and strength in the PNG's text."""
+        import json
+
+        from ..gan.biggan.classes import class_name
+
+        if self.inversion is None or self.placement is None:
+            return Problem("Nothing to export", "Invert the image first: there is no reconstruction yet.")
+        image = self.inversion.reconstruction if which == "reconstruction" else self.edited
+        if image is None:
+            image = self.render_edit() if which == "edited" else None
+        if image is None:
+            return Problem("Nothing to export", f"No {which} image yet.")
+        rows, cols = self.placement.slices()
+        recipe = {"family": self.G.family, "generator": str(self.meta.get("generator", "")), "method": self.inversion.method,
+                  "class": class_name(self.class_index(), self.num_classes()), "truncation": self.G.truncation,
+                  "edit": self.edit.to_json() if which == "edited" else None}  # fmt: skip
+        return write_png(
+            path, np.ascontiguousarray(image[rows, cols]), {"sam_editor.family_recipe": json.dumps(recipe)}
+        )

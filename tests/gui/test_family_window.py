@@ -1,0 +1,161 @@
+"""BigGAN-deep in the main window (issue 33): a tiny generator of the published format (config.json +
+pytorch_model.bin) opened as a folder, its spaces in the legend, inversion on the worker, a class
+edit from the class picker through the gated pass, export, and the refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from sam_editor.gan.biggan.checkpoint import save_port_format
+from sam_editor.gui.family_panel import ClassEditBox
+from sam_editor.imageio import png_text
+from sam_editor.testing.biggan import random_biggan
+
+STEPS = 12
+
+
+@pytest.fixture(scope="module")
+def biggan_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("biggan") / "biggan-deep-tiny"
+    save_port_format(random_biggan(seed=3), folder)
+    return folder
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    """A 48×64 photo (letterboxed into the 32-px frame): a smooth colour ramp with a dark block."""
+    y, x = np.mgrid[0:48, 0:64].astype(np.float32)
+    rgb = np.stack([x * 3.5, y * 4.5, 180 - x * 2], -1).clip(0, 255).astype(np.uint8)
+    rgb[14:34, 20:44] = (30, 40, 60)
+    cv2.imwrite(str(tmp_path / "car.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return tmp_path / "car.png"
+
+
+def open_family(window, qtbot, folder: Path):  # noqa: ANN001, ANN201
+    window.open_generator(folder)
+    qtbot.waitUntil(lambda: window.family is not None, timeout=20000)
+    return window.family
+
+
+def invert(window, qtbot, method: str, steps: int = STEPS):  # noqa: ANN001, ANN201
+    fam = window.family
+    panel = fam.panel
+    panel.method.setCurrentIndex(panel.method.findData(method))
+    panel.steps.setValue(steps)
+    with qtbot.waitSignal(fam.inverted, timeout=60000):
+        qtbot.mouseClick(panel.invert, Qt.MouseButton.LeftButton)
+    return fam.session.inversion
+
+
+def rendered(window, qtbot, change) -> np.ndarray:  # noqa: ANN001
+    """Make a change in the panel and wait for the window's render of it."""
+    with qtbot.waitSignal(window.family.rendered, timeout=20000):
+        change()
+    return window.family.session.edited.copy()
+
+
+def pick(box: ClassEditBox, index: int) -> None:
+    box.picker.search.setText(str(index))
+    row = box.picker.shown_classes().index(index)
+    box.picker.list.itemClicked.emit(box.picker.list.item(row))
+
+
+def test_opening_a_biggan_folder_shows_its_spaces_and_the_class_picker(window, qtbot, biggan_folder, photo):
+    fam = open_family(window, qtbot, biggan_folder)
+    assert fam.map_panel.legend_names() == ["Z+", "F2"]
+    assert window.map_dock.widget().widget() is fam.map_panel  # the dock shows the family's legend
+    assert isinstance(fam.panel.edit, ClassEditBox)  # the family's edit panel, not GANSpace sliders
+    methods = [fam.panel.method.itemData(i) for i in range(fam.panel.method.count())]
+    assert methods == ["z", "z+", "f2", "sam"]
+    assert fam.panel.edit.picker.shown_classes() == list(range(10))  # the tiny generator's 10 classes
+    assert not fam.panel.invert.isEnabled()
+    assert window.open_path(photo)
+    assert fam.panel.invert.isEnabled() and not fam.panel.export.isEnabled()
+    assert window.canvas.items["source"].pixmap().width() == 32
+
+
+def test_class_edit_renders_and_exports(window, qtbot, biggan_folder, photo, tmp_path):
+    fam = open_family(window, qtbot, biggan_folder)
+    window.open_path(photo)
+    inv = invert(window, qtbot, "z+")
+    assert inv.method == "z+" and inv.steps_run == STEPS and not inv.cancelled
+    assert fam.panel.export.isEnabled() and fam.panel.edit.isEnabled()
+    recon = inv.reconstruction
+    box = fam.panel.edit
+    full = rendered(window, qtbot, lambda: pick(box, 7))
+    assert fam.session.edit.to_class == 7
+    assert np.abs(full.astype(int) - recon).mean() > 2  # another class, another image
+    half = rendered(window, qtbot, lambda: box.picker.strength.setValue(0.5))
+    none = rendered(window, qtbot, lambda: box.picker.strength.setValue(0.0))
+    assert np.array_equal(none, recon)  # s = 0: the inverted class
+    d_half, d_full = np.abs(half.astype(int) - recon).mean(), np.abs(full.astype(int) - recon).mean()
+    assert 0 < d_half < d_full
+    other = rendered(window, qtbot, lambda: (box.picker.strength.setValue(1.0), pick(box, 2)))
+    assert not np.array_equal(other, full)  # class 2 is not class 7
+    qtbot.waitUntil(lambda: not window.editor.jobs.is_running("family-render"), timeout=20000)
+    out = tmp_path / "export.png"
+    assert window.export_to(out)
+    written = cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB)
+    rows, cols = fam.session.placement.slices()
+    assert written.shape == (24, 32, 3)  # the photo's part of the 32-px frame (48×64 → 24×32)
+    assert np.array_equal(written, fam.session.render_edit()[rows, cols])
+    assert '"to_class": 2' in png_text(out)["sam_editor.family_recipe"]
+
+
+def test_f2_region_outside_its_gate_is_unchanged(window, qtbot, biggan_folder, photo):
+    """The whole photo in F2: a class edit of the stages up to F2 is gated away (the window's render
+    equals the reconstruction bit for bit); the stages after F2 do change it."""
+    fam = open_family(window, qtbot, biggan_folder)
+    window.open_path(photo)
+    inv = invert(window, qtbot, "f2")
+    assert set(inv.phi.masks) == {2}
+    box = fam.panel.edit
+    box.stages.setCurrentIndex(box.stages.findText("0–2 (up to F2)"))
+    gated = rendered(window, qtbot, lambda: pick(box, 5))
+    assert fam.session.edit.stages == (0, 2)
+    assert np.array_equal(gated, inv.reconstruction)
+    after = rendered(window, qtbot, lambda: box.stages.setCurrentIndex(box.stages.findText("3–6 (after F2)")))
+    assert np.abs(after.astype(int) - inv.reconstruction).mean() > 1
+
+
+def test_sam_measures_a_map_and_cancel_keeps_the_best(window, qtbot, biggan_folder, photo):
+    fam = open_family(window, qtbot, biggan_folder)
+    window.open_path(photo)
+    fam.map_panel.tau.setValue(0.0)  # every segment's Z+ error exceeds 0: all in F2
+    inv = invert(window, qtbot, "sam", steps=8)
+    assert "100% in F2" in inv.map_note and fam.map_panel.rows["F2"].text() == "100%"
+    assert window.canvas.overlay.isVisible()
+    fam.panel.method.setCurrentIndex(fam.panel.method.findData("z+"))
+    fam.panel.steps.setValue(5000)
+    with qtbot.waitSignal(fam.inverted, timeout=60000):
+        qtbot.mouseClick(fam.panel.invert, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: fam.panel.progress.value() >= 2, timeout=30000)
+        assert fam.panel.cancel.isEnabled()
+        qtbot.mouseClick(fam.panel.cancel, Qt.MouseButton.LeftButton)
+    assert fam.session.inversion.cancelled and fam.session.inversion.steps_run < 5000
+    assert "cancelled" in fam.panel.eta.text() and fam.panel.invert.isEnabled()
+
+
+def test_missing_weights_are_a_message_not_a_traceback(window, qtbot, tmp_path, monkeypatch):
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    window.open_generator(empty)
+    qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=20000)
+    assert window.family is None and "config.json + pytorch_model.bin" in window.statusBar().currentMessage()
+    monkeypatch.setenv("SAM_EDITOR_WEIGHTS", str(tmp_path / "nothing-downloaded"))
+    window.open_generator("biggan-deep-256")  # a registry name not downloaded: the CLI's fetch hint
+    qtbot.waitUntil(lambda: "weights fetch" in window.statusBar().currentMessage(), timeout=20000)
+    assert window.family is None
+
+
+def test_back_to_stylegan2_restores_the_panels(window, qtbot, biggan_folder, sample_png):
+    stylegan_map = window.map_dock.widget()
+    fam = open_family(window, qtbot, biggan_folder)
+    fam.map_panel.back.click()
+    assert window.family is None and window.map_dock.widget() is stylegan_map
+    assert window.open_path(sample_png) and window.session.source is not None  # StyleGAN2's path again
