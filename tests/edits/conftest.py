@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from sam_editor.edits import blend
 from sam_editor.gan.networks import Generator, GeneratorConfig
 
 TINY = GeneratorConfig(resolution=64, z_dim=32, w_dim=32, mapping_layers=2, channel_base=512, channel_max=32)
@@ -35,3 +36,12 @@ def tiny_phi(tiny_G):
     masks = {4: G.mask_to_feature(m4, 4), 6: G.mask_to_feature(m6, 6)}
     delta_f = {i: 0.3 * torch.randn((1, *G.feature_shape(i)), generator=gen) for i in masks}
     return w, delta_f, masks
+
+
+@pytest.fixture(autouse=True)
+def _fresh_blend_caches():
+    """Every test fits its own colour models: a coefficient field cached by an earlier test (or,
+    under mutmut, by the stats run its workers are forked from) would skip the code behind the
+    cache lookup, and a test could pass only because another one ran first."""
+    blend._CACHE.clear()
+    blend._LABEL_CACHE.clear()
