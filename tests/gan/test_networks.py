@@ -1,5 +1,7 @@
 """Properties of the staged / gated StyleGAN2 core (eq. 3.3–3.4, §3.4) on tiny generators."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -227,7 +229,7 @@ def _small(crop=None, conv_clamp=None) -> Generator:
 def test_truncation_lerps_from_w_avg_towards_w(G):
     z = torch.randn(3, TINY.z_dim, generator=torch.Generator().manual_seed(4))
     w, avg = G.mapping(z), G.mapping.w_avg
-    for psi in (0.0, 0.7, 1.0, 1.5):
+    for psi in (0.0, 0.7, 1.0, 1.5, 2.0):
         wp = G.map(z, truncation_psi=psi)
         assert wp.shape == (3, G.num_ws, TINY.w_dim)
         expected = (avg + psi * (w - avg))[:, None].expand(-1, G.num_ws, -1)  # ψ·w + (1 − ψ)·w_avg
@@ -237,6 +239,23 @@ def test_truncation_lerps_from_w_avg_towards_w(G):
     assert torch.equal(G.mean_w_plus(2), avg.expand(2, G.num_ws, -1))
     torch.testing.assert_close(G(z, truncation_psi=0.5), G.synthesize(G.map(z, 0.5)), rtol=0, atol=0)
     torch.testing.assert_close(G(z, noise_mode="none"), G.synthesize(G.map(z), noise_mode="none"), rtol=0, atol=0)
+
+
+def test_mapping_network_by_hand():
+    """z → z/rms(z), then per layer lrelu(x·(0.01·W/√in)ᵀ + 0.01·b, 0.2)·√2: weights are stored 100× the
+    effective ones (lr multiplier 0.01), as in NVIDIA's checkpoints."""
+    g = _small()
+    with torch.no_grad():
+        for i in range(SMALL.mapping_layers):
+            getattr(g.mapping, f"fc{i}").bias.normal_(0, 10)
+    z = torch.randn(4, SMALL.z_dim, generator=torch.Generator().manual_seed(2))
+    x = z / z.pow(2).mean(dim=1, keepdim=True).add(1e-8).sqrt()
+    for i in range(SMALL.mapping_layers):
+        fc = getattr(g.mapping, f"fc{i}")
+        a = x @ (fc.weight * 0.01 / math.sqrt(fc.weight.shape[1])).T + 0.01 * fc.bias
+        x = torch.where(a >= 0, a, 0.2 * a) * math.sqrt(2)
+    torch.testing.assert_close(g.mapping(z), x, rtol=1e-5, atol=1e-6)
+    assert 50 < float(g.mapping.fc0.weight.std()) < 200  # stored scale: randn / 0.01
 
 
 def test_w_avg_tracks_the_mapped_batch_with_beta():
@@ -391,6 +410,9 @@ def test_render_cache_recomputes_exactly_the_blocks_a_change_reaches():
     dw[:, 5:] = 0.8  # rows 5-7: b16's toRGB (after F4) and b32
     assert render(w2, df2, dw) == [("edit", 16), ("edit", 32)]
     assert render(w2, df2, dw) == []
+    # Δf_4 changes under the same edit: the reconstruction's b16 and the edit gated on it are redone
+    assert render(w2, df, dw) == [("rec", 16), ("edit", 16), ("edit", 32)]
+    assert render(w2, df2, dw) == [("rec", 16), ("edit", 16), ("edit", 32)]
     dw2 = dw.clone()
     dw2[:, 7] = -0.8
     assert render(w2, df2, dw2) == [("edit", 32)]
