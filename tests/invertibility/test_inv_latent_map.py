@@ -335,3 +335,64 @@ def test_legend_labels_and_swatches() -> None:
         levels = img[y0 : y0 + 22, 22:, 0][ink]
         assert levels.min() < 60 and ((levels > 60) & (levels < 200)).any()
     assert legend_image(row_height=30, width=250).shape == (30 * 5 + 4, 250, 3)
+
+
+def test_tau_scale_clamps_serialises_and_refuses() -> None:
+    from sam_editor.invertibility.latent_map import TauScale
+
+    s = TauScale("l2+SSIM", 0.3, 0.12, 0.55, "test")
+    assert (s.clamp(0.0), s.clamp(0.2), s.clamp(9), s.clamp("0.4")) == (0.12, 0.2, 0.55, 0.4)
+    assert s.to_json() == {"format": "sam_editor.tau", "metric": "l2+SSIM", "tau": 0.3, "range": [0.12, 0.55],
+                           "source": "test"}
+    assert TauScale("m", 0.0, 0.0, 0.0).default == 0.0  # zero is allowed, and a range of one value
+    for args in (("m", float("nan"), 0.0, 1.0), ("m", 0.5, -0.1, 1.0), ("m", 0.5, 0.0, float("inf"))):
+        with pytest.raises(ValueError, match="τ values must be finite and non-negative"):
+            TauScale(*args)
+    for default in (0.1, 0.6):
+        with pytest.raises(ValueError, match=rf"τ default {default} outside its range \[0.12, 0.55\]"):
+            TauScale("m", default, 0.12, 0.55)
+
+
+def test_tau_files_source_and_refusals(tmp_path) -> None:
+    from sam_editor.invertibility.latent_map import LPIPS_TAU, TauScale, read_tau_scale, tau_scale_beside
+
+    p = tmp_path / "tau.json"
+    p.write_text(json.dumps({"format": "sam_editor.tau", "metric": "m", "tau": 0.2, "range": [0.1, 0.3]}))
+    assert read_tau_scale(p) == TauScale("m", 0.2, 0.1, 0.3, "tau.json")  # no source: the file's name
+    assert tau_scale_beside(None) is LPIPS_TAU
+    for text, why in (("[1, 2]", "tau.json is not a τ calibration \\(format None\\)"),
+                      ('{"format": "x"}', "tau.json is not a τ calibration \\(format 'x'\\)"),
+                      ('{"format": "sam_editor.tau", "tau": 0.2, "range": [0.1, 0.3]}', "tau.json: broken τ calibration")):
+        p.write_text(text)
+        with pytest.raises(ValueError, match=why):
+            read_tau_scale(p)
+
+
+def test_segment_means_of_an_empty_map_and_no_warning_for_empty_segments() -> None:
+    import warnings
+
+    assert segment_means(np.zeros((5, 0, 0)), np.zeros((0, 0), int)).shape == (0, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 0/0 for a segment without pixels stays quiet
+        means = segment_means(np.ones((2, 1, 2)), np.array([[0, 2]]))
+    assert means.tolist() == [[1.0, 1.0], [1e9, 1e9], [1.0, 1.0]]
+    with pytest.raises(ValueError, match="do not match the label map"):
+        segment_means(np.zeros((3, 4)), np.zeros(4, int))  # maps of a 1-D "image"
+
+
+def test_dtypes_and_json_without_optional_fields() -> None:
+    lmap = LatentMap(np.array([[0, 1]], np.int64), np.zeros((2, 5), np.float32))
+    assert lmap.labels.dtype == np.int32 and lmap.segment_errors.dtype == np.float64
+    data = lmap.to_json()
+    del data["version"]  # files written before the version field
+    del data["overrides"]
+    back = LatentMap.from_json(data)
+    assert back.overrides == {} and back.segment_errors.dtype == np.float64 and back.labels.dtype == np.int32
+
+
+def test_a_failed_png_encoding_is_reported(monkeypatch) -> None:
+    import sam_editor.invertibility.latent_map as lm
+
+    monkeypatch.setattr(lm.cv2, "imencode", lambda *a, **k: (False, None))
+    with pytest.raises(RuntimeError, match="PNG encoding of the label map failed"):
+        encode_labels(np.zeros((2, 2), int))
