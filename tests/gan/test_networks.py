@@ -258,6 +258,24 @@ def test_mapping_network_by_hand():
     assert 50 < float(g.mapping.fc0.weight.std()) < 200  # stored scale: randn / 0.01
 
 
+def test_torgb_and_style_affines_by_hand():
+    """toRGB: y[n, o] = Σ_c W[o, c]·s[n, c]·x[n, c]/√C + b[o] (no demodulation), s = affine(w); every
+    style affine starts with bias 1 (styles ≈ 1 at initialisation, as NVIDIA's)."""
+    g = _small()
+    layers = [m for m in g.modules() if hasattr(m, "affine")]
+    assert len(layers) == 3 * 4 - 1 and all(torch.equal(m.affine.bias, torch.ones_like(m.affine.bias)) for m in layers)
+    block = g.synthesis.blocks()[2]  # b16: 16 channels
+    with torch.no_grad():
+        block.torgb.bias.normal_()
+    x = torch.randn(2, 16, 5, 5)
+    w = torch.randn(2, SMALL.w_dim)
+    aff = block.torgb.affine
+    styles = w @ (aff.weight / math.sqrt(SMALL.w_dim)).T + aff.bias
+    W = block.torgb.weight[:, :, 0, 0]
+    ref = torch.einsum("oc,nc,nchw->nohw", W, styles / math.sqrt(16), x) + block.torgb.bias[None, :, None, None]
+    torch.testing.assert_close(block.torgb(x, w), ref, rtol=1e-4, atol=1e-5)
+
+
 def test_w_avg_tracks_the_mapped_batch_with_beta():
     g = _small()
     before = g.mapping.w_avg.clone()
