@@ -585,6 +585,7 @@ class MainWindow(QMainWindow):
         for name in ("source", "reconstruction", "edited"):
             self.canvas.set_image(name, None)
         self.message_bar.dismiss()
+        self.banner.dismiss()  # the bundle's banner is about StyleGAN2's weights; close_generator shows it again
         self.generator_label.setText(f"{G.family} {G.cfg.output_size[0]} px")
         self.settings.setValue("last_generator_dir", str(Path(str(self._family_spec)).parent))
         self.update_actions()

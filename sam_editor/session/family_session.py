@@ -127,8 +127,9 @@ class FamilySession:
         from ..gan.biggan.classes import class_name
 
         r = self.G.cfg.output_size
-        return (f"{self.G.family} {r[0]} px · {Path(str(self.meta.get('generator', ''))).name} · class "
-                f"{class_name(self.class_index(), self.num_classes())} · ψ {self.G.truncation:g}")  # fmt: skip
+        name = class_name(self.class_index(), self.num_classes())
+        label = name if name.startswith("class ") else f"class {name}"  # small generators name classes 'class 3'
+        return f"{self.G.family} {r[0]} px · {Path(str(self.meta.get('generator', ''))).name} · {label} · ψ {self.G.truncation:g}"
 
     # ---- photo --------------------------------------------------------------------------------
     def open_image(self, path: str | Path) -> SourceImage | Problem:
@@ -177,10 +178,12 @@ class FamilySession:
         return {rows: max(0.0, 1.0 - sum(shares.values())), **shares}
 
     def map_rgba(self, colors: dict[str, tuple[int, int, int]]) -> np.ndarray | None:
-        """(H, W, 4) uint8: each feature space's pixels in its colour, the rows space transparent."""
+        """(H, W, 4) uint8: every pixel in the colour of its space (the rows space where no feature
+        space holds it), as StyleGAN2's map overlay; None before there is a map."""
         if not self.latent_map:
             return None
         out = np.zeros((*self.frame_size, 4), np.uint8)
+        out[:] = (*colors.get(self.G.spaces[0].name, (0, 98, 155)), 255)
         for name, m in self.latent_map.items():
             out[m] = (*colors.get(name, (255, 205, 0)), 255)
         return out
