@@ -275,7 +275,8 @@ def main() -> int:  # noqa: C901, PLR0915
     def m(v: list) -> float:
         return float(np.nanmean(v))
 
-    names = list(phis)
+    order_of = ["W+", "SAM", "SAM, λ_F = 0", "old map", "old map, λ_F = 0", "car segmenter (car W+, rest F6)"]
+    names = [nm for nm in order_of if nm in phis]
     md = [f"| {args.n} held-out cluttered renders (seed {args.seed}), encoder start + {args.steps} steps | " + " | ".join(names) + " |",
           "|---|" + "---:|" * len(names)]
 
@@ -327,9 +328,9 @@ def main() -> int:  # noqa: C901, PLR0915
     with torch.no_grad():
         for i in order:
             r = [tile(rgb[i], "input", h), tile(map_rgb(lmaps[base][i]), f"{'old ' if base == 'old map' else 'SAM '}map", h)]
-            for name, short in ((base, "lF=5"), (f"{base}, λ_F = 0", "lF=0")):
+            for name, short in ((base, "with L_F"), (f"{base}, λ_F = 0", "no L_F")):
                 r.append(tile(to_u8(one(phis[name], i).render(G)[0]), f"{short} rec.", h))
-                r.append(tile(to_u8(one(phis[name], i).render(G, delta_w=colour_dw)[0]), f"{short} redder", h))
+                r.append(tile(to_u8(one(phis[name], i).render(G, delta_w=colour_dw)[0]), f"{short}, redder", h))
             rows45.append(r)
             r = [tile(rgb[i], "input", h)]
             for name, short in (("car segmenter (car W+, rest F6)", "car-seg"), ("SAM", "SAM")):
