@@ -421,10 +421,12 @@ class FamilyWorkspace(QObject):
         if self.session.edited is not None:
             self.window.canvas.set_image("edited", self.session.edited)
 
-    def export_to(self, path: Path, which: str = "edited") -> Path | Problem:
-        if which == "edited" and self.session.inversion is not None:
+    def export_to(
+        self, path: Path, which: str = "edited", side_by_side: bool = False, full_size: bool = True
+    ) -> Path | Problem:
+        if self.session.inversion is not None:
             self.render_now()  # never an edit that is still rendering
-        return self.session.export_png(path, which)
+        return self.session.export_png(path, which, side_by_side, full_size)
 
     def shutdown(self) -> None:
         self.jobs.cancel("family-inversion")

@@ -527,7 +527,7 @@ class MainWindow(QMainWindow):
     @entry_point("export")
     def export_to(self, path: Path, which: str = "edited", side_by_side: bool = False, full_size: bool = True) -> bool:
         if self.family is not None:
-            result = self.family.export_to(path, which)
+            result = self.family.export_to(path, which, side_by_side, full_size)
         else:
             result = self.session.export_png(path, which, side_by_side, full_size)
         if isinstance(result, Problem):
@@ -615,13 +615,19 @@ class MainWindow(QMainWindow):
 
     def _family_export_dialog(self) -> None:
         s = self.family.session
-        if s.inversion is None:
+        if s.inversion is None or s.placement is None:
             return
+        dialog = ExportDialog(s.placement.photo, s.placement.box[2:], self)  # the StyleGAN2 export's options
+        self.export_options_dialog = dialog
+        if dialog.exec() != ExportDialog.DialogCode.Accepted:
+            return
+        opts = dialog.options()
         stem = s.source.path.stem if s.source and s.source.path else "image"
-        start = Path(str(self.settings.value("last_dir", ""))) / f"{stem}-{s.G.family}-edited.png"
+        suffix = "side-by-side" if opts["side_by_side"] else opts["which"]
+        start = Path(str(self.settings.value("last_dir", ""))) / f"{stem}-{s.G.family}-{suffix}.png"
         name, _ = QFileDialog.getSaveFileName(self, "Export PNG", str(start), "PNG image (*.png)")
         if name:
-            self.export_to(Path(name).with_suffix(".png"))
+            self.export_to(Path(name).with_suffix(".png"), **opts)
 
     def _may_discard(self) -> bool:
         """Unsaved work: Save (then go on if it was saved), Discard, or Cancel."""

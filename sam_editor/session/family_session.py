@@ -287,24 +287,56 @@ class FamilySession:
         self.edited = image
 
     # ---- export -------------------------------------------------------------------------------
-    def export_png(self, path: str | Path, which: str = "edited") -> Path | Problem:
-        """The photo's part of the frame ('edited' or 'reconstruction'), at the generator's
-        resolution, with the family, generator, classes and strength in the PNG's text."""
+    def output_image(self, which: str = "edited", full_size: bool = True) -> np.ndarray | None:
+        """What an export writes, only the photo (never the letterbox padding): at the photo's own
+        size the edit blended back into the photo (`edits.blend.blend_back`, as StyleGAN2's export)
+        and the reconstruction scaled up; else the generator's pixels at its resolution."""
+        import cv2
+
+        from ..edits.blend import blend_back
+
+        if self.inversion is None or self.placement is None or self.source is None or self.work is None:
+            return None
+        if which == "source":
+            image = self.work
+        elif which == "reconstruction":
+            image = self.inversion.reconstruction
+        else:
+            image = self.edited if self.edited is not None else self.render_edit()
+        assert image is not None
+        rows, cols = self.placement.slices()
+        if not full_size:
+            return np.ascontiguousarray(image[rows, cols])
+        if which == "source":
+            return self.source.rgb
+        if which == "reconstruction":
+            ph, pw = self.placement.photo
+            return cv2.resize(np.ascontiguousarray(image[rows, cols]), (pw, ph), interpolation=cv2.INTER_CUBIC)
+        return blend_back(self.source.rgb, image, self.inversion.reconstruction, None, self.placement)
+
+    def export_png(self, path: str | Path, which: str = "edited", side_by_side: bool = False,
+                   full_size: bool = True) -> Path | Problem:  # fmt: skip
+        """Write the edited image or the reconstruction (or source | reconstruction | edited) as a
+        PNG, with the family, generator, classes and the edit in its text."""
         import json
 
         from ..gan.biggan.classes import class_name
+        from .state import side_by_side_image
 
         if self.inversion is None or self.placement is None:
             return Problem("Nothing to export", "Invert the image first: there is no reconstruction yet.")
-        image = self.inversion.reconstruction if which == "reconstruction" else self.edited
-        if image is None:
-            image = self.render_edit() if which == "edited" else None
-        if image is None:
-            return Problem("Nothing to export", f"No {which} image yet.")
-        rows, cols = self.placement.slices()
-        recipe = {"family": self.G.family, "generator": str(self.meta.get("generator", "")), "method": self.inversion.method,
-                  "class": class_name(self.class_index(), self.num_classes()), "truncation": self.G.truncation,
-                  "edit": self.edit.to_json() if which == "edited" else None}  # fmt: skip
-        return write_png(
-            path, np.ascontiguousarray(image[rows, cols]), {"sam_editor.family_recipe": json.dumps(recipe)}
-        )
+        names = ["source", "reconstruction", "edited"] if side_by_side else [which]
+        images = [self.output_image(n, full_size) for n in names]
+        if any(im is None for im in images):
+            return Problem("Nothing to export", "Open an image and invert it first.")
+        out = images[0] if len(images) == 1 else side_by_side_image(images)  # type: ignore[arg-type]
+        recipe = {
+            "family": self.G.family,
+            "generator": str(self.meta.get("generator", "")),
+            "method": self.inversion.method,
+            "class": class_name(self.class_index(), self.num_classes()),
+            "truncation": self.G.truncation,
+            "edit": self.edit.to_json() if "edited" in names else None,
+            "full_size": full_size,
+        }
+        return write_png(path, out, {"sam_editor.family_recipe": json.dumps(recipe)})  # type: ignore[arg-type]

@@ -99,12 +99,27 @@ def test_class_edit_renders_and_exports(window, qtbot, biggan_folder, photo, tmp
     assert not np.array_equal(other, full)  # class 2 is not class 7
     qtbot.waitUntil(lambda: not window.editor.jobs.is_running("family-render"), timeout=20000)
     out = tmp_path / "export.png"
-    assert window.export_to(out)
+    assert window.export_to(out, full_size=False)
     written = cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB)
     rows, cols = fam.session.placement.slices()
     assert written.shape == (24, 32, 3)  # the photo's part of the 32-px frame (48×64 → 24×32)
     assert np.array_equal(written, fam.session.render_edit()[rows, cols])
     assert '"to_class": 2' in png_text(out)["sam_editor.family_recipe"]
+    full = tmp_path / "full.png"
+    assert window.export_to(full)  # the default: the photo at its own size with the edit blended in
+    big = cv2.cvtColor(cv2.imread(str(full)), cv2.COLOR_BGR2RGB)
+    photo_rgb = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
+    assert big.shape == (48, 64, 3)
+    # the export is the photo plus the edit's change (edited − reconstruction) carried up: the two correlate
+    change = cv2.resize(big, (32, 24), interpolation=cv2.INTER_AREA).astype(float) - cv2.resize(
+        photo_rgb, (32, 24), interpolation=cv2.INTER_AREA
+    )
+    edit = written.astype(float) - inv.reconstruction[rows, cols]
+    assert np.corrcoef(change.ravel(), edit.ravel())[0, 1] > 0.5
+    box.reset.click()  # keep the inverted class: the photo comes back untouched
+    same = tmp_path / "same.png"
+    assert window.export_to(same)
+    assert np.array_equal(cv2.cvtColor(cv2.imread(str(same)), cv2.COLOR_BGR2RGB), photo_rgb)
 
 
 def test_f2_region_outside_its_gate_is_unchanged(window, qtbot, biggan_folder, photo):
