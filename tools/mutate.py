@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true",
                         help="keep the previous mutants/ and its results (mutmut then reruns only what changed)")
     parser.add_argument("--report-only", action="store_true", help="report the last run's results, run nothing")
+    parser.add_argument("--survivors", action="store_true",
+                        help="rerun only the last run's survivors against the current tests (keeps its mutants/ "
+                             "and verdicts: a mutant a test killed stays killed while tests are only added)")
     parser.add_argument("--rev", help="measure this commit instead of the working tree (a score before a change); "
                         "give it its own --workdir")
     parser.add_argument("--sample", metavar="DIGITS",
@@ -202,12 +205,19 @@ def main(argv: list[str] | None = None) -> int:
         seconds = 0.0
         if not args.report_only:
             print(f"== {module}: copying the repo to {workdir}", flush=True)
-            prepare_copy(module, modules[module]["tests"], workdir, args.keep, args.rev)
+            names: list[str] = []
+            if args.survivors:
+                pattern = sample_pattern(module, args.sample)
+                names = [n for n, st in results(module, workdir, pattern).items() if st not in KILLED]
+                if not names:
+                    summaries.append(report(module, modules[module], workdir, seconds, pattern))
+                    continue
+            prepare_copy(module, modules[module]["tests"], workdir, args.keep or args.survivors, args.rev)
             log = workdir / "mutmut.log"
             print(f"== {module}: running mutmut against {' '.join(modules[module]['tests'])} (log: {log})", flush=True)
             start = time.monotonic()
             pattern = sample_pattern(module, args.sample)
-            rc = run_mutmut(workdir, sys.executable, args.max_children, log, [pattern] if pattern else [])
+            rc = run_mutmut(workdir, sys.executable, args.max_children, log, names or ([pattern] if pattern else []))
             seconds = time.monotonic() - start
             if rc != 0:
                 print(log.read_text("utf-8", errors="replace")[-4000:])
