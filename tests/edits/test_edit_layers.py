@@ -97,3 +97,11 @@ def test_spec_fields_strength_and_json():
     assert (minimal.component, minimal.text, minimal.key, minimal.enabled, minimal.label) == (-1, "", 0, True, "")
     with pytest.raises(ValueError, match="edit kind must be one of .* got 'paint'"):
         EditSpec("paint", "x", 1.0, (0, 1))
+
+
+def test_directions_are_moved_to_the_device_asked_for(tiny_G):  # noqa: ANN001
+    # 'meta' stands in for a GPU on the CPU-only test machines: mixing it with CPU tensors raises
+    G, d = tiny_G, _directions(tiny_G)
+    spec = EditSpec("direction", "a", 1.0, (2, 3), key=1)
+    assert resolve_edits(G, [spec], None, d, device="meta").get("00 a").direction.device.type == "meta"
+    assert resolve_edits(G, [spec], None, d).get("00 a").direction.device == G.mapping.w_avg.device
