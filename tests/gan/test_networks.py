@@ -298,6 +298,9 @@ def test_style_rows_channels_and_feature_shapes_by_hand():
     assert [SMALL.channels(r) for r in (4, 8, 16, 32)] == [32, 32, 16, 8]
     assert [(b.in_channels, b.out_channels) for b in g.synthesis.blocks()] == [(32, 32), (32, 32), (32, 16), (16, 8)]
     assert g.feature_indices() == [0, 2, 4, 6]
+    narrow = Generator(GeneratorConfig(resolution=8, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=32))
+    b4 = narrow.synthesis.blocks()[0]
+    assert (b4.in_channels, b4.out_channels) == (16, 16) and b4.const.shape == (16, 4, 4)  # b4 starts from its constant
     assert [g.feature_shape(i) for i in (0, 2, 4, 6)] == [(32, 4, 4), (32, 8, 8), (16, 16, 16), (8, 32, 32)]
     with pytest.raises(ValueError, match="^F8 does not exist in a 32px generator$"):
         g.feature_shape(8)
@@ -389,6 +392,18 @@ def test_conv_clamp_bounds_every_layer_and_none_does_not():
     rgb = block.torgb(torch.randn(2, block.out_channels, 8, 8) * 100, w[:, 3])
     assert rgb.abs().max() <= 0.05 and (rgb.abs() == 0.05).any()
     assert free.synthesis.blocks()[1].torgb(torch.randn(2, 32, 8, 8) * 100, w[:, 3]).abs().max() > 0.05
+    # a clamp of 0 is a clamp too (only None switches it off)
+    zero = _small(conv_clamp=0.0)
+    assert torch.equal(zero.g_stage(None, 4, None, None, w)[0], torch.zeros(2, 16, 16, 16))
+    assert torch.equal(zero.synthesize(w), torch.zeros(2, 3, 32, 32))
+
+
+def test_random_noise_is_drawn_on_the_generator_device():
+    import copy
+
+    g = copy.deepcopy(_small()).to("meta")  # a second device without a GPU
+    w = torch.zeros(1, SMALL.num_ws, SMALL.w_dim, device="meta")
+    assert g.synthesize(w, noise_mode="random").device.type == "meta"
 
 
 def test_delta_f_needs_its_mask(G, w):
