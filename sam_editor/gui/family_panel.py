@@ -292,7 +292,9 @@ class FamilyWorkspace(QObject):
         self.panel.cancelRequested.connect(self.cancel)
         self.panel.exportRequested.connect(window.export_dialog)
         self.panel.edit.changed.connect(self.request_render)
-        self._render_id = 0
+        self._rendering = False  # a render job is running
+        self._dirty = False  # the edit changed since it started
+        self.renders_started = 0
         self._token = 0  # which photo a job is for
         self.inverting = False
 
@@ -394,25 +396,44 @@ class FamilyWorkspace(QObject):
 
     # ---- edits ----------------------------------------------------------------------------------
     def request_render(self) -> None:
+        """Render the current edit on a worker. One render at a time: a change while one runs marks
+        the edit dirty and the next render starts when it ends (a slider drag on a 256-px BigGAN,
+        seconds per render on a CPU, would otherwise start a thread per step)."""
         if self.session.inversion is None:
             return
-        self._render_id += 1
-        worker = JobWorker("family-render", lambda _p, _s: self.session.render_edit(), self._render_id,
+        if self._rendering:
+            self._dirty = True
+            return
+        self._rendering, self._dirty = True, False
+        self.renders_started += 1
+        worker = JobWorker("family-render", lambda _p, _s: self.session.render_edit(), self._token,
                            threads=torch_threads_for(self.session.G))  # fmt: skip
         worker.finished.connect(self._on_rendered)
         worker.failed.connect(self._on_render_failed)
         self.jobs.start(worker)
 
+    def _render_ended(self) -> bool:
+        """→ whether another render started (the edit changed while this one ran)."""
+        self._rendering = False
+        if self._dirty:
+            self.request_render()
+            return True
+        return False
+
     @Slot(object)
     def _on_rendered(self, image: Any) -> None:
-        if getattr(self.sender(), "token", self._render_id) != self._render_id or image is None:
-            return  # an older render, or the photo changed
+        other_photo = getattr(self.sender(), "token", self._token) != self._token
+        again = self._render_ended()
+        if other_photo or image is None or self.session.inversion is None:
+            return
         self.session.apply_render(image)
         self.window.canvas.set_image("edited", image)
-        self.rendered.emit()
+        if not again:
+            self.rendered.emit()  # the render of the edit as it is now
 
     @Slot(str)
     def _on_render_failed(self, message: str) -> None:
+        self._render_ended()
         self.window.show_problem("Render failed", message)
 
     def render_now(self) -> None:

@@ -122,6 +122,24 @@ def test_class_edit_renders_and_exports(window, qtbot, biggan_folder, photo, tmp
     assert np.array_equal(cv2.cvtColor(cv2.imread(str(same)), cv2.COLOR_BGR2RGB), photo_rgb)
 
 
+def test_a_slider_drag_coalesces_renders(window, qtbot, biggan_folder, photo):
+    fam = open_family(window, qtbot, biggan_folder)
+    window.open_path(photo)
+    invert(window, qtbot, "z", steps=3)
+    box = fam.panel.edit
+    rendered(window, qtbot, lambda: pick(box, 4))
+    before = fam.renders_started
+
+    def drag() -> None:
+        for v in np.linspace(0.05, 0.6, 12):
+            box.picker.strength.setValue(float(v))
+
+    last = rendered(window, qtbot, drag)
+    assert fam.session.edit.strength == pytest.approx(0.6)
+    assert np.array_equal(last, fam.session.render_edit())  # the window shows the last value's render
+    assert fam.renders_started - before <= 2  # one started at the first step, one for the last value
+
+
 def test_f2_region_outside_its_gate_is_unchanged(window, qtbot, biggan_folder, photo):
     """The whole photo in F2: a class edit of the stages up to F2 is gated away (the window's render
     equals the reconstruction bit for bit); the stages after F2 do change it."""
