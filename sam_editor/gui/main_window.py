@@ -200,7 +200,14 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file = bar.addMenu("&File")
         file.addAction(a.open)
-        file.addAction("Open &Generator Folder…").triggered.connect(self.open_generator_dialog)
+        self.generator_menu = file.addMenu("&Generator")
+        self.generator_menu.addAction("StyleGAN2 (the bundle)").triggered.connect(self.close_generator)
+        from sam_editor.gan.biggan.checkpoint import REGISTERED
+
+        for name in REGISTERED:  # registry names: a missing download is the CLI's `weights fetch` message
+            self.generator_menu.addAction(name).triggered.connect(functools.partial(self.open_generator, name))
+        self.generator_menu.addSeparator()
+        self.generator_menu.addAction("Open &Generator Folder…").triggered.connect(self.open_generator_dialog)
         self.samples_menu = file.addMenu("Open &Sample")
         for path in sample_images():
             self.samples_menu.addAction(path.stem.replace("_", " ").title()).triggered.connect(

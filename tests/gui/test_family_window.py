@@ -181,7 +181,9 @@ def test_missing_weights_are_a_message_not_a_traceback(window, qtbot, tmp_path, 
     qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=20000)
     assert window.family is None and "config.json + pytorch_model.bin" in window.statusBar().currentMessage()
     monkeypatch.setenv("SAM_EDITOR_WEIGHTS", str(tmp_path / "nothing-downloaded"))
-    window.open_generator("biggan-deep-256")  # a registry name not downloaded: the CLI's fetch hint
+    menu = {a.text(): a for a in window.generator_menu.actions()}
+    assert {"StyleGAN2 (the bundle)", "biggan-deep-128", "biggan-deep-512", "Open &Generator Folder…"} <= set(menu)
+    menu["biggan-deep-256"].trigger()  # a registry name not downloaded: the CLI's fetch hint
     qtbot.waitUntil(lambda: "weights fetch" in window.statusBar().currentMessage(), timeout=20000)
     assert window.family is None
 
