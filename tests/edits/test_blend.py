@@ -330,3 +330,14 @@ def test_should_stop_abandons_the_blend() -> None:
     photo, truth, inside, small, small_truth, place = two_colour(600, 48, (40, 70, 200))
     assert blend_back(photo, small_truth, small, None, place, should_stop=lambda: True) is None
     assert blend_back(photo, small_truth, small, None, place, should_stop=lambda: False) is not None
+
+
+def test_segment_labels_are_refitted_for_another_map_of_the_same_photo() -> None:
+    # the label cache is keyed by the map too: the same photo with its segments swapped around
+    from sam_editor.edits.blend import upsample_labels
+
+    photo, _, inside, small, _, place = two_colour(256, 32, (0, 0, 0))
+    disc = (cv2.resize(inside.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA) > 0.5).astype(np.int32)
+    a = upsample_labels(photo, disc, place, guide=small)
+    b = upsample_labels(photo, 1 - disc, place, guide=small)
+    assert np.array_equal(b, 1 - a) and (a == 1).any() and (a == 0).any()
