@@ -357,8 +357,14 @@ class FamilyWorkspace(QObject):
 
     @Slot(int, int, object)
     def _on_progress(self, step: int, total: int, p: InversionProgress) -> None:
-        if self._current():
-            self.panel.show_progress(p)
+        if not self._current():
+            return
+        self.panel.show_progress(p)
+        if p.preview is not None:
+            c = self.window.canvas
+            c.set_image("reconstruction", p.preview)
+            if c.mode == "source":
+                c.set_mode("reconstruction")  # watch it converge
 
     def _done(self) -> None:
         self.inverting = False

@@ -22,6 +22,8 @@ import torch
 from ..imageio import Placement, Problem, SourceImage, letterbox, read_image, write_png
 from .jobs import Cancelled, InversionProgress
 
+PREVIEW_EVERY = 5  # steps between the inversion's preview renders (one forward each)
+
 
 @dataclass
 class FamilyEdit:
@@ -210,15 +212,18 @@ class FamilySession:
         pre = max(1, steps // 4) if method == "sam" and not self.latent_map else 0
         total = steps + pre
 
-        def on_step(step: int, _total: int, losses: dict[str, float], _preview: Any = None) -> None:
+        last_preview = {"step": -PREVIEW_EVERY}
+
+        def on_step(step: int, _total: int, losses: dict[str, float], preview_fn: Any = None) -> None:
             elapsed = time.perf_counter() - t0
             done = offset + step
             eta = elapsed / done * (total - done) if done else None
-            progress(
-                done,
-                total,
-                InversionProgress(done, total, {k: float(v) for k, v in losses.items()}, None, elapsed, eta),
-            )
+            preview = None
+            if preview_fn is not None and (step - last_preview["step"] >= PREVIEW_EVERY or step == _total):
+                preview = tensor_to_rgb8(preview_fn()[0])  # the current φ's reconstruction, as StyleGAN2's window shows
+                last_preview["step"] = step
+            losses = {k: float(v) for k, v in losses.items()}
+            progress(done, total, InversionProgress(done, total, losses, preview, elapsed, eta))
 
         if method == "sam":
             if self.latent_map:

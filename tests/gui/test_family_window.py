@@ -159,6 +159,7 @@ def test_f2_region_outside_its_gate_is_unchanged(window, qtbot, biggan_folder, p
 def test_sam_measures_a_map_and_cancel_keeps_the_best(window, qtbot, biggan_folder, photo):
     fam = open_family(window, qtbot, biggan_folder)
     window.open_path(photo)
+    assert window.canvas.items["reconstruction"].pixmap().isNull()
     fam.map_panel.tau.setValue(0.0)  # every segment's Z+ error exceeds 0: all in F2
     inv = invert(window, qtbot, "sam", steps=8)
     assert "100% in F2" in inv.map_note and fam.map_panel.rows["F2"].text() == "100%"
@@ -167,7 +168,8 @@ def test_sam_measures_a_map_and_cancel_keeps_the_best(window, qtbot, biggan_fold
     fam.panel.steps.setValue(5000)
     with qtbot.waitSignal(fam.inverted, timeout=60000):
         qtbot.mouseClick(fam.panel.invert, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: fam.panel.progress.value() >= 2, timeout=30000)
+        qtbot.waitUntil(lambda: fam.panel.progress.value() >= 7, timeout=30000)
+        assert not window.canvas.items["reconstruction"].pixmap().isNull()  # a preview while it runs
         assert fam.panel.cancel.isEnabled()
         qtbot.mouseClick(fam.panel.cancel, Qt.MouseButton.LeftButton)
     assert fam.session.inversion.cancelled and fam.session.inversion.steps_run < 5000
