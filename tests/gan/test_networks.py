@@ -314,6 +314,30 @@ def test_style_rows_channels_and_feature_shapes_by_hand():
     assert not torch.equal(g.g_stage(None, 4, None, None, w2)[0], f4)
 
 
+def test_every_style_row_reaches_exactly_its_layers():
+    """With a different w in every row (not G.map's broadcast one), the windowed pass, the staged
+    g_stage chain and NVIDIA's block forward agree, and F_i depends on rows 0…i and no other."""
+    g = _small()
+    torch.manual_seed(8)
+    w = g.map(torch.randn(1, SMALL.z_dim)) + 0.5 * torch.randn(1, SMALL.num_ws, SMALL.w_dim)
+    full = g.synthesize(w)
+    f, skip = g.g_stage(None, 2, None, None, w)
+    f, skip = g.g_stage(2, 4, f, skip, w)
+    _, img = g.g_stage(4, None, f, skip, w)
+    torch.testing.assert_close(img, full, rtol=0, atol=0)
+    x = img = None
+    for block, start in zip(g.synthesis.blocks(), g.synthesis.w_starts, strict=True):
+        x, img = block(x, img, w[:, start : start + block.num_conv + 1], "const")
+    torch.testing.assert_close(img, full, rtol=0, atol=0)
+    features = {i: g.g_stage(None, i, None, None, w)[0] for i in (0, 2, 4, 6)}
+    for r in range(SMALL.num_ws):
+        w2 = w.clone()
+        w2[:, r] += 1.0
+        reached = [i for i in (0, 2, 4, 6) if not torch.equal(g.g_stage(None, i, None, None, w2)[0], features[i])]
+        assert reached == [i for i in (0, 2, 4, 6) if r <= i], r
+        assert not torch.equal(g.synthesize(w2), full)
+
+
 def test_config_checks_json_and_output_size():
     for bad in (4, 48, 0):
         with pytest.raises(ValueError, match=f"^resolution must be a power of two ≥ 8, got {bad}$"):
