@@ -17,6 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import qtawesome as qta
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QColor
@@ -60,6 +61,9 @@ class FamilyMapPanel(QWidget):
 
     overlayChanged = Signal()
     closeRequested = Signal()
+    spaceRequested = Signal(str)  # put the selected segments in this space of Φ
+    editRegionRequested = Signal(bool)  # True: edit only the selection; False: everywhere
+    clearRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -94,6 +98,31 @@ class FamilyMapPanel(QWidget):
         hint.setWordWrap(True)
         tl.addWidget(hint)
         layout.addWidget(thresh)
+        seg = QGroupBox("Segments")
+        sl = QVBoxLayout(seg)
+        self.segment_label = QLabel("Click segments on the source to select them")
+        self.segment_label.setWordWrap(True)
+        sl.addWidget(self.segment_label)
+        self.space_row = QHBoxLayout()
+        sl.addLayout(self.space_row)
+        region = QHBoxLayout()
+        self.edit_only = QPushButton(qta.icon("mdi6.selection"), "Edit only these")
+        self.edit_only.setToolTip("The class edit acts only on the selected segments; the rest stays as inverted")
+        self.edit_only.clicked.connect(lambda: self.editRegionRequested.emit(True))
+        self.edit_everywhere = QPushButton(qta.icon("mdi6.selection-off"), "Edit everywhere")
+        self.edit_everywhere.clicked.connect(lambda: self.editRegionRequested.emit(False))
+        region.addWidget(self.edit_only)
+        region.addWidget(self.edit_everywhere)
+        sl.addLayout(region)
+        self.clear = QPushButton("Clear selection")
+        self.clear.clicked.connect(self.clearRequested)
+        sl.addWidget(self.clear)
+        self.region_label = QLabel("")
+        self.region_label.setObjectName("hint")
+        self.region_label.setWordWrap(True)
+        sl.addWidget(self.region_label)
+        layout.addWidget(seg)
+        self.space_buttons: dict[str, QPushButton] = {}
         self.show_overlay = QCheckBox("Show map on source")
         self.show_overlay.setChecked(True)
         self.show_overlay.toggled.connect(self.overlayChanged)
@@ -118,6 +147,29 @@ class FamilyMapPanel(QWidget):
             share.setObjectName("mono")
             self.legend_grid.addWidget(share, r, 2)
             self.rows[name] = share
+        for b in self.space_buttons.values():
+            b.deleteLater()
+        self.space_buttons = {}
+        for name, _ in legend:  # one button per space of Φ, in the legend's colour
+            b = QPushButton(name)
+            b.setToolTip(f"Put the selected segments in {name} (the next SAM inversion uses this map)")
+            b.setStyleSheet(f"QPushButton {{ border-bottom: 3px solid {QColor(*colors[name]).name()}; }}")
+            b.clicked.connect(lambda _=False, n=name: self.spaceRequested.emit(n))
+            self.space_row.addWidget(b)
+            self.space_buttons[name] = b
+        self.set_selection([], "", 0)
+
+    def set_selection(self, segments: list[int], space: str, region: int) -> None:
+        self.segment_label.setText(
+            "Click segments on the source to select them"
+            if not segments
+            else f"{len(segments)} segment{'s' if len(segments) > 1 else ''} selected" + (f", in {space}" if space else "")
+        )
+        for b in self.space_buttons.values():
+            b.setEnabled(bool(segments))
+        self.edit_only.setEnabled(bool(segments))
+        self.edit_everywhere.setEnabled(region > 0)
+        self.region_label.setText(f"Edits act on {region} segment{'s' if region != 1 else ''} only" if region else "")
 
     def legend_names(self) -> list[str]:
         return list(self.rows)
@@ -292,6 +344,10 @@ class FamilyWorkspace(QObject):
         self.panel.cancelRequested.connect(self.cancel)
         self.panel.exportRequested.connect(window.export_dialog)
         self.panel.edit.changed.connect(self.request_render)
+        self.map_panel.spaceRequested.connect(self.put_selection_in)
+        self.map_panel.editRegionRequested.connect(self.limit_edits)
+        self.map_panel.clearRequested.connect(lambda: self.select([]))
+        self.selection: list[int] = []
         self._rendering = False  # a render job is running
         self._dirty = False  # the edit changed since it started
         self.renders_started = 0
@@ -311,6 +367,7 @@ class FamilyWorkspace(QObject):
             self.window.show_problem(result.title, result.message)
             return False
         self._token += 1
+        self.selection = []
         s, c = self.session, self.window.canvas
         h, w = s.frame_size
         c.set_frame(h, w)
@@ -329,7 +386,40 @@ class FamilyWorkspace(QObject):
     def _show_map(self) -> None:
         s = self.session
         self.map_panel.set_coverage(s.coverage() if s.work is not None else None)
-        self.window.canvas.set_overlay(s.map_rgba(self.colors), 0.55, self.map_panel.show_overlay.isChecked())
+        rgba = s.map_rgba(self.colors)
+        if self.selection and s.work is not None:
+            rgba = rgba if rgba is not None else np.zeros((*s.frame_size, 4), np.uint8)
+            rgba[np.isin(s.segments(), self.selection)] = (255, 255, 255, 255)  # the selection in white
+        self.window.canvas.set_overlay(rgba, 0.55, self.map_panel.show_overlay.isChecked())
+
+    # ---- segments -------------------------------------------------------------------------------
+    def on_click(self, y: float, x: float, _pos: object = None) -> None:
+        """A click on the source toggles the segment under it in the selection."""
+        seg = self.session.segment_at(y, x)
+        if seg is None:
+            return
+        self.select([k for k in self.selection if k != seg] if seg in self.selection else [*self.selection, seg])
+
+    def select(self, segments: list[int]) -> None:
+        self.selection = list(segments)
+        s = self.session
+        spaces = {s.space_of(k) for k in self.selection}
+        self.map_panel.set_selection(self.selection, spaces.pop() if len(spaces) == 1 else "", len(s.edit_region))
+        self._show_map()
+
+    def put_selection_in(self, name: str) -> None:
+        if not self.selection:
+            return
+        self.session.put_in_space(self.selection, name)
+        self.select(self.selection)
+        if self.session.inversion is not None:
+            self.panel.eta.setText("The map changed: invert again with SAM to use it")
+
+    def limit_edits(self, only_selection: bool) -> None:
+        self.session.set_edit_region(self.selection if only_selection else [])
+        self.select(self.selection)
+        self.request_render()
+
 
     # ---- inversion ------------------------------------------------------------------------------
     @Slot(str, int)

@@ -588,6 +588,8 @@ class MainWindow(QMainWindow):
         self.map_dock.setWindowTitle("Latent spaces")
         self.stack_dock.hide()
         self.family.map_panel.closeRequested.connect(self.close_generator)
+        self.canvas.clicked.disconnect(self.editor.on_click)  # clicks pick the family's segments
+        self.canvas.clicked.connect(self.family.on_click)
         self.canvas.set_overlay(None, 0.0, False)
         for name in ("source", "reconstruction", "edited"):
             self.canvas.set_image(name, None)
@@ -603,6 +605,8 @@ class MainWindow(QMainWindow):
         if self.family is None:
             return
         self.family.shutdown()
+        self.canvas.clicked.disconnect(self.family.on_click)
+        self.canvas.clicked.connect(self.editor.on_click)
         stylegan_map, stylegan_edit = self._stylegan_docks
         for dock, widget in ((self.map_dock, stylegan_map), (self.edit_dock, stylegan_edit)):
             family_widget = dock.widget()

@@ -86,6 +86,8 @@ class FamilySession:
         self.inversion: FamilyInversion | None = None
         self.edit = FamilyEdit()
         self.edited: np.ndarray | None = None
+        self.labels: np.ndarray | None = None  # (H, W) over-segmentation of the frame, on first use
+        self.edit_region: frozenset[int] = frozenset()  # segments the edit may act on (empty: everywhere)
 
     # ---- what the family offers -------------------------------------------------------------
     @property
@@ -143,7 +145,56 @@ class FamilySession:
         self.latent_map = {}
         self.inversion = None
         self.edited = None
+        self.labels = None
+        self.edit_region = frozenset()
         return image
+
+    # ---- segments: the map by hand, the edit region -----------------------------------------------
+    def segments(self) -> np.ndarray:
+        """(H, W) int segment ids of the frame (the weight-free over-segmentation the measured map uses)."""
+        if self.labels is None:
+            from ..invertibility.segmenters import OversegSegmenter
+
+            assert self.work is not None
+            self.labels = OversegSegmenter().segment(self.work)
+        return self.labels
+
+    def segment_at(self, y: float, x: float) -> int | None:
+        if self.work is None:
+            return None
+        h, w = self.frame_size
+        if not (0 <= y < h and 0 <= x < w):
+            return None
+        return int(self.segments()[int(y), int(x)])
+
+    def space_of(self, segment: int) -> str:
+        """The space of Φ holding most of `segment`'s pixels."""
+        m = self.segments() == segment
+        best = max(self.latent_map.items(), key=lambda kv: int((kv[1] & m).sum()), default=None)
+        if best is not None and int((best[1] & m).sum()) * 2 > int(m.sum()):
+            return best[0]
+        return self.G.spaces[0].name
+
+    def put_in_space(self, segments: list[int] | frozenset[int], name: str) -> None:
+        """Put these segments in space `name` (the map by hand; the next SAM inversion uses it)."""
+        from ..gan.family import space_named
+
+        space = space_named(self.G, name)
+        m = np.isin(self.segments(), list(segments))
+        for key in list(self.latent_map):
+            self.latent_map[key] = self.latent_map[key] & ~m
+        if space.is_feature:
+            self.latent_map[space.name] = self.latent_map.get(space.name, np.zeros(self.frame_size, bool)) | m
+        self.latent_map = {k: v for k, v in self.latent_map.items() if v.any()}
+
+    def set_edit_region(self, segments: list[int] | frozenset[int]) -> None:
+        """The edit acts only on these segments (`class_edit.hold_outside`); empty: everywhere."""
+        self.edit_region = frozenset(int(k) for k in segments)
+
+    def region_mask(self) -> np.ndarray | None:
+        if not self.edit_region:
+            return None
+        return np.isin(self.segments(), list(self.edit_region))
 
     def target(self) -> torch.Tensor:
         from ..inversion.images import rgb_to_tensor
@@ -228,7 +279,7 @@ class FamilySession:
         if method == "sam":
             if self.latent_map:
                 latent_map = {k: torch.from_numpy(v) for k, v in self.latent_map.items()}
-                note = "drawn map"
+                note = "the map shown (measured before or set by hand)"
             else:
                 from ..invertibility.segmenters import OversegSegmenter
 
@@ -284,8 +335,14 @@ class FamilySession:
         delta = self.edit_delta()
         if delta is None:
             return self.inversion.reconstruction
+        delta_f, masks = phi.delta_f, phi.masks
+        region = self.region_mask()
+        if region is not None:  # outside the region only the class-free layers after F_B act
+            from ..edits.class_edit import hold_outside
+
+            delta_f, masks = hold_outside(self.G, delta_f, masks, region)
         with torch.no_grad():
-            image = self.G.synthesize(phi.w_plus, phi.delta_f, phi.masks, delta_w=delta).clamp(-1, 1)
+            image = self.G.synthesize(phi.w_plus, delta_f, masks, delta_w=delta).clamp(-1, 1)
         return tensor_to_rgb8(image[0])
 
     def apply_render(self, image: np.ndarray | None) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
 
 from sam_editor.gan.biggan.checkpoint import save_port_format
 from sam_editor.gui.family_panel import ClassEditBox
@@ -196,3 +196,30 @@ def test_back_to_stylegan2_restores_the_panels(window, qtbot, biggan_folder, sam
     fam.map_panel.back.click()
     assert window.family is None and window.map_dock.widget() is stylegan_map
     assert window.open_path(sample_png) and window.session.source is not None  # StyleGAN2's path again
+
+
+def test_segments_set_the_map_by_hand_and_limit_the_edit(window, qtbot, biggan_folder, photo):
+    fam = open_family(window, qtbot, biggan_folder)
+    window.open_path(photo)
+    s = fam.session
+    assert [b.text() for b in fam.map_panel.space_buttons.values()] == ["Z+", "F2"]  # buttons from the legend
+    window.canvas.clicked.emit(12.0, 16.0, QPointF())  # the dark block in the middle of the photo
+    block = s.segment_at(12, 16)
+    assert fam.selection == [block] and fam.map_panel.space_buttons["F2"].isEnabled()
+    fam.map_panel.space_buttons["F2"].click()
+    in_block = s.segments() == block
+    assert s.latent_map["F2"].sum() == in_block.sum() and 0 < fam.session.coverage()["F2"] < 1
+    assert fam.map_panel.rows["F2"].text() != "" and s.space_of(block) == "F2"
+    inv = invert(window, qtbot, "sam", steps=6)
+    assert "map shown" in inv.map_note  # the hand-set map, nothing measured
+    assert float(inv.phi.masks[2].max()) > 0.5 and float(inv.phi.masks[2].min()) == 0.0
+    fam.map_panel.edit_only.click()
+    assert s.edit_region == {block}
+    edited = rendered(window, qtbot, lambda: pick(fam.panel.edit, 7))
+    reach = cv2.dilate(in_block.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)  # the final 3×3 conv
+    assert np.array_equal(edited[~reach], inv.reconstruction[~reach])  # outside the region: as inverted
+    assert np.abs(edited[in_block].astype(int) - inv.reconstruction[in_block]).mean() > 1
+    everywhere = rendered(window, qtbot, fam.map_panel.edit_everywhere.click)
+    assert s.edit_region == frozenset() and not np.array_equal(everywhere[~reach], inv.reconstruction[~reach])
+    fam.map_panel.space_buttons["Z+"].click()  # back in the rows space
+    assert "F2" not in s.latent_map and s.space_of(block) == "Z+"
