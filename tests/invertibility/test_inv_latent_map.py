@@ -251,11 +251,11 @@ def test_label_png_depth_and_refusals() -> None:
     np.testing.assert_array_equal(decode_labels(encode_labels(np.array([[65535, 0]]))), [[65535, 0]])
     assert decode_labels(encode_labels(np.array([[3, 1]]))).dtype == np.int32
     for bad in (np.array([[-1, 2]]), np.array([[0, 65536]])):
-        with pytest.raises(ValueError, match=r"label maps must hold 0\.\.65535"):
+        with pytest.raises(ValueError, match=r"^label maps must hold 0\.\.65535$"):
             encode_labels(bad)
     colour_png = base64.b64encode(cv2.imencode(".png", np.zeros((2, 2, 3), np.uint8))[1].tobytes()).decode()
     for text in (colour_png, base64.b64encode(b"not a png").decode()):
-        with pytest.raises(ValueError, match="invalid label-map PNG"):
+        with pytest.raises(ValueError, match="^invalid label-map PNG$"):
             decode_labels(text)
 
 
@@ -276,8 +276,8 @@ def test_json_fields_and_refusals() -> None:
         ({"format": "x"}, "not a latent map \\(format 'x'\\)"),
         ({"version": 2}, "latent map version 2 is newer than supported \\(1\\)"),
         ({"spaces": ["W+", "F4", "F6", "F10", "F8"]}, "unexpected space list"),
-        ({"height": 3}, "label map size does not match"),
-        ({"width": 5}, "label map size does not match"),
+        ({"height": 3}, "^label map size does not match the stored height/width$"),
+        ({"width": 5}, "^label map size does not match the stored height/width$"),
     ):
         with pytest.raises(ValueError, match=why):
             LatentMap.from_json({**data, **change})
@@ -335,6 +335,7 @@ def test_legend_labels_and_swatches() -> None:
         levels = img[y0 : y0 + 22, 22:, 0][ink]
         assert levels.min() < 60 and ((levels > 60) & (levels < 200)).any()
     assert legend_image(row_height=30, width=250).shape == (30 * 5 + 4, 250, 3)
+    assert legend_image().shape == (22 * 5 + 4, 190, 3)  # the defaults
 
 
 def test_tau_scale_clamps_serialises_and_refuses() -> None:
@@ -394,5 +395,21 @@ def test_a_failed_png_encoding_is_reported(monkeypatch) -> None:
     import sam_editor.invertibility.latent_map as lm
 
     monkeypatch.setattr(lm.cv2, "imencode", lambda *a, **k: (False, None))
-    with pytest.raises(RuntimeError, match="PNG encoding of the label map failed"):
+    with pytest.raises(RuntimeError, match="^PNG encoding of the label map failed$"):
         encode_labels(np.zeros((2, 2), int))
+
+
+def test_borders_of_three_segments_and_the_default_alpha() -> None:
+    labels = np.array([[0, 1, 1], [2, 2, 1], [2, 2, 1]])
+    lmap = LatentMap(labels, np.zeros((3, 5)))  # every segment in W+
+    image = np.full((3, 3, 3), 200, np.uint8)
+    # a border pixel: right of or below a change of segment (worked out by hand)
+    border = np.array([[0, 1, 0], [1, 1, 1], [0, 0, 1]], bool)
+    flat = lmap.overlay(image, alpha=0.0)
+    assert (flat[border] == 70).all() and (flat[~border] == 200).all()  # 200 · 0.35 = 70
+    np.testing.assert_array_equal(lmap.overlay(image), lmap.overlay(image, alpha=0.5))
+
+
+def test_an_empty_label_map_is_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match="non-empty"):
+        LatentMap.from_predictions(np.zeros((5, 0, 0)), np.zeros((0, 0), int))
