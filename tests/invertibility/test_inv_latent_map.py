@@ -413,3 +413,11 @@ def test_borders_of_three_segments_and_the_default_alpha() -> None:
 def test_an_empty_label_map_is_refused_with_the_reason() -> None:
     with pytest.raises(ValueError, match="non-empty"):
         LatentMap.from_predictions(np.zeros((5, 0, 0)), np.zeros((0, 0), int))
+
+
+def test_consecutive_labels_are_kept_as_the_segmenter_numbered_them() -> None:
+    labels = np.array([[0, 2], [1, 1]])  # consecutive, but not in order of first appearance
+    errors = np.stack([labels * 0.1] * 5)
+    lmap = LatentMap.from_predictions(errors, labels)
+    np.testing.assert_array_equal(lmap.labels, labels)
+    np.testing.assert_allclose(lmap.segment_errors[:, 0], [0.0, 0.1, 0.2])
