@@ -420,6 +420,7 @@ def test_conv_clamp_bounds_every_layer_and_none_does_not():
     zero = _small(conv_clamp=0.0)
     assert torch.equal(zero.g_stage(None, 4, None, None, w)[0], torch.zeros(2, 16, 16, 16))
     assert torch.equal(zero.synthesize(w), torch.zeros(2, 3, 32, 32))
+    assert torch.equal(zero.synthesis.blocks()[1].torgb(torch.randn(2, 32, 8, 8), w[:, 3]), torch.zeros(2, 3, 8, 8))
 
 
 def test_random_noise_is_drawn_on_the_generator_device():
