@@ -375,9 +375,10 @@ class FamilyWorkspace(QObject):
         c.set_image("source", s.work)
         c.set_image("reconstruction", None)
         c.set_image("edited", None)
-        c.set_mode("source")
+        self.window.set_view("source")
         self._show_map()
         self.panel.set_state(has_image=True, inverted=False)
+        self.window.update_actions()
         self.panel.progress.setValue(0)
         self.panel.eta.setText("")
         self.window.status(f"{path.name}: {result.size[0]} × {result.size[1]} → {w} × {h} for {s.G.family}", 6000)
@@ -436,6 +437,7 @@ class FamilyWorkspace(QObject):
         worker.cancelled.connect(self._on_cancelled)
         self.inverting = True
         self.panel.set_running(True)
+        self.window.update_actions()
         self.panel.eta.setText("starting…")
         self.worker = self.jobs.start(worker)
 
@@ -454,12 +456,13 @@ class FamilyWorkspace(QObject):
             c = self.window.canvas
             c.set_image("reconstruction", p.preview)
             if c.mode == "source":
-                c.set_mode("reconstruction")  # watch it converge
+                self.window.set_view("reconstruction")  # watch it converge
 
     def _done(self) -> None:
         self.inverting = False
         self.panel.set_running(False)
         self.panel.set_state(has_image=self.session.work is not None, inverted=self.session.inversion is not None)
+        self.window.update_actions()
 
     @Slot(object)
     def _on_inverted(self, inv: FamilyInversion) -> None:
@@ -475,7 +478,7 @@ class FamilyWorkspace(QObject):
         c = self.window.canvas
         c.set_image("reconstruction", inv.reconstruction)
         c.set_image("edited", inv.reconstruction)
-        c.set_mode("side")
+        self.window.set_view("side")
         self._show_map()
         self.inverted.emit()
         self.request_render()

@@ -622,6 +622,8 @@ class MainWindow(QMainWindow):
         self.canvas.set_overlay(None, 0.0, False)
         if self.session.bundle is not None:
             self.show_bundle()
+        self.actions.view_source.setEnabled(True)  # StyleGAN2's views: always available
+        self.actions.view_side.setEnabled(True)
         self.update_actions()
 
     def _family_export_dialog(self) -> None:
@@ -769,6 +771,13 @@ class MainWindow(QMainWindow):
         a.cancel.setEnabled(self.editor.inverting or self.editor.jobs.is_running("styleclip"))
         a.view_reconstruction.setEnabled(s.inversion is not None or self.editor.inverting)
         a.view_edited.setEnabled(s.inversion is not None)
+        if self.family is not None:  # the views and Export follow the family's photo and inversion
+            fs, inverted = self.family.session, self.family.session.inversion is not None
+            a.view_source.setEnabled(fs.work is not None)
+            a.view_side.setEnabled(fs.work is not None)
+            a.view_reconstruction.setEnabled(inverted or self.family.inverting)
+            a.view_edited.setEnabled(inverted)
+            a.export.setEnabled(inverted)
         ready = has_image and (s.latent_map is not None or self.inversion_panel.current_method() != "sam")
         self.inversion_panel.set_ready(ready, "Waiting for the invertibility map" if has_image else "Open an image first")
 

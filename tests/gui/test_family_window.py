@@ -74,6 +74,7 @@ def test_opening_a_biggan_folder_shows_its_spaces_and_the_class_picker(window, q
     assert methods == ["z", "z+", "f2", "sam"]
     assert fam.panel.edit.picker.shown_classes() == list(range(10))  # the tiny generator's 10 classes
     assert not fam.panel.invert.isEnabled()
+    assert not window.actions.export.isEnabled() and not window.actions.view_edited.isEnabled()
     assert window.open_path(photo)
     assert fam.panel.invert.isEnabled() and not fam.panel.export.isEnabled()
     assert window.canvas.items["source"].pixmap().width() == 32
@@ -85,6 +86,10 @@ def test_class_edit_renders_and_exports(window, qtbot, biggan_folder, photo, tmp
     inv = invert(window, qtbot, "z+")
     assert inv.method == "z+" and inv.steps_run == STEPS and not inv.cancelled
     assert fam.panel.export.isEnabled() and fam.panel.edit.isEnabled()
+    acts = window.actions
+    assert acts.export.isEnabled() and acts.view_edited.isEnabled() and window.canvas.mode == "side"
+    acts.view_edited.trigger()
+    assert window.canvas.mode == "edited"
     recon = inv.reconstruction
     box = fam.panel.edit
     full = rendered(window, qtbot, lambda: pick(box, 7))
@@ -193,8 +198,10 @@ def test_missing_weights_are_a_message_not_a_traceback(window, qtbot, tmp_path, 
 def test_back_to_stylegan2_restores_the_panels(window, qtbot, biggan_folder, sample_png):
     stylegan_map = window.map_dock.widget()
     fam = open_family(window, qtbot, biggan_folder)
+    assert not window.actions.view_side.isEnabled()  # no photo in the family's workspace
     fam.map_panel.back.click()
     assert window.family is None and window.map_dock.widget() is stylegan_map
+    assert window.actions.view_side.isEnabled() and window.actions.view_source.isEnabled()
     assert window.open_path(sample_png) and window.session.source is not None  # StyleGAN2's path again
 
 
