@@ -13,6 +13,11 @@ on_step callback blocks until the parent lets it go on, so the two take turns on
 return to the next call (the wait is not counted); the first step (warm-up) is left out of the
 medians. After the last step both save φ and x̂, and the parent prints the largest absolute
 difference between them. Per thread count a fresh pair of workers runs.
+
+φ after N steps differs more than float32 rounding suggests: Adam's m/√v turns a rounding
+difference in a tiny gradient component into a step of about lr. `--gradients` therefore also
+evaluates the first gradient of the SAM objective (eq. 3.8) at one φ with both checkouts and
+with the base in float64, and prints each float32 gradient's relative error against float64.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ HERE = Path(__file__).resolve().parents[1]
 
 
 # ---- worker: runs in its own process with `root` first on sys.path ------------------------------
-def worker(root: str, threads: int, steps: int, out: str) -> None:
+def _setup(root: str, threads: int):  # noqa: ANN202
     sys.path.insert(0, root)
     import numpy as np
     import torch
@@ -39,7 +44,6 @@ def worker(root: str, threads: int, steps: int, out: str) -> None:
     import sam_editor
     from sam_editor.gan.layers import LayerSpace
     from sam_editor.gan.networks import Generator, GeneratorConfig
-    from sam_editor.inversion import InversionSettings, invert
     from sam_editor.inversion.losses import estimate_w_prior
     from sam_editor.perceptual import Perceptual
     from sam_editor.runtime import init_torch
@@ -60,6 +64,39 @@ def worker(root: str, threads: int, steps: int, out: str) -> None:
     usable = [s for s in LayerSpace if s.is_feature and s.index in G.feature_indices()[:-1]]
     for k, space in enumerate(usable):
         ranks[(k + 1) * h // (len(usable) + 2) :, : w * (k + 2) // (len(usable) + 2)] = space.rank
+    return G, x, ranks, stats, perceptual
+
+
+def gradient(root: str, threads: int, out: str, float64: bool) -> None:
+    """The SAM objective's gradient at one φ (w away from the mean, Δf ≠ 0), saved for the parent."""
+    G, x, ranks, stats, perceptual = _setup(root, threads)
+    import torch
+
+    from sam_editor.inversion import InversionSettings
+    from sam_editor.inversion import latent_maps as lm
+    from sam_editor.inversion.optimise import LatentProblem
+
+    masks = lm.feature_masks(G, lm.rank_maps(ranks, 1, G.cfg.output_size), torch.device("cpu"))
+    if float64:
+        G, perceptual, x = G.double(), perceptual.double(), x.double()
+        masks = {i: m.double() for i, m in masks.items()}
+    problem = LatentProblem(G, x, "sam", InversionSettings(), perceptual, stats, masks, None)
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        problem.w.add_(0.3 * torch.randn(problem.w.shape, generator=gen).to(problem.w.dtype))
+        for d in problem.delta_f.values():
+            d.add_(0.1 * torch.randn(d.shape, generator=gen))
+    total, _ = problem.evaluate()
+    total.mean().backward()
+    grads = {"loss": total.detach(), "w": problem.w.grad, **{f"f{i}": d.grad for i, d in problem.delta_f.items()}}
+    torch.save({k: v.double() for k, v in grads.items()}, out)
+
+
+def worker(root: str, threads: int, steps: int, out: str) -> None:
+    G, x, ranks, stats, perceptual = _setup(root, threads)
+    import torch
+
+    from sam_editor.inversion import InversionSettings, invert
 
     state = {"t": 0.0, "c": 0.0}
 
@@ -128,16 +165,40 @@ def compare(base: Path, threads: int, steps: int) -> dict:
     return {"threads": threads, "median": med, "diffs": diffs, "base": a}
 
 
+def compare_gradients(base: Path) -> None:
+    """Float32 rounding differs between implementations and Adam's m/√v amplifies it in the
+    components with tiny gradients, so φ after a few steps is no yardstick; the first gradient
+    against a float64 evaluation (of the base) is: both float32 gradients' relative errors."""
+    import torch
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_sam_grad_"))
+    runs = {"base": (base, False), "this": (HERE, False), "f64": (base, True)}
+    for name, (root, f64) in runs.items():
+        cmd = [sys.executable, __file__, "--grad-worker", str(root), "--threads", "2", "--out", str(tmp / f"{name}.pt")]
+        subprocess.run(cmd + (["--float64"] if f64 else []), check=True, cwd=tempfile.gettempdir(), stdout=subprocess.DEVNULL)
+    ref, a, b = (torch.load(tmp / f"{n}.pt") for n in ("f64", "base", "this"))
+    print("\nfirst SAM gradient, relative L2 error against float64 (base code): base | this")
+    for k in ref:
+        err = [float((t[k] - ref[k]).norm() / ref[k].norm()) for t in (a, b)]
+        print(f"  {k:>5}: {err[0]:.2e} | {err[1]:.2e}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", type=Path, help="checkout (e.g. a git worktree) to compare against")
     ap.add_argument("--steps", type=int, default=7, help="SAM steps per run (the first is warm-up)")
     ap.add_argument("--threads", default="1,2", help="torch thread counts, one run each")
+    ap.add_argument("--gradients", action="store_true", help="also: the first gradient of both against float64")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--grad-worker", help=argparse.SUPPRESS)
+    ap.add_argument("--float64", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         worker(args.worker, int(args.threads), args.steps, args.out)
+        return 0
+    if args.grad_worker:
+        gradient(args.grad_worker, int(args.threads), args.out, args.float64)
         return 0
     if args.base is None or not (args.base / "sam_editor").is_dir():
         ap.error("--base must be a checkout holding sam_editor/ (git worktree add --detach /tmp/speed-base <commit>)")
@@ -154,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         (bw, bc), (tw, tc) = r["median"]["base"], r["median"]["this"]
         print(f"{r['threads']:>7} | {bw:11.2f} | {tw:11.2f} | {bw / tw:7.2f}× | {bc:10.2f} | {tc:10.2f} | {fmt(r['diffs'])}")
+    if args.gradients:
+        compare_gradients(args.base)
     if len(rows) > 1:  # the yardstick: the base against itself with another thread count (float order only)
         a, b = rows[0]["base"], rows[1]["base"]
         print(f"base {rows[0]['threads']} vs {rows[1]['threads']} threads, max |Δ| x̂, w+, Δf: {fmt({k: float((a[k] - b[k]).abs().max()) for k in a})}")

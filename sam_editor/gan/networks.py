@@ -557,6 +557,10 @@ class Generator(torch.nn.Module):
         modulated by `w+` up to layer i and by `w+ + δw+` only after it. W+ regions (no mask)
         get the edit in every layer. (The official code pastes only f_i, after block i's toRGB,
         so the edited skip image leaks into F_i regions; gating the skip image too fixes that.)
+
+        Each block runs on its `BlockPlan` window only: the rows/columns that reach the crop
+        (Δf_i and m_i are given for the whole frame; their rows outside the window cannot
+        change x̂, so they get no gradient from it, as before).
         """
         delta_f = dict(delta_f or {})
         masks = dict(masks or {})
