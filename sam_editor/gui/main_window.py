@@ -617,14 +617,29 @@ class MainWindow(QMainWindow):
         self.stack_dock.show()
         self.family.deleteLater()
         self.family = None
-        for name in ("source", "reconstruction", "edited"):
-            self.canvas.set_image(name, None)
-        self.canvas.set_overlay(None, 0.0, False)
+        self._show_stylegan_photo()
         if self.session.bundle is not None:
             self.show_bundle()
         self.actions.view_source.setEnabled(True)  # StyleGAN2's views: always available
         self.actions.view_side.setEnabled(True)
         self.update_actions()
+
+    def _show_stylegan_photo(self) -> None:
+        """The StyleGAN2 session's photo, inversion and edit back on the canvas (or an empty one)."""
+        s, c = self.session, self.canvas
+        if s.work is None:
+            for name in ("source", "reconstruction", "edited"):
+                c.set_image(name, None)
+            c.set_overlay(None, 0.0, False)
+            return
+        h, w = s.frame_size
+        c.set_frame(h, w)
+        c.set_photo_box(None if s.placement is None else s.placement.box)
+        c.set_image("source", s.display_source())
+        c.set_image("reconstruction", None if s.inversion is None else s.inversion.reconstruction)
+        c.set_image("edited", s.result_image("edited"))
+        self.set_view("source" if s.inversion is None else "side")
+        s.events.emit("latent_map")  # the editor redraws the map's overlay
 
     def _family_export_dialog(self) -> None:
         s = self.family.session

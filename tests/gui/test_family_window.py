@@ -195,14 +195,20 @@ def test_missing_weights_are_a_message_not_a_traceback(window, qtbot, tmp_path, 
     assert window.family is None
 
 
-def test_back_to_stylegan2_restores_the_panels(window, qtbot, biggan_folder, sample_png):
+def test_back_to_stylegan2_restores_the_panels(window, qtbot, biggan_folder, sample_png, photo):
     stylegan_map = window.map_dock.widget()
+    assert window.open_path(sample_png)  # a StyleGAN2 photo first: it comes back afterwards
+    frame = window.canvas.frame
     fam = open_family(window, qtbot, biggan_folder)
+    assert window.canvas.items["source"].pixmap().isNull()  # the family's empty workspace
     assert not window.actions.view_side.isEnabled()  # no photo in the family's workspace
+    window.open_path(photo)
+    assert window.canvas.frame == (32, 32) and window.session.source.path == sample_png  # the family's photo
     fam.map_panel.back.click()
     assert window.family is None and window.map_dock.widget() is stylegan_map
     assert window.actions.view_side.isEnabled() and window.actions.view_source.isEnabled()
-    assert window.open_path(sample_png) and window.session.source is not None  # StyleGAN2's path again
+    assert window.canvas.frame == frame and not window.canvas.items["source"].pixmap().isNull()
+    assert window.open_path(photo) and window.session.source.path == photo  # StyleGAN2's path again
 
 
 def test_segments_set_the_map_by_hand_and_limit_the_edit(window, qtbot, biggan_folder, photo):
