@@ -227,3 +227,14 @@ def test_row_masks_and_their_refusals(tiny_G, tiny_phi, tiny_clip):
         from sam_editor.edits.styleclip import l2_lambda_for_region
 
         l2_lambda_for_region(0)
+
+
+def test_a_bool_row_mask_is_the_same_edit_as_its_row_list_and_batches_are_refused(tiny_G, tiny_phi, tiny_clip):
+    w, df, masks = tiny_phi
+    chosen = torch.zeros(tiny_G.num_ws, dtype=torch.bool)
+    chosen[[2, 5]] = True
+    by_mask = text_edit(tiny_G, w, df, masks, "a car", tiny_clip, steps=2, seed=2, layers=chosen)
+    by_list = text_edit(tiny_G, w, df, masks, "a car", tiny_clip, steps=2, seed=2, layers=[2, 5])
+    assert torch.equal(by_mask.delta_w, by_list.delta_w) and by_mask.history == by_list.history
+    with pytest.raises(ValueError, match=r"w_plus must be \(1, 10, 32\), got \(2, 10, 32\)"):
+        text_edit(tiny_G, w.expand(2, -1, -1), df, masks, "a car", tiny_clip, steps=1)
