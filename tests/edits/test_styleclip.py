@@ -1,6 +1,7 @@
 """StyleCLIP latent optimisation through the gated synthesis, on a tiny generator and a tiny
 random CLIP carried through open_clip's own config + state-dict path (as the real ViT-B/32 is)."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -208,6 +209,16 @@ def test_the_loss_is_clip_plus_lambda_times_the_summed_square_of_delta(tiny_G, t
     for h in r.history:
         assert h["loss"] == pytest.approx(h["clip"] + 50.0 * h["l2"], rel=1e-6)
     assert r.best_step == 1 + min(range(2), key=lambda i: r.history[i]["loss"]) and r.prompt == "a blue car"
+    # the CLIP term of step 1 is that of the gated render with the inversion's Δf_i
+    from sam_editor.edits.styleclip import clip_loss
+
+    rows = torch.zeros(1, tiny_G.num_ws, 1)
+    rows[:, layers] = 1
+    with torch.no_grad():
+        image = tiny_G.synthesize(w, df, masks, delta_w=init * rows, noise_mode="const")
+        expected = clip_loss(tiny_clip, image, tiny_clip.encode_text(["a blue car"])).item()
+    assert first["clip"] == pytest.approx(expected, rel=1e-5)
+    assert text_edit(tiny_G, w, df, masks, "a blue car", tiny_clip, steps=0).best_step == 0
     assert r.delta_w[:, [0, 1, 4, 5, 6, 8, 9]].abs().max() == 0
 
 
@@ -238,3 +249,36 @@ def test_a_bool_row_mask_is_the_same_edit_as_its_row_list_and_batches_are_refuse
     assert torch.equal(by_mask.delta_w, by_list.delta_w) and by_mask.history == by_list.history
     with pytest.raises(ValueError, match=r"w_plus must be \(1, 10, 32\), got \(2, 10, 32\)"):
         text_edit(tiny_G, w.expand(2, -1, -1), df, masks, "a car", tiny_clip, steps=1)
+
+
+def test_random_views_are_small_zooms_and_shifts_inside_the_image_with_flips():
+    h = w = 16
+    xs = (2 * torch.arange(w) + 1) / w - 1  # pixel centres in grid_sample's coordinates
+    ramp = torch.zeros(1, 3, h, w)
+    ramp[0, 0] = xs[None, :]  # channel 0: x, channel 1: y
+    ramp[0, 1] = xs[:, None]
+    views = random_views(ramp, 41, torch.Generator().manual_seed(3))
+    again = random_views(ramp, 41, torch.Generator().manual_seed(3))
+    assert torch.equal(views, again)  # the views come from the generator given
+    mid = slice(5, 11)  # away from the border padding: the view's value is a·x + t exactly
+    signs = []
+    for v in views[1:]:
+        for ch, axis in ((0, 1), (1, 0)):
+            profile = v[ch].mean(dim=1 - axis)[mid]
+            a, t = np.polyfit(xs[mid].numpy(), profile.numpy(), 1)
+            assert 0.85 - 1e-4 <= abs(a) <= 1 + 1e-4  # zoomed in by at most 15 %
+            assert abs(t) <= 1 - abs(a) + 1e-4  # shifted no further than the zoom leaves room for
+            if ch == 0:
+                signs.append(np.sign(a))
+            else:
+                assert a > 0  # flipped left-right only
+    assert {-1.0, 1.0} <= set(signs)
+
+
+def test_several_views_are_deterministic_and_progress_reports_the_step_count(tiny_G, tiny_phi, tiny_clip):
+    w, df, masks = tiny_phi
+    calls = []
+    kw = dict(steps=2, seed=5, settings=StyleClipSettings(clip_views=3))
+    a = text_edit(tiny_G, w, df, masks, "a car", tiny_clip, on_step=lambda *c: calls.append(c[:2]), **kw)
+    b = text_edit(tiny_G, w, df, masks, "a car", tiny_clip, **kw)
+    assert torch.equal(a.delta_w, b.delta_w) and calls == [(1, 2), (2, 2)]
