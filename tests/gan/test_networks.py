@@ -256,6 +256,9 @@ def test_mapping_network_by_hand():
         x = torch.where(a >= 0, a, 0.2 * a) * math.sqrt(2)
     torch.testing.assert_close(g.mapping(z), x, rtol=1e-5, atol=1e-6)
     assert 50 < float(g.mapping.fc0.weight.std()) < 200  # stored scale: randn / 0.01
+    wide = Generator(GeneratorConfig(resolution=8, z_dim=12, w_dim=16, mapping_layers=3, channel_base=64, channel_max=8))
+    assert [tuple(getattr(wide.mapping, f"fc{i}").weight.shape) for i in range(3)] == [(16, 12), (16, 16), (16, 16)]
+    assert wide.mapping(torch.randn(2, 12)).shape == (2, 16) and wide.mean_w_plus().shape == (1, wide.num_ws, 16)
 
 
 def test_torgb_and_style_affines_by_hand():
@@ -274,6 +277,25 @@ def test_torgb_and_style_affines_by_hand():
     W = block.torgb.weight[:, :, 0, 0]
     ref = torch.einsum("oc,nc,nchw->nohw", W, styles / math.sqrt(16), x) + block.torgb.bias[None, :, None, None]
     torch.testing.assert_close(block.torgb(x, w), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_synthesis_layer_by_hand():
+    """conv1 of b8: lrelu(conv(x, W·s / ‖W·s‖) + noise·strength + b, 0.2)·√2 with the modulated,
+    demodulated weights formed explicitly per image (NVIDIA's fused form)."""
+    g = _small()
+    layer = g.synthesis.blocks()[1].conv1
+    with torch.no_grad():
+        layer.bias.normal_()
+    x = torch.randn(2, 32, 8, 8)
+    w = torch.randn(2, SMALL.w_dim)
+    s = w @ (layer.affine.weight / math.sqrt(SMALL.w_dim)).T + layer.affine.bias
+    ref = []
+    for n in range(2):
+        wm = layer.weight * s[n][None, :, None, None]
+        wm = wm * (wm.square().sum(dim=(1, 2, 3), keepdim=True) + 1e-8).rsqrt()
+        a = F.conv2d(x[n : n + 1], wm, padding=1) + layer.noise_const * layer.noise_strength + layer.bias[None, :, None, None]
+        ref.append(torch.where(a >= 0, a, 0.2 * a) * math.sqrt(2))
+    torch.testing.assert_close(layer(x, w, "const"), torch.cat(ref), rtol=1e-4, atol=1e-5)
 
 
 def test_w_avg_tracks_the_mapped_batch_with_beta():
@@ -413,6 +435,8 @@ def test_conv_clamp_bounds_every_layer_and_none_does_not():
     assert f.abs().max() <= 0.05 and (f.abs() == 0.05).any()
     assert free.g_stage(None, 4, None, None, w)[0].abs().max() > 0.05
     block = g.synthesis.blocks()[1]
+    big = torch.randn(2, 32, 4, 4) * 100
+    assert block.conv0(big, w[:, 1], "const").abs().max() <= 0.05  # every layer, the up-sampling conv0 too
     rgb = block.torgb(torch.randn(2, block.out_channels, 8, 8) * 100, w[:, 3])
     assert rgb.abs().max() <= 0.05 and (rgb.abs() == 0.05).any()
     assert free.synthesis.blocks()[1].torgb(torch.randn(2, 32, 8, 8) * 100, w[:, 3]).abs().max() > 0.05
