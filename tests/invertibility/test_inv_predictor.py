@@ -188,12 +188,13 @@ def test_predictor_files_refused_with_their_reason(tmp_path) -> None:
         save_predictor(OfficialHead(), tmp_path / "x.pt")
     tiny = TinyInvertibilityNet(width=4, input_size=(16, 16))
     assert tiny.config() == {"width": 4, "input_size": [16, 16]}
-    path = save_predictor(tiny, tmp_path / "sub" / "tiny.pt")
+    path = save_predictor(tiny, tmp_path / "sub" / "deeper" / "tiny.pt")  # folders made as needed
     payload = torch.load(path, weights_only=False)
     assert payload["spaces"] == ["W+", "F4", "F6", "F8", "F10"] and payload["meta"] == {}
-    for change in ({"spaces": ["F4", "W+", "F6", "F8", "F10"]}, {"config": {"width": 4}}, {"state_dict": {}}):
+    for change, why in (({"spaces": ["F4", "W+", "F6", "F8", "F10"]}, "ValueError: predictor was trained for spaces"),
+                        ({"config": {"width": 4}}, "KeyError: 'input_size'"), ({"state_dict": {}}, "RuntimeError")):
         torch.save({**payload, **change}, tmp_path / "bad.pt")
-        with pytest.raises(ValueError, match="bad.pt: a damaged SAM Editor predictor"):
+        with pytest.raises(ValueError, match=f"bad.pt: a damaged SAM Editor predictor \\({why}"):
             load_predictor(tmp_path / "bad.pt")
     torch.save({**payload, "spaces": []}, tmp_path / "old.pt")  # older files without the list
     assert isinstance(load_predictor(tmp_path / "old.pt"), TinyInvertibilityNet)
@@ -203,3 +204,16 @@ def test_predictor_files_refused_with_their_reason(tmp_path) -> None:
     torch.save([1, 2], tmp_path / "list.pt")
     with pytest.raises(ValueError, match="is neither a sam_editor predictor nor an official SAM checkpoint"):
         load_predictor(tmp_path / "list.pt")
+
+
+def test_the_shipped_demo_predictor_fits_the_tiny_architecture() -> None:
+    # the bundle's weights were trained with this network: every layer of it must be there
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "weights" / "demo" / "invertibility.pt"
+    if not path.is_file():
+        pytest.skip("demo weights not present")
+    model = load_predictor(path)
+    assert isinstance(model, TinyInvertibilityNet)
+    state = torch.load(path, weights_only=False)["state_dict"]
+    assert set(model.state_dict()) == set(state)
