@@ -217,3 +217,6 @@ def test_the_shipped_demo_predictor_fits_the_tiny_architecture() -> None:
     assert isinstance(model, TinyInvertibilityNet)
     state = torch.load(path, weights_only=False)["state_dict"]
     assert set(model.state_dict()) == set(state)
+    # the image-level context it was trained with is rectified (added to the features as ≥ 0)
+    with torch.no_grad():
+        assert (model.context(torch.randn(2, 4 * model.width, 6, 6)) >= 0).all()
