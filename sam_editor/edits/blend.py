@@ -104,6 +104,30 @@ def _solve_3x3(m: np.ndarray, r: np.ndarray) -> np.ndarray:
     return (inv @ r) / det[..., None, None]
 
 
+def photo_output(
+    which: str,  # 'source' | 'reconstruction' | 'edited'
+    image: np.ndarray,  # (H, W, 3) uint8 at the generator's frame size: what `which` shows there
+    photo: np.ndarray,  # (Hp, Wp, 3) uint8, the photo at its own resolution
+    reconstruction: Callable[[], np.ndarray],  # the frame's reconstruction, asked for only when blending
+    reach: Callable[[], np.ndarray | None],  # where the edit may act, asked for only when blending
+    placement: Placement,
+    full_size: bool = True,
+) -> np.ndarray | None:
+    """What an export writes for `which`: only the photo's pixels, never the letterbox padding. At the
+    generator's size, `image` cropped to the photo; at the photo's own size, the photo itself, the
+    reconstruction scaled up, or the edit blended back (`blend_back`). One rule for every generator
+    family, so the StyleGAN2 and the BigGAN sessions export alike."""
+    rows, cols = placement.slices()
+    if not full_size:
+        return np.ascontiguousarray(image[rows, cols])
+    if which == "source":
+        return photo
+    if which == "reconstruction":
+        ph, pw = placement.photo
+        return cv2.resize(np.ascontiguousarray(image[rows, cols]), (pw, ph), interpolation=cv2.INTER_CUBIC)
+    return blend_back(photo, image, reconstruction(), reach(), placement)
+
+
 def blend_back(
     photo: np.ndarray,  # (Hp, Wp, 3) uint8, the photo at its own resolution
     edited: np.ndarray,  # (H, W, 3) uint8 at the generator's frame size

@@ -351,11 +351,9 @@ class FamilySession:
     # ---- export -------------------------------------------------------------------------------
     def output_image(self, which: str = "edited", full_size: bool = True) -> np.ndarray | None:
         """What an export writes, only the photo (never the letterbox padding): at the photo's own
-        size the edit blended back into the photo (`edits.blend.blend_back`, as StyleGAN2's export)
+        size the edit blended back into the photo (`edits.blend.photo_output`, as StyleGAN2's export)
         and the reconstruction scaled up; else the generator's pixels at its resolution."""
-        import cv2
-
-        from ..edits.blend import blend_back
+        from ..edits.blend import photo_output
 
         if self.inversion is None or self.placement is None or self.source is None or self.work is None:
             return None
@@ -366,15 +364,9 @@ class FamilySession:
         else:
             image = self.edited if self.edited is not None else self.render_edit()
         assert image is not None
-        rows, cols = self.placement.slices()
-        if not full_size:
-            return np.ascontiguousarray(image[rows, cols])
-        if which == "source":
-            return self.source.rgb
-        if which == "reconstruction":
-            ph, pw = self.placement.photo
-            return cv2.resize(np.ascontiguousarray(image[rows, cols]), (pw, ph), interpolation=cv2.INTER_CUBIC)
-        return blend_back(self.source.rgb, image, self.inversion.reconstruction, None, self.placement)
+        inversion = self.inversion
+        return photo_output(which, image, self.source.rgb, lambda: inversion.reconstruction, lambda: None,
+                            self.placement, full_size)  # fmt: skip
 
     def export_png(self, path: str | Path, which: str = "edited", side_by_side: bool = False,
                    full_size: bool = True) -> Path | Problem:  # fmt: skip

@@ -614,21 +614,14 @@ class Session:
         letterbox padding). `full_size`: at the photo's own resolution — the edit blended back
         into the photo (`edits.blend`), the reconstruction scaled up; else the generator's
         image only, at the generator's resolution."""
-        from ..edits.blend import blend_back
+        from ..edits.blend import photo_output
 
         image = self.result_image(which)
         if image is None or self.placement is None or self.source is None:
             return None
-        rows, cols = self.placement.slices()
-        if not full_size:
-            return np.ascontiguousarray(image[rows, cols])
-        if which == "source":
-            return self.source.rgb
-        if which == "reconstruction":
-            ph, pw = self.placement.photo
-            return cv2.resize(np.ascontiguousarray(image[rows, cols]), (pw, ph), interpolation=cv2.INTER_CUBIC)
-        assert self.inversion is not None
-        return blend_back(self.source.rgb, image, self.inversion.reconstruction, self.reach_map(), self.placement)
+        inversion = self.inversion
+        return photo_output(which, image, self.source.rgb, lambda: inversion.reconstruction,
+                            self.reach_map, self.placement, full_size)  # fmt: skip
 
     def export_png(self, path: str | Path, which: str = "edited", side_by_side: bool = False, full_size: bool = True) -> Path | Problem:
         """Write the edited image or the reconstruction (or source | reconstruction | edited side
