@@ -166,6 +166,31 @@ def test_ganspace_on_z_finds_the_first_layers_principal_directions():
         comps.delta(5, 1.0, range(0, 7), Gs.num_ws)
 
 
+def test_z_component_delta_by_hand_and_its_refusals():
+    """ZComponents.delta on hand-made unit directions: s·u_k on exactly the stages asked (a single
+    stage included), on the directions' device; every out-of-range component or stage range is
+    refused with its whole message (the valid ranges written out), never clipped silently."""
+    from sam_editor.edits.ganspace_z import ZComponents
+
+    u = torch.eye(3, 4)  # three unit directions in a 4-wide z
+    comps = ZComponents(u, torch.tensor([3.0, 2.0, 1.0]), samples=10)
+    d = comps.delta(2, -1.5, range(4, 5), num_ws=5)  # one stage, a negative strength
+    want = torch.zeros(1, 5, 4)
+    want[0, 4, 2] = -1.5
+    assert torch.equal(d, want)
+    assert torch.equal(comps.delta(0, 2.0, range(0, 5), num_ws=5)[0, :, 0], torch.full((5,), 2.0))
+    on_meta = ZComponents(u.to("meta"), torch.ones(3), samples=10).delta(1, 1.0, range(0, 2), num_ws=3)
+    assert on_meta.device.type == "meta"
+    for k in (3, -1):
+        with pytest.raises(ValueError) as err:
+            comps.delta(k, 1.0, range(0, 5), num_ws=5)
+        assert str(err.value) == f"component {k} is not one of the 3 computed (0…2)"
+    for stages, shown in ((range(-1, 2), "-1-1"), (range(3, 6), "3-5"), (range(2, 2), "2-1")):
+        with pytest.raises(ValueError) as err:
+            comps.delta(0, 1.0, stages, num_ws=5)
+        assert str(err.value) == f"stages {shown} are not within 0…4"
+
+
 def test_cli_ganspace_on_a_biggan_phi(tmp_path, files, capsys):
     folder, photo = files
     out = tmp_path / "out"
