@@ -318,7 +318,8 @@ class FamilyPanel(QWidget):
         self.export.setEnabled(inverted)
 
     def show_progress(self, p: InversionProgress) -> None:
-        self.progress.setFormat("step %v / %m")
+        """'step 12 / 150' of the length asked for; a prelude (SAM's measured map) as its own phase."""
+        self.progress.setFormat(f"{p.phase}: step %v / %m" if p.phase else "step %v / %m")
         self.progress.setMaximum(p.total)
         self.progress.setValue(p.step)
         self.eta.setText(f"{format_seconds(p.elapsed)} elapsed · ETA {format_seconds(p.eta)}")

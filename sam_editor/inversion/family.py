@@ -166,14 +166,18 @@ def measured_latent_map(
     *,
     valid: torch.Tensor | np.ndarray | None = None,
     seed: int = 0,
+    on_step: OnStep | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> tuple[dict[str, torch.Tensor], InversionResult]:
     """A latent map from *measured* invertibility, where a family has no trained predictor (§3.2's
     rule with the Z+ error in place of S_l's prediction): invert in the rows space, average the
     per-pixel squared error over each segment, and put the segments whose error exceeds τ in the
-    family's first feature space. → ({name: bool mask (N, 1, H, W)}, the rows-space inversion)."""
+    family's first feature space. → ({name: bool mask (N, 1, H, W)}, the rows-space inversion).
+    `on_step` / `should_stop` are the rows-space inversion's (a stop measures with the best rows so far)."""
     rows_space = G.spaces[0].name.lower()
     feature = next(s for s in G.spaces if s.is_feature)
-    res = invert_family(G, images, rows_space, settings=settings, seed=seed, valid=valid)
+    res = invert_family(G, images, rows_space, settings=settings, on_step=on_step, should_stop=should_stop, seed=seed,
+                        valid=valid)  # fmt: skip
     x = images if images.ndim == 4 else images.unsqueeze(0)
     err = (res.reconstruction - x.cpu().clamp(-1, 1)).pow(2).mean(dim=1)  # (N, H, W)
     v = photo_weights(valid, x.shape, torch.device("cpu"))

@@ -259,22 +259,25 @@ class FamilySession:
         t0 = time.perf_counter()
         latent_map = None
         note = ""
-        offset = 0
+        offset = 0  # steps of the prelude already run (for the ETA only)
         pre = max(1, steps // 4) if method == "sam" and not self.latent_map else 0
-        total = steps + pre
+        # The prelude (the measured map's rows-space inversion) is a phase of its own, counted 1…pre;
+        # the inversion then counts 1…steps, the length the user asked for.
+        phase = "measuring the map" if pre else ""
 
         last_preview = {"step": -PREVIEW_EVERY}
 
-        def on_step(step: int, _total: int, losses: dict[str, float], preview_fn: Any = None) -> None:
+        def on_step(step: int, total: int, losses: dict[str, float], preview_fn: Any = None) -> None:
             elapsed = time.perf_counter() - t0
             done = offset + step
-            eta = elapsed / done * (total - done) if done else None
+            left = total - step + (steps if phase else 0)  # after the prelude the whole inversion is still to run
+            eta = elapsed / done * left if done else None
             preview = None
-            if preview_fn is not None and (step - last_preview["step"] >= PREVIEW_EVERY or step == _total):
+            if preview_fn is not None and (step - last_preview["step"] >= PREVIEW_EVERY or step == total):
                 preview = tensor_to_rgb8(preview_fn()[0])  # the current φ's reconstruction, as StyleGAN2's window shows
                 last_preview["step"] = step
             losses = {k: float(v) for k, v in losses.items()}
-            progress(done, total, InversionProgress(done, total, losses, preview, elapsed, eta))
+            progress(step, total, InversionProgress(step, total, losses, preview, elapsed, eta, phase=phase))
 
         if method == "sam":
             if self.latent_map:
@@ -284,7 +287,8 @@ class FamilySession:
                 from ..invertibility.segmenters import OversegSegmenter
 
                 labels = OversegSegmenter().segment(self.work)[None]
-                lmap, _ = measured_latent_map(self.G, x, labels, tau, settings.replace(steps=pre), valid=valid)
+                lmap, _ = measured_latent_map(self.G, x, labels, tau, settings.replace(steps=pre), valid=valid,
+                                              on_step=on_step, should_stop=should_stop)  # fmt: skip
                 if should_stop():
                     raise Cancelled()
                 latent_map = lmap
@@ -293,6 +297,7 @@ class FamilySession:
                 note = (f"measured {self.G.spaces[0].name} error over {int(labels.max()) + 1} segments, τ = {tau:g}: "
                         f"{self.coverage()[name]:.0%} in {name}")  # fmt: skip
                 offset = pre
+        phase, last_preview["step"] = "", -PREVIEW_EVERY
         res = invert_family(
             self.G, x, method, latent_map, settings, on_step=on_step, should_stop=should_stop, valid=valid
         )

@@ -49,6 +49,7 @@ class InversionProgress:
     elapsed: float
     eta: float | None
     edited: np.ndarray | None = None  # with the preview: the edits (`edit_delta`) on the current φ
+    phase: str = ""  # a prelude's own name (a BigGAN SAM's measured map), counted apart; "": the inversion
 
 
 @dataclasses.dataclass
