@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,21 @@ def hold_outside(
             delta_f[k] = delta_f[k] * (m / new.clamp_min(1e-6))
         masks[k] = new
     return delta_f, masks
+
+
+def family_edit_delta(
+    G,  # ClassConditionedBigGAN
+    to_class: int,
+    strength: float,
+    stages: range | None,
+    z_edits: Iterable[torch.Tensor] = (),  # each δz (1, num_ws, z_dim): GANSpace (`ZComponents.total`), text
+) -> torch.Tensor:
+    """δ (1, num_ws, 2·z_dim) of one BigGAN edit, the CLI's and the window's: the class edit on the
+    embedding columns (`class_delta`, s on `stages`) plus the z edits on the z columns."""
+    delta = G.class_delta(to_class, strength, stages)
+    for d in z_edits:
+        delta[..., : G.w_dim] += d.to(delta.device)
+    return delta
 
 
 def parse_stages(text: str | None, num_ws: int) -> range | None:
@@ -90,17 +105,14 @@ def ganspace_delta(G, args: argparse.Namespace) -> torch.Tensor:
     from .commands import parse_ganspace_arg
     from .ganspace_z import DEFAULT_COMPONENTS, DEFAULT_SAMPLES, z_components
 
-    total = torch.zeros(1, G.num_ws, G.w_dim, device=G.mean_w_plus(1).device)
     if not args.ganspace:
-        return total
+        return torch.zeros(1, G.num_ws, G.w_dim, device=G.mean_w_plus(1).device)
     specs = [parse_ganspace_arg(text, args.layers, G.num_ws) for text in args.ganspace]
     with StepBar("GANSpace on z", unit="z") as bar:
         comps = z_components(G, args.n_samples or DEFAULT_SAMPLES, args.components or DEFAULT_COMPONENTS,
                              seed=args.pca_seed, on_step=bar)  # fmt: skip
     assert comps is not None
-    for k, strength, (a, b) in specs:
-        total = total + comps.delta(k, strength, range(a, b + 1), G.num_ws)
-    return total
+    return comps.total([(k, strength, range(a, b + 1)) for k, strength, (a, b) in specs], G.num_ws)
 
 
 def run_class_edit(args: argparse.Namespace) -> int:
@@ -139,10 +151,10 @@ def run_class_edit(args: argparse.Namespace) -> int:
             delta_f, masks = hold_outside(G, delta_f, masks, region)
             area = float(region.mean())
         stages = parse_stages(args.class_stages, G.num_ws)
-        delta = G.class_delta(to, args.class_strength, stages)
-        delta[..., : G.w_dim] += ganspace_delta(G, args)
+        z_edits = [ganspace_delta(G, args)]
         if args.text:  # StyleCLIP through the family interface: δz optimised on the inverted class
-            delta[..., : G.w_dim] += _text_delta_w(G, (w_plus, delta_f, masks), args.text, args, area)
+            z_edits.append(_text_delta_w(G, (w_plus, delta_f, masks), args.text, args, area))
+        delta = family_edit_delta(G, to, args.class_strength, stages, z_edits)
         with torch.no_grad():
             image = G.synthesize(w_plus, delta_f, masks, delta_w=delta).clamp(-1, 1)
         out = save_png(args.out, image[0].cpu())

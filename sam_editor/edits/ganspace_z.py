@@ -14,6 +14,7 @@ the gated pass of `ClassConditionedBigGAN.synthesize`.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 import torch
 
@@ -41,6 +42,14 @@ class ZComponents:
             raise ValueError(f"stages {stages.start}-{stages.stop - 1} are not within 0…{num_ws - 1}")
         d = torch.zeros(1, num_ws, self.directions.shape[1], device=self.directions.device)
         d[:, stages.start : stages.stop] = strength * self.directions[k]
+        return d
+
+    def total(self, edits: Iterable[tuple[int, float, range]], num_ws: int) -> torch.Tensor:
+        """δz (1, num_ws, z_dim): Σ s·u_k on its stages over the edits (k, s, stages) — `--ganspace`
+        given several times, or the window's sliders; zero for none."""
+        d = torch.zeros(1, num_ws, self.directions.shape[1], device=self.directions.device)
+        for k, strength, stages in edits:
+            d = d + self.delta(k, strength, stages, num_ws)
         return d
 
 

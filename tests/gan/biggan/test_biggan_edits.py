@@ -191,6 +191,37 @@ def test_z_component_delta_by_hand_and_its_refusals():
         assert str(err.value) == f"stages {shown} are not within 0…4"
 
 
+def test_z_components_total_sums_the_edits_on_their_stages():
+    """ZComponents.total: the sum of every (k, s, stages) edit, worked out by hand (two edits of one
+    direction overlapping on a stage add up); none: zeros of the full (1, num_ws, z_dim) shape."""
+    from sam_editor.edits.ganspace_z import ZComponents
+
+    comps = ZComponents(torch.eye(3, 4), torch.tensor([3.0, 2.0, 1.0]), samples=10)
+    d = comps.total([(0, 2.0, range(0, 2)), (0, 1.0, range(1, 3)), (2, -1.5, range(4, 5))], num_ws=5)
+    want = torch.zeros(1, 5, 4)
+    want[0, 0, 0], want[0, 1, 0], want[0, 2, 0], want[0, 4, 2] = 2.0, 3.0, 1.0, -1.5
+    assert torch.equal(d, want)
+    assert torch.equal(comps.total([], num_ws=5), torch.zeros(1, 5, 4))
+    assert ZComponents(torch.eye(3, 4).to("meta"), torch.ones(3), samples=10).total([], 2).device.type == "meta"
+    with pytest.raises(ValueError, match="component 3 is not one"):
+        comps.total([(0, 1.0, range(0, 1)), (3, 1.0, range(0, 1))], num_ws=5)
+
+
+def test_family_edit_delta_puts_the_class_on_the_embedding_and_the_z_edits_on_z(G):
+    """The one δ of the CLI and the window: class_delta's embedding columns untouched, every z edit
+    summed into the z columns (which class_delta leaves at 0)."""
+    from sam_editor.edits.class_edit import family_edit_delta
+
+    zd = G.w_dim
+    a, b = torch.randn(1, G.num_ws, zd), torch.randn(1, G.num_ws, zd)
+    cls = G.class_delta(7, 0.5, range(3, 7))
+    d = family_edit_delta(G, 7, 0.5, range(3, 7), [a, b])
+    assert d.shape == (1, G.num_ws, 2 * zd)
+    assert torch.equal(d[..., zd:], cls[..., zd:]) and torch.allclose(d[..., :zd], a + b)
+    assert torch.equal(family_edit_delta(G, 7, 0.5, range(3, 7)), cls)
+    assert float(family_edit_delta(G, 3, 1.0, None, [a])[..., zd:].abs().max()) == 0.0  # the bound class: z only
+
+
 def test_cli_ganspace_on_a_biggan_phi(tmp_path, files, capsys):
     folder, photo = files
     out = tmp_path / "out"
