@@ -27,18 +27,30 @@ PREVIEW_EVERY = 5  # steps between the inversion's preview renders (one forward 
 
 @dataclass
 class FamilyEdit:
-    """The class edit of a class-conditional family: target class, interpolation strength s, the
-    conditioning stages that take it (None: all)."""
+    """The edit of a class-conditional family, what `sam-editor edit PHI` takes: the class edit
+    (target class, interpolation strength s, the conditioning stages that take it, None: all),
+    GANSpace on z (`--ganspace K:S@A-B`: component → (s, (A, B)) inclusive) and a text edit on z
+    (`--text`: its δz at strength 1, optimised for this photo's φ, scaled by `text_strength`)."""
 
     to_class: int | None = None
     strength: float = 1.0
     stages: tuple[int, int] | None = None
+    ganspace: dict[int, tuple[float, tuple[int, int]]] = field(default_factory=dict)
+    text: str = ""
+    text_strength: float = 1.0
+    text_delta: torch.Tensor | None = None  # (1, num_ws, z_dim)
+
+    def ganspace_args(self) -> list[str]:
+        """The GANSpace edits as the CLI writes them ('K:S@A-B'), the zero ones left out."""
+        return [f"{k}:{s:g}@{a}-{b}" for k, (s, (a, b)) in sorted(self.ganspace.items()) if s]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "to_class": self.to_class,
             "strength": self.strength,
             "stages": list(self.stages) if self.stages else None,
+            "ganspace": self.ganspace_args(),
+            "text": {"prompt": self.text, "strength": self.text_strength} if self.text_delta is not None else None,
         }
 
 
@@ -88,6 +100,9 @@ class FamilySession:
         self.edited: np.ndarray | None = None
         self.labels: np.ndarray | None = None  # (H, W) over-segmentation of the frame, on first use
         self.edit_region: frozenset[int] = frozenset()  # segments the edit may act on (empty: everywhere)
+        self.z_components: Any = None  # edits.ganspace_z.ZComponents of the bound class, once computed
+        self.clip_which = "auto"  # CLIP for text edits, as `edit --clip`: auto, vit-b-32, demo or a folder
+        self.weights_dirs: list[Path] | None = None  # where CLIP weights are looked for (None: the registry's)
 
     # ---- what the family offers -------------------------------------------------------------
     @property
@@ -147,6 +162,7 @@ class FamilySession:
         self.edited = None
         self.labels = None
         self.edit_region = frozenset()
+        self.clear_text_edit()  # optimised for the previous photo's φ
         return image
 
     # ---- segments: the map by hand, the edit region -----------------------------------------------
@@ -323,11 +339,103 @@ class FamilySession:
         return self.edit
 
     def edit_delta(self) -> torch.Tensor | None:
+        """δ (1, num_ws, 2·z_dim) of the whole edit through `class_edit.family_edit_delta`, as the CLI
+        composes it: the class edit plus GANSpace's Σ s·u_k and the text's δz on z; None: no edit."""
+        from ..edits.class_edit import family_edit_delta
+
         e = self.edit
-        if e.to_class is None:
+        z_edits = []
+        ganspace = dict(e.ganspace)  # a snapshot: a render runs on a worker while sliders move
+        if self.z_components is not None and any(s for s, _ in ganspace.values()):
+            z_edits.append(self.z_components.total(
+                [(k, s, range(a, b + 1)) for k, (s, (a, b)) in ganspace.items()], self.G.num_ws))  # fmt: skip
+        if e.text_delta is not None and e.text_strength:
+            z_edits.append(e.text_strength * e.text_delta)
+        if e.to_class is None and not z_edits:
             return None
         rows = None if e.stages is None else range(e.stages[0], e.stages[1] + 1)
-        return self.G.class_delta(e.to_class, e.strength, rows)
+        to = self.class_index() if e.to_class is None else e.to_class  # the bound class: no class change
+        return family_edit_delta(self.G, to, e.strength, rows, z_edits)
+
+    def gated_phi(self) -> tuple[torch.Tensor, dict, dict]:
+        """(rows, Δf, masks) of φ with the edit region held (`class_edit.hold_outside`, as `--region`)."""
+        assert self.inversion is not None
+        phi = self.inversion.phi
+        delta_f, masks = phi.delta_f, phi.masks
+        region = self.region_mask()
+        if region is not None:  # outside the region only the class-free layers after F_B act
+            from ..edits.class_edit import hold_outside
+
+            delta_f, masks = hold_outside(self.G, delta_f, masks, region)
+        return phi.w_plus, delta_f, masks
+
+    # ---- z edits: GANSpace on z, text (jobs run on a worker thread) ---------------------------------
+    def ganspace_job(self, progress: Any, should_stop: Any) -> Any:
+        """GANSpace's directions in z for the bound class (`ganspace_z.z_components` with the CLI's
+        defaults: 2048 samples, 20 components, seed 0) → ZComponents; a stop raises Cancelled."""
+        from ..edits.ganspace_z import DEFAULT_COMPONENTS, DEFAULT_SAMPLES, z_components
+
+        comps = z_components(self.G, DEFAULT_SAMPLES, DEFAULT_COMPONENTS, seed=0,
+                             on_step=lambda done, total, _losses, _preview: progress(done, total, None),
+                             should_stop=should_stop)  # fmt: skip
+        if comps is None:
+            raise Cancelled()
+        return comps
+
+    def set_ganspace(self, k: int, strength: float, stages: tuple[int, int]) -> None:
+        """Move z along component k by s of its standard deviations on stages A…B (inclusive)."""
+        if self.z_components is None:
+            raise ValueError("the GANSpace directions are not computed yet")
+        a, b = int(stages[0]), int(stages[1])
+        self.z_components.delta(k, strength, range(a, b + 1), self.G.num_ws)  # refuses a bad component or range
+        self.edit.ganspace[int(k)] = (float(strength), (a, b))
+
+    def clip_status(self) -> tuple[bool, str]:
+        """(available, what to tell the user) for `clip_which`, as `edit --clip` resolves it; cheap."""
+        from ..edits.clip_models import DEMO_CLIP_DIR, FETCH_HINT, clip_status, find_vit_b_32
+
+        which, demo_dir = self.clip_which, DEMO_CLIP_DIR
+        if which not in ("auto", "vit-b-32", "demo"):
+            which, demo_dir = "demo", Path(which)  # a folder with a tiny model of the demo's format
+        if which == "auto":
+            if find_vit_b_32(self.weights_dirs) is not None:
+                which = "vit-b-32"
+            elif clip_status("demo", demo_dir=demo_dir).available:  # what `--clip auto` falls back to
+                st = clip_status("demo", demo_dir=demo_dir)
+                return True, f"{st.message}; for other words: {FETCH_HINT.split(' — ')[-1]}"
+            else:
+                return False, FETCH_HINT
+        st = clip_status(which, self.weights_dirs, demo_dir)
+        return st.available, st.message
+
+    def text_job(self, prompt: str, steps: int, progress: Any, should_stop: Any) -> torch.Tensor:
+        """StyleCLIP on z (`styleclip.text_edit`, as `edit --text`): δz (1, num_ws, z_dim) at strength 1,
+        optimised through the gated pass with the edit region held and λ_L2 scaled by its area. A stop
+        keeps the best δ so far; a stop before the first step raises Cancelled."""
+        from ..edits import clip_models, styleclip
+
+        if self.inversion is None:
+            raise ValueError("Invert the photo first: a text edit starts from its φ")
+        if not prompt.strip():
+            raise ValueError("Type what the picture should show, e.g. “a red car”")
+        rows, delta_f, masks = self.gated_phi()
+        region = self.region_mask()
+        area = 1.0 if region is None else float(region.mean())
+        clip = clip_models.load_clip(self.clip_which, self.weights_dirs)  # ClipWeightsMissing: its message
+        result = styleclip.text_edit(
+            self.G, rows[:1], delta_f, masks, prompt.strip(), clip, steps=max(1, int(steps)),
+            l2_lambda=styleclip.l2_lambda_for_region(area), should_stop=should_stop,
+            on_step=lambda step, total, losses, _preview: progress(step, total, losses),
+        )  # fmt: skip
+        if result.best_step == 0:
+            raise Cancelled()
+        return result.delta_w.detach()
+
+    def set_text_edit(self, prompt: str, delta: torch.Tensor, strength: float = 1.0) -> None:
+        self.edit.text, self.edit.text_delta, self.edit.text_strength = prompt, delta, float(strength)
+
+    def clear_text_edit(self) -> None:
+        self.edit.text, self.edit.text_delta = "", None
 
     def render_edit(self) -> np.ndarray | None:
         """The gated pass of §3.4 with the current edit, (H, W, 3) uint8 (the reconstruction when
@@ -336,18 +444,12 @@ class FamilySession:
 
         if self.inversion is None:
             return None
-        phi = self.inversion.phi
         delta = self.edit_delta()
         if delta is None:
             return self.inversion.reconstruction
-        delta_f, masks = phi.delta_f, phi.masks
-        region = self.region_mask()
-        if region is not None:  # outside the region only the class-free layers after F_B act
-            from ..edits.class_edit import hold_outside
-
-            delta_f, masks = hold_outside(self.G, delta_f, masks, region)
+        rows, delta_f, masks = self.gated_phi()
         with torch.no_grad():
-            image = self.G.synthesize(phi.w_plus, delta_f, masks, delta_w=delta).clamp(-1, 1)
+            image = self.G.synthesize(rows, delta_f, masks, delta_w=delta).clamp(-1, 1)
         return tensor_to_rgb8(image[0])
 
     def apply_render(self, image: np.ndarray | None) -> None:
@@ -397,5 +499,6 @@ class FamilySession:
             "truncation": self.G.truncation,
             "edit": self.edit.to_json() if "edited" in names else None,
             "full_size": full_size,
+            "ganspace_samples": self.z_components.samples if self.z_components is not None else None,  # --n-samples
         }
         return write_png(path, out, {"sam_editor.family_recipe": json.dumps(recipe)})  # type: ignore[arg-type]
