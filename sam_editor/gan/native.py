@@ -66,4 +66,4 @@ def load_generator(path: str | os.PathLike, map_location: str | torch.device = "
             raise ValueError("its metadata is not an object")
     except Exception as exc:  # a config or state dict of any shape: all 'not this generator'
         raise CheckpointError(f"{path}: generator weights do not match their config ({type(exc).__name__}: {str(exc)[:200]})") from exc
-    return G.eval().requires_grad_(False), meta
+    return G.to(map_location).eval().requires_grad_(False), meta
