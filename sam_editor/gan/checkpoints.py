@@ -165,7 +165,7 @@ def build_generator(conv: Converted, path: str | Path = "<memory>") -> Generator
     """Instantiate our Generator and load the converted weights, with readable mismatch errors."""
     try:
         G = Generator(conv.cfg)
-    except ValueError as exc:
+    except (ValueError, RuntimeError, ArithmeticError) as exc:  # e.g. w_dim 0 (division), z_dim −1 (torch)
         raise CheckpointError(f"{path}: unsupported generator configuration ({exc})") from exc
     ref = G.state_dict()
     sd = dict(conv.state_dict)
