@@ -17,6 +17,7 @@ from .runtime import init_torch
 COMMAND_MODULES = (
     "sam_editor.weights_commands",
     "sam_editor.session.invert_commands",
+    "sam_editor.session.family_commands",
     "sam_editor.invertibility.commands",
     "sam_editor.edits.commands",
     "sam_editor.demo.commands",

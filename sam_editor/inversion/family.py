@@ -13,12 +13,17 @@ Methods, named by the family's spaces (BigGAN-deep: Z+, F2):
 * ``'z+'`` — the rows space alone;
 * ``'f2'`` (any offered feature space) — the whole image in F_k: rows and an unmasked Δf_k;
 * ``'sam'`` — rows everywhere plus Δf_k inside each segment the latent map assigns to F_k.
+
+For the latent map (§3.1–3.2) this module supplies the inversions only: `family_reconstructor`
+(x̂_l in every space, the family predictor's training targets) and `rows_space_error` (the measured
+fallback where no predictor exists); refinement and τ are `invertibility.family`'s, and
+`session.family_invertibility` chooses between predicted and measured.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -157,40 +162,36 @@ def invert_family(
     return InversionResult(phi, recon, history, best_steps, cancelled, time.perf_counter() - t0)
 
 
-def measured_latent_map(
+def family_reconstructor(
+    G: GeneratorFamily, settings: InversionSettings, seed: int = 0, perceptual: Perceptual | None = None
+) -> Callable[[torch.Tensor, LatentSpaceInfo], torch.Tensor]:
+    """reconstruct(x (N, 3, H, W) in [-1, 1], space) → x̂_l: the single-space inversion of G in `space`
+    (its rows space or a feature space F_k over the whole image), the inversion engine that
+    `invertibility.data.generate_targets` asks for the training targets e_l of the family's predictor."""
+
+    def reconstruct(x: torch.Tensor, space: LatentSpaceInfo) -> torch.Tensor:
+        return invert_family(G, x, space.name.lower(), settings=settings, seed=seed, perceptual=perceptual).reconstruction
+
+    return reconstruct
+
+
+def rows_space_error(
     G: GeneratorFamily,
     images: torch.Tensor,  # (N, 3, H_out, W_out) in [-1, 1]
-    segments: np.ndarray,  # (N | 1, H_out, W_out) int segment ids
-    tau: float,
     settings: InversionSettings,
     *,
     valid: torch.Tensor | np.ndarray | None = None,
     seed: int = 0,
     on_step: OnStep | None = None,
     should_stop: ShouldStop | None = None,
-) -> tuple[dict[str, torch.Tensor], InversionResult]:
-    """A latent map from *measured* invertibility, where a family has no trained predictor (§3.2's
-    rule with the Z+ error in place of S_l's prediction): invert in the rows space, average the
-    per-pixel squared error over each segment, and put the segments whose error exceeds τ in the
-    family's first feature space. → ({name: bool mask (N, 1, H, W)}, the rows-space inversion).
-    `on_step` / `should_stop` are the rows-space inversion's (a stop measures with the best rows so far)."""
-    rows_space = G.spaces[0].name.lower()
-    feature = next(s for s in G.spaces if s.is_feature)
-    res = invert_family(G, images, rows_space, settings=settings, on_step=on_step, should_stop=should_stop, seed=seed,
-                        valid=valid)  # fmt: skip
+) -> tuple[torch.Tensor, InversionResult]:
+    """The *measured* invertibility of the rows space (Z+ for BigGAN-deep), where a family has no
+    trained predictor: invert there and keep the per-pixel squared error, (N, 1, H, W) on the CPU
+    (0 in the letterbox's padding, nobody's error) — the quantity the family predictor learns.
+    `on_step` / `should_stop` are the inversion's (a stop measures with the best rows so far)."""
+    res = invert_family(G, images, G.spaces[0].name.lower(), settings=settings, on_step=on_step,
+                        should_stop=should_stop, seed=seed, valid=valid)  # fmt: skip
     x = images if images.ndim == 4 else images.unsqueeze(0)
-    err = (res.reconstruction - x.cpu().clamp(-1, 1)).pow(2).mean(dim=1)  # (N, H, W)
+    err = (res.reconstruction - x.cpu().clamp(-1, 1)).pow(2).mean(dim=1, keepdim=True)  # (N, 1, H, W)
     v = photo_weights(valid, x.shape, torch.device("cpu"))
-    if v is not None:  # the letterbox's padding is nobody's error
-        err = err * v[:, 0]
-    err = err.numpy()
-    labels = np.broadcast_to(segments, err.shape) if segments.shape[0] == 1 else segments
-    if labels.shape != err.shape:
-        raise ValueError(f"segments {segments.shape} do not fit the images {tuple(err.shape)}")
-    hard = np.zeros(err.shape, bool)
-    for n in range(err.shape[0]):
-        ids = labels[n].ravel()
-        sums = np.bincount(ids, weights=err[n].ravel())
-        counts = np.maximum(np.bincount(ids), 1)
-        hard[n] = (sums / counts > tau)[labels[n]]
-    return {feature.name: torch.from_numpy(hard)[:, None]}, res
+    return (err if v is None else err * v), res

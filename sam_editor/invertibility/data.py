@@ -4,7 +4,9 @@ Every training image x is inverted into each latent space l ∈ Φ, giving x̂_l
 spatial error map e_l = L_LPIPS(x, x̂_l) (eq. 3.1) is the regression target of S_l (eq. 3.2).
 :func:`generate_targets` does this with two injected callables — ``reconstruct(x, space)`` (the
 inversion engine) and ``error_map(x, x̂)`` (the spatial LPIPS) — and writes one ``.npz`` per image:
-``image`` uint8 (H, W, 3), ``errors`` float16 (5, H, W) in LayerSpace order, ``spaces`` names.
+``image`` uint8 (H, W, 3), ``errors`` float16 (S, H, W) in the order of ``spaces``, their names.
+The spaces are StyleGAN2's Φ (W+, F4 … F10) unless a caller passes a generator family's own
+(BigGAN-deep: Z+, F2; `invertibility.family`).
 Generation is resumable: images whose ``.npz`` already exists (and loads) are skipped.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -32,6 +35,8 @@ __all__ = [
     "load_image",
     "to_tensor",
     "target_path",
+    "space_label",
+    "target_spaces",
     "generate_targets",
     "list_targets",
     "split_files",
@@ -41,8 +46,9 @@ __all__ = [
 SPACES: tuple[LayerSpace, ...] = tuple(LayerSpace)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
-#: ``reconstruct(images (N,3,H,W) in [-1,1], space) -> reconstructions (N,3,H,W) in [-1,1]``
-ReconstructFn = Callable[[torch.Tensor, LayerSpace], torch.Tensor]
+#: ``reconstruct(images (N,3,H,W) in [-1,1], space) -> reconstructions (N,3,H,W) in [-1,1]``; the
+#: space is a LayerSpace (StyleGAN2) or a family's `gan.family.LatentSpaceInfo`
+ReconstructFn = Callable[[torch.Tensor, Any], torch.Tensor]
 #: ``error_map(x, x_hat) -> (N,1,H,W)`` spatial LPIPS map (eq. 3.1)
 ErrorMapFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -82,10 +88,23 @@ def target_path(out_dir: str | Path, image_path: str | Path) -> Path:
     return Path(out_dir) / (Path(image_path).stem + ".npz")
 
 
-def _is_valid_target(path: Path) -> bool:
+def space_label(space: Any) -> str:
+    """The paper's name of a space: 'W+' for LayerSpace.W_PLUS, 'Z+' for a family's LatentSpaceInfo."""
+    return space.value if isinstance(space, LayerSpace) else str(getattr(space, "name", space))
+
+
+def target_spaces(path: str | Path) -> tuple[str, ...]:
+    """The space names a target file's error maps belong to (files without the list: StyleGAN2's)."""
+    with np.load(path) as data:
+        return tuple(str(s) for s in data["spaces"]) if "spaces" in data else tuple(s.value for s in SPACES)
+
+
+def _is_valid_target(path: Path, spaces: Sequence[Any] = SPACES) -> bool:
+    names = tuple(space_label(s) for s in spaces)
     try:
         with np.load(path) as data:
-            return "image" in data and "errors" in data and data["errors"].shape[0] == len(SPACES)
+            ok = "image" in data and "errors" in data and data["errors"].shape[0] == len(names)
+        return ok and target_spaces(path) == names
     except Exception:
         return False
 
@@ -95,12 +114,16 @@ def _write_npz(path: Path, **arrays: np.ndarray) -> None:
 
 
 def target_errors(
-    imgs: Sequence[np.ndarray], reconstruct: ReconstructFn, error_map: ErrorMapFn, device: str | torch.device = "cpu"
+    imgs: Sequence[np.ndarray],
+    reconstruct: ReconstructFn,
+    error_map: ErrorMapFn,
+    device: str | torch.device = "cpu",
+    spaces: Sequence[Any] = SPACES,
 ) -> np.ndarray:
-    """e_l (eq. 3.1) of RGB uint8 images of one size, for every space l → (N, 5, H, W) float16."""
+    """e_l (eq. 3.1) of RGB uint8 images of one size, for every space l → (N, S, H, W) float16."""
     x = to_tensor(np.stack(imgs)).to(device)
     errors = []
-    for space in SPACES:
+    for space in spaces:
         x_hat = reconstruct(x, space).detach()  # may optimise with autograd inside
         with torch.no_grad():
             e = error_map(x, x_hat).detach().float()
@@ -112,16 +135,21 @@ def target_errors(
     return np.stack(errors, 1).astype(np.float16)
 
 
-def write_target(out_dir: str | Path, image_path: str | Path, image: np.ndarray, errors: np.ndarray) -> Path:
+def write_target(
+    out_dir: str | Path, image_path: str | Path, image: np.ndarray, errors: np.ndarray, spaces: Sequence[Any] = SPACES
+) -> Path:
     """One image's training pair (the image as the predictor sees it, its e_l), atomically."""
+    names = [space_label(s) for s in spaces]
+    if errors.shape[0] != len(names):
+        raise ValueError(f"{len(errors)} error maps for the {len(names)} spaces {', '.join(names)}")
     dst = target_path(out_dir, image_path)
-    _write_npz(dst, image=image, errors=errors, spaces=np.array([s.value for s in SPACES]), source=np.array(str(image_path)))
+    _write_npz(dst, image=image, errors=errors, spaces=np.array(names), source=np.array(str(image_path)))
     return dst
 
 
-def target_done(out_dir: str | Path, image_path: str | Path) -> bool:
+def target_done(out_dir: str | Path, image_path: str | Path, spaces: Sequence[Any] = SPACES) -> bool:
     dst = target_path(out_dir, image_path)
-    return dst.exists() and _is_valid_target(dst)
+    return dst.exists() and _is_valid_target(dst, spaces)
 
 
 @dataclass
@@ -147,8 +175,9 @@ def generate_targets(
     device: str | torch.device = "cpu",
     on_step: OnStep | None = None,
     should_stop: ShouldStop | None = None,
+    spaces: Sequence[Any] = SPACES,
 ) -> GenerationReport:
-    """Write e_l (eq. 3.1) for every image and every space l ∈ Φ beside a resized copy of it.
+    """Write e_l (eq. 3.1) for every image and every space l ∈ Φ (``spaces``) beside a resized copy of it.
 
     ``images`` is a folder or a list of image files; each is resized to ``size`` (H, W) (None:
     keep, then all images of a batch must share a size).  Images whose target file exists and
@@ -170,7 +199,7 @@ def generate_targets(
     todo = []
     for p in paths:
         dst = target_path(out_dir, p)
-        if dst.exists() and _is_valid_target(dst):
+        if dst.exists() and _is_valid_target(dst, spaces):
             report.skipped.append(dst)
         else:
             todo.append(p)
@@ -180,9 +209,9 @@ def generate_targets(
             break
         batch_paths = todo[start : start + max(1, batch_size)]
         imgs = [load_image(p, size) for p in batch_paths]
-        stacked = target_errors(imgs, reconstruct, error_map, device)
+        stacked = target_errors(imgs, reconstruct, error_map, device, spaces)
         for i, p in enumerate(batch_paths):
-            report.written.append(write_target(out_dir, p, imgs[i], stacked[i]))
+            report.written.append(write_target(out_dir, p, imgs[i], stacked[i], spaces))
         done += len(batch_paths)
         if on_step is not None:
             on_step(done, len(paths), {"image": batch_paths[-1].name}, None)
@@ -210,7 +239,7 @@ def split_files(files: Sequence[Path], val_fraction: float = 0.1, seed: int = 0)
 
 
 class ErrorMapDataset(Dataset):
-    """(image in [-1,1] (3,H,W), targets e_l (5,H,W) float32) pairs from target files.
+    """(image in [-1,1] (3,H,W), targets e_l (S,H,W) float32) pairs from target files.
 
     ``size`` (H, W) resizes both (image with area/cubic, maps bilinearly); ``cache`` keeps the
     decoded arrays in memory (the data sets here are small).
@@ -246,6 +275,6 @@ class ErrorMapDataset(Dataset):
         return self._cache[index]
 
     def batch(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stack the given items into (N,3,H,W), (N,5,H,W)."""
+        """Stack the given items into (N,3,H,W), (N,S,H,W)."""
         items = [self[int(i)] for i in indices]
         return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])

@@ -147,11 +147,13 @@ def segment_means(errors: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def select_spaces(segment_errors: np.ndarray, tau: float) -> np.ndarray:
     """Selection rule of §3.2 → rank (0 = W+ … 4 = F10) per segment.
 
-    The most editable space whose mean predicted error is ≤ τ; F10 when none is.  Monotone: a
-    larger τ never yields a less editable space.
+    ``segment_errors`` (K, S), columns ordered from most to least editable (StyleGAN2's five, or
+    a generator family's Φ, e.g. BigGAN-deep's Z+, F2). The most editable space whose mean
+    predicted error is ≤ τ; the least editable one (F10) when none is.  Monotone: a larger τ
+    never yields a less editable space.
     """
     ok = np.asarray(segment_errors) <= tau
-    return np.where(ok.any(1), ok.argmax(1), len(SPACES) - 1).astype(np.int32)
+    return np.where(ok.any(1), ok.argmax(1), ok.shape[1] - 1).astype(np.int32)
 
 
 def encode_labels(labels: np.ndarray) -> str:

@@ -9,7 +9,7 @@ from sam_editor.invertibility.latent_map import TAU_DEFAULT, LatentMap, segment_
 from sam_editor.invertibility.predictor import InvertibilityPredictor, predict
 from sam_editor.invertibility.segmenters import Segmenter
 
-__all__ = ["latent_map_for_image", "restrict_labels"]
+__all__ = ["latent_map_for_image", "refine_in_box", "restrict_labels"]
 
 
 def latent_map_for_image(
@@ -35,10 +35,18 @@ def latent_map_for_image(
         labels = segmenter.segment(image)
     if box is None or tuple(box[2:]) == labels.shape:
         return LatentMap.from_predictions(errors, labels, tau, keep_pixels=keep_pixels)
+    full, means = refine_in_box(errors, labels, box)
+    return LatentMap(full, means, tau, pixel_errors=np.asarray(errors, np.float32) if keep_pixels else None)
+
+
+def refine_in_box(
+    errors: np.ndarray, labels: np.ndarray, box: tuple[int, int, int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Refinement (§3.1) of error maps ``errors`` (S, H, W) over the photo's ``box`` only: the
+    labels of `restrict_labels` (H, W) and each segment's mean error inside the box (K, S)."""
     t, left, h, w = (int(v) for v in box)
     full = restrict_labels(labels, box)
-    means = segment_means(errors[:, t : t + h, left : left + w], full[t : t + h, left : left + w])
-    return LatentMap(full, means, tau, pixel_errors=np.asarray(errors, np.float32) if keep_pixels else None)
+    return full, segment_means(errors[:, t : t + h, left : left + w], full[t : t + h, left : left + w])
 
 
 def restrict_labels(labels: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:

@@ -13,7 +13,9 @@ the network has one shared backbone and one small prediction head per space.  Tw
   "W+": <head state dict>, "F4": …, "F10": …}``.
 
 Both take images normalised to [-1, 1] (``(x/255 − 0.5)/0.5``, as the official code) and return
-``(N, 5, H, W)`` with channels in ``LayerSpace`` order (W+, F4, F6, F8, F10).
+``(N, 5, H, W)`` with channels in ``LayerSpace`` order (W+, F4, F6, F8, F10). The tiny network can
+also be built for another generator family's spaces Φ (BigGAN-deep: Z+, F2; `invertibility.family`):
+one head per name in ``spaces``, the names saved with the weights and checked on load.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 SPACES: tuple[LayerSpace, ...] = tuple(LayerSpace)
+SPACE_NAMES: tuple[str, ...] = tuple(s.value for s in SPACES)  # StyleGAN2's Φ, the default heads
 TINY_FORMAT = "sam_editor.invertibility/tiny-v1"
 
 
@@ -59,6 +62,7 @@ class InvertibilityPredictor(nn.Module):
 
     input_size: tuple[int, int] | None = None
     spaces: tuple[LayerSpace, ...] = SPACES
+    space_names: tuple[str, ...] = SPACE_NAMES  # one output channel per name, in this order
 
 
 # --------------------------------------------------------------------------------- tiny network
@@ -78,10 +82,16 @@ class TinyInvertibilityNet(InvertibilityPredictor):
     Backbone: stride-2 convs to 1/8 resolution, two dilated convs plus an image-level pooling
     branch for context, and a 1/4-resolution decoder with a skip connection.  Each head is
     conv3×3 → ReLU → conv1×1 → softplus (errors are non-negative), upsampled to the input size.
+    ``spaces`` names the heads (default StyleGAN2's W+, F4 … F10; BigGAN-deep's Z+, F2).
     """
 
-    def __init__(self, width: int = 16, input_size: Sequence[int] | None = (128, 128)) -> None:
+    def __init__(
+        self, width: int = 16, input_size: Sequence[int] | None = (128, 128), spaces: Sequence[str] = SPACE_NAMES
+    ) -> None:
         super().__init__()
+        if not spaces or len(set(spaces)) != len(spaces):
+            raise ValueError(f"a predictor needs one head per distinct space, got {list(spaces)}")
+        self.space_names = tuple(str(s) for s in spaces)
         w = int(width)
         self.width = w
         self.input_size = None if input_size is None else (int(input_size[0]), int(input_size[1]))
@@ -93,7 +103,8 @@ class TinyInvertibilityNet(InvertibilityPredictor):
         self.context = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(4 * w, 4 * w, 1), nn.ReLU(inplace=True))
         self.fuse = nn.Sequential(_cbr(6 * w, 2 * w), _cbr(2 * w, 2 * w))
         self.heads = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(2 * w, 8, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(8, 1, 1)) for _ in SPACES
+            nn.Sequential(nn.Conv2d(2 * w, 8, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(8, 1, 1))
+            for _ in self.space_names
         )
 
     def config(self) -> dict[str, Any]:
@@ -289,7 +300,7 @@ def save_predictor(model: TinyInvertibilityNet, path: str | Path, meta: dict[str
     payload = {
         "format": TINY_FORMAT,
         "config": model.config(),
-        "spaces": [s.value for s in SPACES],
+        "spaces": list(model.space_names),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": dict(meta or {}),
     }
@@ -312,24 +323,37 @@ def _official_from_checkpoint(checkpoint: dict[str, Any], input_size: Sequence[i
     return model
 
 
-def load_predictor(path: str | Path, device: str | torch.device = "cpu") -> InvertibilityPredictor:
-    """Load either format: ours (``TINY_FORMAT``) or an official checkpoint (has ``sd_base``)."""
+def load_predictor(
+    path: str | Path, device: str | torch.device = "cpu", spaces: Sequence[str] = SPACE_NAMES
+) -> InvertibilityPredictor:
+    """Load either format: ours (``TINY_FORMAT``) or an official checkpoint (has ``sd_base``).
+
+    ``spaces`` are the names of the latent spaces the caller's generator inverts in (default
+    StyleGAN2's Φ); a predictor trained for other spaces is refused with a message naming both."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"predictor file not found: {path}")
     checkpoint = safe_torch_load(path, "predictor")
+    expected = tuple(str(s) for s in spaces)
     if isinstance(checkpoint, dict) and checkpoint.get("format") == TINY_FORMAT:
+        trained = checkpoint.get("spaces") or list(SPACE_NAMES)  # files before the field: StyleGAN2's
+        if not isinstance(trained, (list, tuple)):
+            raise ValueError(f"{path.name}: a damaged SAM Editor predictor (its spaces are a {type(trained).__name__})")
+        if tuple(str(s) for s in trained) != expected:
+            raise ValueError(f"{path.name} predicts the invertibility of the spaces {', '.join(map(str, trained))}; "
+                             f"this generator inverts in {', '.join(expected)} — train a predictor for it")  # fmt: skip
         try:
-            spaces = [LayerSpace.parse(s) for s in checkpoint.get("spaces", [])]
-            if spaces and tuple(spaces) != SPACES:
-                raise ValueError(f"predictor was trained for spaces {spaces}, expected {list(SPACES)}")
             cfg = checkpoint["config"]
-            model: InvertibilityPredictor = TinyInvertibilityNet(int(cfg["width"]), tuple(int(v) for v in cfg["input_size"]))
+            size = tuple(int(v) for v in cfg["input_size"])
+            model: InvertibilityPredictor = TinyInvertibilityNet(int(cfg["width"]), size, expected)
             model.load_state_dict(checkpoint["state_dict"])
             model.meta = dict(checkpoint.get("meta", {}))  # type: ignore[assignment]
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
             raise ValueError(f"{path.name}: a damaged SAM Editor predictor ({type(exc).__name__}: {str(exc)[:200]})") from exc
     elif isinstance(checkpoint, dict) and "sd_base" in checkpoint:
+        if expected != SPACE_NAMES:
+            raise ValueError(f"{path.name} is an official StyleGAN2 predictor (spaces {', '.join(SPACE_NAMES)}); "
+                             f"this generator inverts in {', '.join(expected)}")  # fmt: skip
         # The official pipeline runs its predictor on the image as given (`net_S(img_full_t)`),
         # at whatever size that is: 256×192 for its car photos, 256² for faces and cats.
         try:
@@ -355,7 +379,8 @@ def preprocess(image: np.ndarray, size: tuple[int, int] | None) -> torch.Tensor:
 
 
 def predict(model: InvertibilityPredictor, image: np.ndarray, out_size: tuple[int, int] | None = None) -> np.ndarray:
-    """Predicted per-pixel LPIPS error maps e_l (eq. 3.2) → float32 (5, H, W), LayerSpace order.
+    """Predicted per-pixel error maps e_l (eq. 3.2) → float32 (S, H, W), one per
+    ``model.space_names`` (StyleGAN2: the 5 LPIPS maps in LayerSpace order).
 
     The image is resized to ``model.input_size``; the maps are bilinearly resized back to
     ``out_size`` (default: the image's size).

@@ -4,7 +4,8 @@
 :func:`sam_editor.invertibility.data.generate_targets` with Adam, reports progress through
 ``on_step(step, total, {"loss": …}, None)`` (the job contract of `sam_editor.util`), stops cleanly when ``should_stop()`` turns true, checkpoints to
 ``<out>.ckpt`` (and resumes from it) and finally evaluates on held-out images against a constant
-predictor (the per-space mean of the training targets).
+predictor (the per-space mean of the training targets). The heads are named after the spaces the
+targets were made for (StyleGAN2's W+ … F10, or a generator family's, e.g. BigGAN-deep's Z+, F2).
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from sam_editor.invertibility.data import ErrorMapDataset, list_targets, split_files
+from sam_editor.invertibility.data import ErrorMapDataset, list_targets, split_files, target_spaces
 from sam_editor.invertibility.pipeline import latent_map_for_image
 from sam_editor.invertibility.predictor import (
-    SPACES,
     InvertibilityPredictor,
     TinyInvertibilityNet,
     predict,
@@ -63,12 +64,12 @@ class TrainResult:
 
 
 def constant_prediction(dataset: ErrorMapDataset) -> torch.Tensor:
-    """Per-space mean of the targets, shape (5,) — the baseline constant predictor."""
-    total = torch.zeros(len(SPACES), dtype=torch.float64)
+    """Per-space mean of the targets, shape (S,) — the baseline constant predictor."""
+    total = torch.zeros((), dtype=torch.float64)
     count = 0
     for i in range(len(dataset)):
         _, target = dataset[i]
-        total += target.double().sum((1, 2))
+        total = total + target.double().sum((1, 2))
         count += target.shape[1] * target.shape[2]
     return (total / max(count, 1)).float()
 
@@ -78,8 +79,9 @@ def evaluate_predictor(model: InvertibilityPredictor, dataset: ErrorMapDataset, 
     """Held-out MSE of ``model`` and of the constant predictor, overall and per space."""
     was_training = model.training
     model.eval()
-    se_model = torch.zeros(len(SPACES), dtype=torch.float64)
-    se_const = torch.zeros(len(SPACES), dtype=torch.float64)
+    names = model.space_names
+    se_model = torch.zeros(len(names), dtype=torch.float64)
+    se_const = torch.zeros(len(names), dtype=torch.float64)
     n = 0
     for i in range(len(dataset)):
         image, target = dataset[i]
@@ -89,12 +91,10 @@ def evaluate_predictor(model: InvertibilityPredictor, dataset: ErrorMapDataset, 
         n += target.shape[1] * target.shape[2]
     model.train(was_training)
     n = max(n, 1)
-    per_space = {
-        s.value: {"mse": float(se_model[j] / n), "const_mse": float(se_const[j] / n)} for j, s in enumerate(SPACES)
-    }
+    per_space = {s: {"mse": float(se_model[j] / n), "const_mse": float(se_const[j] / n)} for j, s in enumerate(names)}
     return {
-        "mse": float(se_model.sum() / (n * len(SPACES))),
-        "const_mse": float(se_const.sum() / (n * len(SPACES))),
+        "mse": float(se_model.sum() / (n * len(names))),
+        "const_mse": float(se_const.sum() / (n * len(names))),
         "per_space": per_space,
     }
 
@@ -133,18 +133,24 @@ def train_predictor(
     device: str | torch.device = "cpu",
     on_step: OnStep | None = None,
     should_stop: ShouldStop | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Fit S_l for all five spaces (shared backbone, one head each) by ℓ2 regression (eq. 3.2).
+    """Fit S_l for every space of the targets (shared backbone, one head each) by ℓ2 regression (eq. 3.2).
 
-    ``data_dir`` holds ``.npz`` targets; ``out_path`` receives the trained predictor (format of
-    :func:`save_predictor`, with the evaluation in its metadata) plus ``<out>.eval.json``.  A run
-    that was stopped (``should_stop``) or killed resumes from ``<out>.ckpt`` when ``resume``.
+    ``data_dir`` holds ``.npz`` targets, all made for the same spaces; ``out_path`` receives the
+    trained predictor (format of :func:`save_predictor`, with the evaluation and ``meta`` — e.g. the
+    generator it was trained for — in its metadata) plus ``<out>.eval.json``.  A run that was
+    stopped (``should_stop``) or killed resumes from ``<out>.ckpt`` when ``resume``.
     """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     files = list_targets(data_dir)
     if not files:
         raise FileNotFoundError(f"no training targets (*.npz) in {data_dir}")
+    spaces = {target_spaces(f) for f in files}
+    if len(spaces) != 1:
+        raise ValueError(f"the targets in {data_dir} were made for different spaces: {sorted(spaces)}")
+    space_names = spaces.pop()
     train_files, val_files = split_files(files, val_fraction, seed)
     size = None if input_size is None else (int(input_size[0]), int(input_size[1]))
     train_set = ErrorMapDataset(train_files, size)
@@ -152,19 +158,20 @@ def train_predictor(
     constant = constant_prediction(train_set)
 
     torch.manual_seed(seed)
-    model = TinyInvertibilityNet(width, size).to(device)
+    model = TinyInvertibilityNet(width, size, space_names).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     step = 0
     ckpt_path = _checkpoint_path(out_path)
     if resume and ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if ckpt.get("width") == width and ckpt.get("input_size") == (list(size) if size else None):
+        same_spaces = ckpt.get("spaces", list(space_names)) == list(space_names)
+        if ckpt.get("width") == width and ckpt.get("input_size") == (list(size) if size else None) and same_spaces:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
             gen.set_state(ckpt["generator"])
             step = int(ckpt["step"])
-    extra = {"width": width, "input_size": list(size) if size else None}
+    extra = {"width": width, "input_size": list(size) if size else None, "spaces": list(space_names)}
 
     model.train()
     loss_value = float("nan")
@@ -212,7 +219,7 @@ def train_predictor(
     )
     if not stopped:
         _save_checkpoint(ckpt_path, model, opt, step, gen, extra)
-        meta = {"train": asdict(result), "constant": constant.tolist(), "data_dir": str(data_dir)}
-        save_predictor(model.cpu(), out_path, meta)
+        info = {**(meta or {}), "train": asdict(result), "constant": constant.tolist(), "data_dir": str(data_dir)}
+        save_predictor(model.cpu(), out_path, info)
         out_path.with_suffix(".eval.json").write_text(json.dumps(asdict(result), indent=2))
     return result

@@ -4,6 +4,11 @@
 registry name, or a folder / .bin in the port's format); the outputs are the same three files
 (reconstruction PNG, φ, metrics JSON), φ's metadata records the family, generator, class and ψ
 so that `sam-editor edit PHI --class 511` can re-bind them.
+
+SAM's latent map (`--latent-map auto`): predicted by the generator's invertibility predictor
+(`invertibility.pt` beside its weights, or `--predictor FILE`) over the segments at τ, or — the
+labelled fallback where none exists — measured from a Z+ inversion (`session.family_invertibility`).
+`sam-editor train-predictor --generator FOLDER` trains that predictor (`register`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 from ..util import StepBar, atomic_write
 
 FAMILY_METHODS = ("z", "z+", "zplus", "f2")  # besides 'sam', which both families have
-DEFAULT_MEASURED_TAU = 0.02  # per-segment Z+ MSE on [-1, 1] pixels above which a segment goes to F2
+MAP_CHOICES = ("auto", "predicted", "measured")  # --latent-map besides a mask file
 
 
 def is_family_generator(spec: str | None) -> bool:
@@ -46,22 +51,29 @@ def load_latent_map_mask(path: str, size: tuple[int, int]) -> Any:
     return cv2.resize((m > 0).astype(np.uint8), (size[1], size[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
-def measured_map(G: Any, x: Any, valid: Any, settings: Any, args: argparse.Namespace) -> tuple[dict, str]:
-    """BigGAN-deep has no trained invertibility predictor: the map comes from the *measured* Z+ error
-    (`inversion.family.measured_latent_map`) over the weight-free over-segmentation, with τ in
-    mean squared error ([-1, 1] pixels; default 0.02 ≈ 23 dB PSNR) and a quarter of the steps."""
-    from ..inversion.family import measured_latent_map
-    from ..invertibility.segmenters import OversegSegmenter
+def auto_map(G: Any, meta: dict, x: Any, valid: Any, settings: Any, args: argparse.Namespace) -> tuple[dict, str]:
+    """SAM's map for `--latent-map auto|predicted|measured`: the generator's predictor when it has
+    one (`--predictor FILE`, else `invertibility.pt` beside its weights), else the measured Z+ error
+    (a quarter of the steps); segments from `--segmenter` (auto: the weight-free over-segmentation),
+    τ in mean squared error on [-1, 1] pixels (default 0.02 ≈ 23 dB PSNR) for both."""
+    from ..invertibility.segmenters import segmenter_for
+    from .family_invertibility import default_tau, family_latent_map, find_predictor
 
+    choice = args.latent_map or "auto"
+    predictor, why = (None, "--latent-map measured") if choice == "measured" else find_predictor(
+        G, meta, getattr(args, "predictor", None), str(x.device))  # fmt: skip
+    if choice == "predicted" and predictor is None:
+        raise ValueError(f"--latent-map predicted: {why}; train one with `sam-editor train-predictor --generator "
+                         f"{meta.get('generator', 'FOLDER')}`")  # fmt: skip
     rgb = ((x[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
-    labels = OversegSegmenter().segment(rgb)[None]
-    tau = DEFAULT_MEASURED_TAU if args.tau is None else args.tau
-    steps = max(1, settings.steps // 4)
-    print(f"note: BigGAN-deep has no invertibility predictor; measuring the Z+ error ({steps} steps) over "
-          f"{int(labels.max()) + 1} segments, τ = {tau:g} (MSE)", file=sys.stderr)  # fmt: skip
-    lmap, _ = measured_latent_map(G, x, labels, tau, settings.replace(steps=steps), valid=valid, seed=args.seed)
-    share = float(next(iter(lmap.values())).float().mean())
-    return lmap, f"measured Z+ error over {int(labels.max()) + 1} over-segmentation segments, τ = {tau:g}, {share:.0%} in F2"
+    segmenter = segmenter_for(getattr(args, "segmenter", None), getattr(args, "segmenter_weights", None), None)
+    labels = segmenter.segment(rgb)[None]
+    if predictor is None:  # the slow path: say so before it runs
+        print(f"note: no invertibility predictor; measuring the Z+ error first ({why})", file=sys.stderr)
+    fmap = family_latent_map(G, x, labels, default_tau(args.tau), settings, predictor=predictor, why_not=why,
+                             valid=valid, seed=args.seed)  # fmt: skip
+    print(f"note: {fmap.note} ({fmap.seconds:.2f} s)", file=sys.stderr)
+    return fmap.masks, fmap.note
 
 
 def cmd_invert_family(args: argparse.Namespace) -> int:
@@ -88,7 +100,7 @@ def cmd_invert_family(args: argparse.Namespace) -> int:
         x, placement = load_photo(args.image, size)
         x = x[None].to(device)
         latent_map = None
-        if method == "sam" and args.latent_map not in (None, "auto", "measured"):
+        if method == "sam" and args.latent_map not in (None, *MAP_CHOICES):
             latent_map = {"F2": torch.from_numpy(load_latent_map_mask(args.latent_map, size))}
         paths = invert_outputs(args.out, args.image, args.phi_format)
     except (BigGANCheckpointError, WeightsError, ImageLoadError, ValueError, OSError) as exc:
@@ -98,7 +110,11 @@ def cmd_invert_family(args: argparse.Namespace) -> int:
     settings = InversionSettings(steps=args.steps if args.steps is not None else 1001)
     map_note = "file" if latent_map is not None else None
     if method == "sam" and latent_map is None:
-        latent_map, map_note = measured_map(G, x, valid, settings, args)
+        try:
+            latent_map, map_note = auto_map(G, meta, x, valid, settings, args)
+        except (ValueError, OSError) as exc:  # a --predictor for another generator, none for 'predicted'
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     perceptual = None
     if settings.lambda_lpips:
         from ..perceptual import default_perceptual
@@ -136,4 +152,62 @@ def cmd_invert_family(args: argparse.Namespace) -> int:
     }
     atomic_write(paths["metrics"], json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
+    return 0
+
+
+# ---- sam-editor train-predictor --generator FOLDER ----------------------------------------------
+def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser(
+        "train-predictor",
+        help="train the invertibility predictor S_l of a BigGAN-deep generator (Z+, F2; §3.1) for SAM's latent map",
+        description="Render the generator's images, clutter half of them, invert each in every space of Φ (the "
+        "per-pixel squared error is S_l's target), fit the predictor, write it beside the weights. Resumable. "
+        "StyleGAN2's demo predictor: `sam-editor demo train-predictor`.",
+    )  # fmt: skip
+    t.add_argument("--generator", required=True, help="BigGAN-deep folder (config.json + pytorch_model.bin) or registry name")
+    t.add_argument("--class", dest="class_index", default=None, help="class the renders and inversions use (index or name)")
+    t.add_argument("--truncation", type=float, default=1.0)
+    t.add_argument("--work-dir", default=None, help="renders and targets (resumable; default: runs/predictor_<generator>)")
+    t.add_argument("--n-images", type=int, default=200, help="renders, half of them cluttered")
+    t.add_argument("--photos", nargs="*", default=(), help="photos added to the training images (letterboxed) and cut into clutter")
+    t.add_argument("--inversion-steps", type=int, default=200, help="optimisation steps per space and image")
+    t.add_argument("--train-steps", type=int, default=2000)
+    t.add_argument("--width", type=int, default=16, help="channel width of the predictor's CNN")
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default=None, help="cpu | cuda (default: cuda if available)")
+    t.add_argument("--out", default=None, help="predictor file (default: invertibility.pt beside the weights, "
+                   "where `invert --method sam` finds it)")  # fmt: skip
+    t.set_defaults(func=cmd_train_predictor)
+
+
+def cmd_train_predictor(args: argparse.Namespace) -> int:
+    from ..gan.biggan.checkpoint import BigGANCheckpointError
+    from ..gan.biggan.generator import load_conditioned
+    from ..invertibility.family import PREDICTOR_FILE
+    from ..runtime import default_device
+    from ..weights import WeightsError
+    from .family_invertibility import train_family_predictor, weights_folder
+
+    if not is_family_generator(args.generator):
+        print(f"error: {args.generator} is not a BigGAN-deep folder or registry name; StyleGAN2's predictor is trained "
+              "by `sam-editor demo train-predictor`", file=sys.stderr)  # fmt: skip
+        return 2
+    device = args.device or str(default_device())
+    try:
+        G, meta = load_conditioned(args.generator, args.class_index, args.truncation, device)
+    except (BigGANCheckpointError, WeightsError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    folder = weights_folder(meta)
+    out = Path(args.out) if args.out else (folder or Path(".")) / PREDICTOR_FILE
+    work = Path(args.work_dir or f"runs/predictor_{Path(str(args.generator)).name}")
+    with StepBar("invertibility targets", unit="img", leave=True) as targets, \
+         StepBar("train predictor", postfix="loss", leave=True) as train:  # fmt: skip
+        done = train_family_predictor(G, meta, work, out, n_images=args.n_images, inversion_steps=args.inversion_steps,
+                                      train_steps=args.train_steps, photos=args.photos, seed=args.seed, width=args.width,
+                                      batch_size=args.batch_size, on_targets=targets, on_train=train)  # fmt: skip
+    r = done.result
+    print(f"{done.images} images ({done.targets_written} new targets); held-out MSE {r.val_mse:.5f} vs constant "
+          f"{r.const_mse:.5f} ({r.improvement:.2f}x better) on {r.num_val} images; wrote {r.out_path}")  # fmt: skip
     return 0

@@ -259,14 +259,17 @@ class FamilySession:
 
     # ---- inversion (a job: runs on a worker thread) ------------------------------------------------
     def invert_job(self, method: str, steps: int, tau: float, progress: Any, should_stop: Any) -> FamilyInversion:
-        """invert_family in `method` (one of `methods()`); 'sam' without a drawn map measures one
-        first (the rows space's per-segment error above τ goes to the first feature space, as
-        `sam-editor invert --method sam` does), with a quarter of the steps."""
+        """invert_family in `method` (one of `methods()`); 'sam' without a drawn map makes one first,
+        as `sam-editor invert --method sam` does (`family_invertibility.family_latent_map`): predicted
+        (§3.1–3.2) when the generator has an invertibility predictor beside its weights, else
+        measured — a rows-space inversion of a quarter of the steps, its per-segment error above τ
+        goes to the first feature space."""
         import time
 
-        from ..inversion.family import invert_family, measured_latent_map
+        from ..inversion.family import invert_family
         from ..inversion.images import tensor_to_rgb8
         from ..inversion.settings import InversionSettings
+        from .family_invertibility import family_latent_map, find_predictor
 
         if self.work is None:
             raise ValueError("Open a photo first")
@@ -276,7 +279,9 @@ class FamilySession:
         latent_map = None
         note = ""
         offset = 0  # steps of the prelude already run (for the ETA only)
-        pre = max(1, steps // 4) if method == "sam" and not self.latent_map else 0
+        make_map = method == "sam" and not self.latent_map
+        predictor, why = find_predictor(self.G, self.meta) if make_map else (None, "")
+        pre = max(1, steps // 4) if make_map and predictor is None else 0
         # The prelude (the measured map's rows-space inversion) is a phase of its own, counted 1…pre;
         # the inversion then counts 1…steps, the length the user asked for.
         phase = "measuring the map" if pre else ""
@@ -300,18 +305,13 @@ class FamilySession:
                 latent_map = {k: torch.from_numpy(v) for k, v in self.latent_map.items()}
                 note = "the map shown (measured before or set by hand)"
             else:
-                from ..invertibility.segmenters import OversegSegmenter
-
-                labels = OversegSegmenter().segment(self.work)[None]
-                lmap, _ = measured_latent_map(self.G, x, labels, tau, settings.replace(steps=pre), valid=valid,
-                                              on_step=on_step, should_stop=should_stop)  # fmt: skip
+                fmap = family_latent_map(self.G, x, self.segments()[None], tau, settings, predictor=predictor,
+                                         why_not=why, valid=valid, on_step=on_step, should_stop=should_stop)  # fmt: skip
                 if should_stop():
                     raise Cancelled()
-                latent_map = lmap
-                self.latent_map = {k: v[0, 0].numpy().astype(bool) for k, v in lmap.items()}
-                name = next(iter(lmap))
-                note = (f"measured {self.G.spaces[0].name} error over {int(labels.max()) + 1} segments, τ = {tau:g}: "
-                        f"{self.coverage()[name]:.0%} in {name}")  # fmt: skip
+                latent_map = fmap.masks
+                self.latent_map = {k: v[0, 0].numpy().astype(bool) for k, v in fmap.masks.items()}
+                note = fmap.note
                 offset = pre
         phase, last_preview["step"] = "", -PREVIEW_EVERY
         res = invert_family(

@@ -191,8 +191,12 @@ def test_predictor_files_refused_with_their_reason(tmp_path) -> None:
     path = save_predictor(tiny, tmp_path / "sub" / "deeper" / "tiny.pt")  # folders made as needed
     payload = torch.load(path, weights_only=False)
     assert payload["spaces"] == ["W+", "F4", "F6", "F8", "F10"] and payload["meta"] == {}
-    for change, why in (({"spaces": ["F4", "W+", "F6", "F8", "F10"]}, "ValueError: predictor was trained for spaces"),
-                        ({"config": {"width": 4}}, "KeyError: 'input_size'"), ({"state_dict": {}}, "RuntimeError")):
+    torch.save({**payload, "spaces": ["F4", "W+", "F6", "F8", "F10"]}, tmp_path / "order.pt")
+    with pytest.raises(ValueError, match="order.pt predicts the invertibility of the spaces F4, W\\+, F6, F8, F10; "
+                       "this generator inverts in W\\+, F4, F6, F8, F10"):  # fmt: skip
+        load_predictor(tmp_path / "order.pt")
+    for change, why in (({"spaces": 5}, "its spaces are a int"), ({"config": {"width": 4}}, "KeyError: 'input_size'"),
+                        ({"state_dict": {}}, "RuntimeError")):
         torch.save({**payload, **change}, tmp_path / "bad.pt")
         with pytest.raises(ValueError, match=f"bad.pt: a damaged SAM Editor predictor \\({why}"):
             load_predictor(tmp_path / "bad.pt")

@@ -89,7 +89,7 @@ def test_measured_latent_map_sends_the_unreachable_segment_to_f2(G):
     noise no latent code can draw; with τ between their Z+ errors only the right half is F2."""
     import numpy as np
 
-    from sam_editor.inversion.family import measured_latent_map
+    from sam_editor.session.family_invertibility import measured_latent_map
 
     with torch.no_grad():
         x = G(G.sample_z(2, seed=3))
