@@ -508,7 +508,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--class", dest="class_index", default=None,
                    help="BigGAN-deep: the ImageNet class to invert with, index or name (default 817 sports car; class 0 of a demo)")
     p.add_argument("--truncation", type=float, default=1.0, help="BigGAN-deep: truncation ψ in (0, 1] (default 1)")
-    p.add_argument("--latent-map", default="auto", help="auto (predicted, the default; BigGAN-deep: measured Z+ error) | FILE (.json/.npy/.png) | wplus (method sam)")
+    p.add_argument("--latent-map", default="auto", help="auto (predicted, the default; BigGAN-deep: its invertibility.pt, else the measured Z+ error) | FILE (.json/.npy/.png) | wplus (method sam); BigGAN-deep also predicted | measured")
     p.add_argument("--out", default="inversion_out", help="folder for all outputs, or NAME.pt / NAME.npz: φ at that name, the other outputs beside it")
     p.add_argument("--phi-format", default="pt", choices=("pt", "npz"))
     _add_common(p)
