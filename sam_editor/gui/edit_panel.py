@@ -1,5 +1,6 @@
 """The "Edit" panel: GANSpace component sliders with layer ranges, named presets, a StyleCLIP
-text prompt, and the list of active edits with their strengths."""
+text prompt, and the list of active edits with their strengths. `ComponentRow` and `TextEditBox`
+also serve BigGAN's z edits (`family_panel`)."""
 
 from __future__ import annotations
 
@@ -45,10 +46,12 @@ class ComponentRow(QWidget):
         layers: tuple[int, int],
         parent: QWidget | None = None,
         name: str = "",
+        unit: str = "rows",  # what the range slider moves: StyleGAN2's style rows, BigGAN's z stages
     ) -> None:
         super().__init__(parent)
         self.component = component
         self.variance = variance
+        self.unit = unit
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 2, 0, 2)
         grid.setVerticalSpacing(0)
@@ -90,7 +93,7 @@ class ComponentRow(QWidget):
         return f"PC {self.component}" + (f" · {self.name}" if self.name else "")
 
     def _show_rows(self, layers: tuple[int, int]) -> None:
-        self.rows_label.setText(f"rows {layers[0]}–{layers[1]}")
+        self.rows_label.setText(f"{self.unit} {layers[0]}–{layers[1]}")
 
     def _layers_moved(self, value: tuple[int, int]) -> None:
         self._show_rows(tuple(int(v) for v in value))  # type: ignore[arg-type]
@@ -111,6 +114,73 @@ class ComponentRow(QWidget):
         self._show_rows(layers)
         for w in (self.strength, self.layers):
             w.blockSignals(False)
+
+
+class TextEditBox(QWidget):
+    """A StyleCLIP prompt: the text, its strength, the optimisation's length, Run / Cancel, a
+    progress bar while it runs and a status line (missing CLIP weights, failures, the result)."""
+
+    requested = Signal(str, float, int)  # prompt, strength, steps
+    cancelRequested = Signal()
+
+    def __init__(self, strength_tip: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        tl = QGridLayout(self)
+        tl.setContentsMargins(4, 8, 4, 4)
+        self.text = QLineEdit()
+        self.text.setPlaceholderText("e.g. a red car")
+        self.text.returnPressed.connect(self._run)
+        self.strength = QDoubleSpinBox()
+        self.strength.setRange(-3.0, 3.0)
+        self.strength.setSingleStep(0.1)
+        self.strength.setValue(1.0)
+        self.strength.setToolTip(strength_tip)
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 1000)
+        self.steps.setValue(100)
+        self.steps.setSingleStep(25)
+        self.steps.setSuffix(" steps")
+        self.steps.setToolTip("Optimisation steps (StyleCLIP uses 300)")
+        self.run = QPushButton(qta.icon("mdi6.creation"), "Run")
+        self.run.clicked.connect(self._run)
+        self.cancel = QToolButton()
+        self.cancel.setIcon(qta.icon("mdi6.stop"))
+        self.cancel.setToolTip("Cancel the text edit")
+        self.cancel.clicked.connect(self.cancelRequested)
+        self.progress = QProgressBar()
+        self.progress.setMaximumHeight(12)
+        self.progress.setTextVisible(False)
+        self.status = QLabel("")
+        self.status.setObjectName("hint")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # a command to copy
+        tl.addWidget(self.text, 0, 0, 1, 3)
+        tl.addWidget(QLabel("Strength"), 1, 0)
+        tl.addWidget(self.strength, 1, 1, 1, 2)
+        tl.addWidget(QLabel("Length"), 2, 0)
+        tl.addWidget(self.steps, 2, 1)
+        tl.addWidget(self.run, 2, 2)
+        tl.addWidget(self.progress, 3, 0, 1, 2)
+        tl.addWidget(self.cancel, 3, 2)
+        tl.addWidget(self.status, 4, 0, 1, 3)
+        tl.setRowStretch(5, 1)
+        tl.setColumnStretch(1, 1)
+
+    def _run(self) -> None:
+        if self.text.text().strip() and self.run.isEnabled():
+            self.requested.emit(self.text.text().strip(), float(self.strength.value()), self.steps.value())
+
+    def set_running(self, running: bool) -> None:
+        if running:
+            self.progress.reset()  # not the last run's count
+        self.cancel.setEnabled(running)
+        self.progress.setVisible(running)
+        self.cancel.setVisible(running)
+        self.run.setEnabled(not running and self.text.isEnabled())
+
+    def show_progress(self, step: int, total: int) -> None:
+        self.progress.setMaximum(total)
+        self.progress.setValue(step)
 
 
 class EditPanel(QWidget):
@@ -159,50 +229,17 @@ class EditPanel(QWidget):
         gl.addStretch(1)
         self.tabs.addTab(gs, qta.icon("mdi6.tune-variant"), "GANSpace")
 
-        tx = QWidget()
-        tl = QGridLayout(tx)
-        tl.setContentsMargins(4, 8, 4, 4)
-        self.text = QLineEdit()
-        self.text.setPlaceholderText("e.g. a red car")
-        self.text.returnPressed.connect(self._run_text)
-        self.text_strength = QDoubleSpinBox()
-        self.text_strength.setRange(-3.0, 3.0)
-        self.text_strength.setSingleStep(0.1)
-        self.text_strength.setValue(1.0)
-        self.text_strength.setToolTip(
+        tx = TextEditBox(
             "Strength of the text edit (1 = the optimised change). For an edit of one object, select\n"
             "its segments and press E (Edit only these) before Run: the rest of the picture then\n"
             "stays as inverted. Segments in F4…F10 take an edit only in the layers after their space."
         )
-        self.text_steps = QSpinBox()
-        self.text_steps.setRange(1, 1000)
-        self.text_steps.setValue(100)
-        self.text_steps.setSingleStep(25)
-        self.text_steps.setSuffix(" steps")
-        self.text_steps.setToolTip("Optimisation steps (StyleCLIP uses 300)")
-        self.run_text = QPushButton(qta.icon("mdi6.creation"), "Run")
-        self.run_text.clicked.connect(self._run_text)
-        self.cancel_text = QToolButton()
-        self.cancel_text.setIcon(qta.icon("mdi6.stop"))
-        self.cancel_text.setToolTip("Cancel the text edit")
-        self.cancel_text.clicked.connect(self.textCancelRequested)
-        self.text_progress = QProgressBar()
-        self.text_progress.setMaximumHeight(12)
-        self.text_progress.setTextVisible(False)
-        self.text_status = QLabel("")
-        self.text_status.setObjectName("hint")
-        self.text_status.setWordWrap(True)
-        tl.addWidget(self.text, 0, 0, 1, 3)
-        tl.addWidget(QLabel("Strength"), 1, 0)
-        tl.addWidget(self.text_strength, 1, 1, 1, 2)
-        tl.addWidget(QLabel("Length"), 2, 0)
-        tl.addWidget(self.text_steps, 2, 1)
-        tl.addWidget(self.run_text, 2, 2)
-        tl.addWidget(self.text_progress, 3, 0, 1, 2)
-        tl.addWidget(self.cancel_text, 3, 2)
-        tl.addWidget(self.text_status, 4, 0, 1, 3)
-        tl.setRowStretch(5, 1)
-        tl.setColumnStretch(1, 1)
+        tx.requested.connect(self.textRequested)
+        tx.cancelRequested.connect(self.textCancelRequested)
+        self.text_box = tx  # its widgets under the names the editor and the tests use
+        self.text, self.text_strength, self.text_steps = tx.text, tx.strength, tx.steps
+        self.run_text, self.cancel_text = tx.run, tx.cancel
+        self.text_progress, self.text_status = tx.progress, tx.status
         self.tabs.addTab(tx, qta.icon("mdi6.format-text"), "Text (StyleCLIP)")
         layout.addWidget(self.tabs, 1)
 
@@ -278,26 +315,18 @@ class EditPanel(QWidget):
             w.setEnabled(enabled)
         self.add_preset.setEnabled(enabled and self.presets.isEnabled())
 
-    def _run_text(self) -> None:
-        if self.text.text().strip() and self.run_text.isEnabled():
-            self.textRequested.emit(self.text.text().strip(), float(self.text_strength.value()), self.text_steps.value())
-
     def set_text_running(self, running: bool) -> None:
-        self.cancel_text.setEnabled(running)
-        self.text_progress.setVisible(running)
-        self.cancel_text.setVisible(running)
-        self.run_text.setEnabled(not running and self.text.isEnabled())
+        self.text_box.set_running(running)
 
     # ---- job state, shown by the editor ------------------------------------------------------
     def set_ganspace_status(self, text: str) -> None:
         self.ganspace_status.setText(text)
 
     def set_text_status(self, text: str) -> None:
-        self.text_status.setText(text)
+        self.text_box.status.setText(text)
 
     def show_text_progress(self, step: int, total: int) -> None:
-        self.text_progress.setMaximum(total)
-        self.text_progress.setValue(step)
+        self.text_box.show_progress(step, total)
 
     # ---- updates from the session ----------------------------------------------------------
     def set_reach(self, visible: bool) -> None:

@@ -4,9 +4,10 @@ File ▸ Open Generator Folder… loads a generator (`session.family_session`) a
 the docks: `FamilyMapPanel` (the family's spaces Φ in the legend with their share of the photo,
 the measured map's τ) and `FamilyPanel` (inversion with the family's methods, progress and
 Cancel; the edit panel the family asks for; Export). Nothing here knows which family it shows:
-the legend comes from `legend_entries(G)`, the methods from `methods_of(G)`, the edit panel from
-`edit_panel_kind(G)` through `EDIT_PANELS`. `FamilyWorkspace` is the controller: it runs the
-inversion in a `JobWorker` (invert_family's progress and cancel) and renders the gated pass of
+the legend comes from `legend_entries(G)`, the methods from `methods_of(G)`, the edit panel's tabs
+from `edit_panel_kind(G)` through `EDIT_PANELS` (BigGAN: the class, GANSpace on z, text on z —
+`family_z_edits`). `FamilyWorkspace` is the controller: it runs the inversion, the GANSpace PCA
+and the text optimisation in `JobWorker`s (progress and cancel) and renders the gated pass of
 §3.4 on another, newest-wins.
 """
 
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -42,6 +44,7 @@ from sam_editor.session import InversionProgress, Problem
 from sam_editor.session.family_session import FamilyInversion, FamilySession, load_family_generator
 
 from .class_picker import ClassPicker
+from .family_z_edits import ZGanspaceBox, ZTextBox
 from .inversion_panel import LOSS_NAMES, format_seconds
 from .overlay import Swatch
 from .workers import JobWorker, torch_threads_for
@@ -107,7 +110,7 @@ class FamilyMapPanel(QWidget):
         sl.addLayout(self.space_row)
         region = QHBoxLayout()
         self.edit_only = QPushButton(qta.icon("mdi6.selection"), "Edit only these")
-        self.edit_only.setToolTip("The class edit acts only on the selected segments; the rest stays as inverted")
+        self.edit_only.setToolTip("The edits (class, GANSpace, text) act only on the selected segments; the rest stays as inverted")
         self.edit_only.clicked.connect(lambda: self.editRegionRequested.emit(True))
         self.edit_everywhere = QPushButton(qta.icon("mdi6.selection-off"), "Edit everywhere")
         self.edit_everywhere.clicked.connect(lambda: self.editRegionRequested.emit(False))
@@ -240,7 +243,14 @@ class ClassEditBox(QWidget):
         self.changed.emit()
 
 
-EDIT_PANELS: dict[str, Any] = {"class": ClassEditBox}  # edit_panel_kind(G) → the widget
+# edit_panel_kind(G) → the edit tabs (title, icon, widget class); the first is `FamilyPanel.edit`
+EDIT_PANELS: dict[str, tuple[tuple[str, str, Any], ...]] = {
+    "class": (
+        ("Class", "mdi6.shape-outline", ClassEditBox),
+        ("GANSpace (z)", "mdi6.tune-variant", ZGanspaceBox),
+        ("Text", "mdi6.format-text", ZTextBox),
+    )
+}
 
 
 class FamilyPanel(QWidget):
@@ -292,8 +302,17 @@ class FamilyPanel(QWidget):
         kind = session.edit_panel()
         edit_box = QGroupBox("Edit")
         el = QVBoxLayout(edit_box)
-        self.edit = EDIT_PANELS[kind](session)
-        el.addWidget(self.edit)
+        self.edit_tabs = QTabWidget()
+        self.edit_tabs.setDocumentMode(True)
+        self.edits: list[QWidget] = []
+        for title, icon, widget in EDIT_PANELS[kind]:
+            w = widget(session)
+            self.edit_tabs.addTab(w, qta.icon(icon), title)
+            self.edits.append(w)
+        self.edit = self.edits[0]
+        self.ganspace = next((w for w in self.edits if isinstance(w, ZGanspaceBox)), None)
+        self.text = next((w for w in self.edits if isinstance(w, ZTextBox)), None)
+        el.addWidget(self.edit_tabs)
         layout.addWidget(edit_box, 1)
         self.export = QPushButton(qta.icon("mdi6.export"), "Export PNG…")
         self.export.clicked.connect(self.exportRequested)
@@ -314,7 +333,8 @@ class FamilyPanel(QWidget):
         self.invert.setToolTip(
             "Invert the photo into this generator" if has_image else "Open a photo first (File ▸ Open)"
         )
-        self.edit.setEnabled(inverted)
+        for w in self.edits:
+            getattr(w, "set_inverted", w.setEnabled)(inverted)
         self.export.setEnabled(inverted)
 
     def show_progress(self, p: InversionProgress) -> None:
@@ -344,7 +364,15 @@ class FamilyWorkspace(QObject):
         self.panel.invertRequested.connect(self.start_inversion)
         self.panel.cancelRequested.connect(self.cancel)
         self.panel.exportRequested.connect(window.export_dialog)
-        self.panel.edit.changed.connect(self.request_render)
+        for w in self.panel.edits:
+            w.changed.connect(self.request_render)
+        if self.panel.ganspace is not None:
+            self.panel.ganspace.findRequested.connect(self.start_ganspace)
+            self.panel.ganspace.cancelRequested.connect(lambda: self.jobs.cancel("family-ganspace"))
+            self.panel.edit_tabs.currentChanged.connect(self._tab_shown)
+        if self.panel.text is not None:
+            self.panel.text.requested.connect(self.start_text_edit)
+            self.panel.text.cancelRequested.connect(lambda: self.jobs.cancel("family-text"))
         self.map_panel.spaceRequested.connect(self.put_selection_in)
         self.map_panel.editRegionRequested.connect(self.limit_edits)
         self.map_panel.clearRequested.connect(lambda: self.select([]))
@@ -354,6 +382,8 @@ class FamilyWorkspace(QObject):
         self.renders_started = 0
         self._token = 0  # which photo a job is for
         self.inverting = False
+        self.finding = False  # the GANSpace directions are being found
+        self._text_job: tuple[str, int] = ("", 0)  # prompt, steps run so far
 
     @property
     def jobs(self):  # noqa: ANN201
@@ -369,6 +399,9 @@ class FamilyWorkspace(QObject):
             return False
         self._token += 1
         self.selection = []
+        self.jobs.cancel("family-text")  # a text edit is found for one photo's φ
+        if self.panel.text is not None:
+            self.panel.text.set_inverted(False)
         s, c = self.session, self.window.canvas
         h, w = s.frame_size
         c.set_frame(h, w)
@@ -549,9 +582,96 @@ class FamilyWorkspace(QObject):
             self.render_now()  # never an edit that is still rendering
         return self.session.export_png(path, which, side_by_side, full_size)
 
+    # ---- z edits: GANSpace directions and text, on workers ---------------------------------------
+    def _tab_shown(self, index: int) -> None:
+        if self.panel.edit_tabs.widget(index) is self.panel.ganspace:
+            self.start_ganspace()  # found once, the first time the tab is shown
+
+    def start_ganspace(self) -> None:
+        s, box = self.session, self.panel.ganspace
+        if box is None or s.z_components is not None or self.finding:
+            return
+        worker = JobWorker("family-ganspace", s.ganspace_job, threads=torch_threads_for(s.G))
+        worker.progress.connect(self._on_ganspace_progress)
+        worker.finished.connect(self._on_components)
+        worker.failed.connect(self._on_ganspace_failed)
+        worker.cancelled.connect(self._on_ganspace_cancelled)
+        self.finding = True
+        box.set_running(True)
+        box.status.setText("Finding GANSpace directions in z…")
+        self.jobs.start(worker)
+
+    @Slot(int, int, object)
+    def _on_ganspace_progress(self, done: int, total: int, _payload: object) -> None:
+        self.panel.ganspace.show_progress(done, total)
+
+    def _ganspace_ended(self) -> None:
+        self.finding = False
+        self.panel.ganspace.set_running(False)
+
+    @Slot(object)
+    def _on_components(self, comps: Any) -> None:
+        self.session.z_components = comps  # cached for this generator: a new photo keeps them
+        self._ganspace_ended()
+        self.panel.ganspace.set_components()
+
+    @Slot(str)
+    def _on_ganspace_failed(self, message: str) -> None:
+        self._ganspace_ended()
+        self.panel.ganspace.status.setText(f"GANSpace: {message}")
+
+    @Slot()
+    def _on_ganspace_cancelled(self) -> None:
+        self._ganspace_ended()
+        self.panel.ganspace.status.setText("Cancelled: 'Find directions' starts again")
+
+    def start_text_edit(self, prompt: str, strength: float, steps: int) -> None:
+        s, box = self.session, self.panel.text
+        if s.inversion is None:
+            box.box.status.setText("Invert the photo first: a text edit starts from its φ")
+            return
+        if not box.show_clip_state():  # missing CLIP weights: the state and the fetch command, no job
+            return
+        worker = JobWorker("family-text", functools.partial(s.text_job, prompt, steps), self._token,
+                           threads=torch_threads_for(s.G))  # fmt: skip
+        worker.progress.connect(self._on_text_progress)
+        worker.finished.connect(self._on_text_edit)
+        worker.failed.connect(self._on_text_failed)
+        worker.cancelled.connect(self._on_text_cancelled)
+        self._text_job = (prompt, 0)
+        box.box.set_running(True)
+        box.box.status.setText(f"Finding a direction in z for “{prompt}”…")
+        self.jobs.start(worker)
+
+    @Slot(int, int, object)
+    def _on_text_progress(self, step: int, total: int, _losses: object) -> None:
+        if self._current():
+            self._text_job = (self._text_job[0], step)
+            self.panel.text.box.show_progress(step, total)
+
+    @Slot(object)
+    def _on_text_edit(self, delta: Any) -> None:
+        box = self.panel.text
+        box.box.set_running(False)
+        if not self._current() or self.session.inversion is None:
+            return  # found for another photo
+        prompt, steps_run = self._text_job
+        self.session.set_text_edit(prompt, delta, box.box.strength.value())
+        box.applied(prompt, steps_run, bool(getattr(self.sender(), "is_cancelled", False)))
+        self.request_render()
+
+    @Slot(str)
+    def _on_text_failed(self, message: str) -> None:
+        self.panel.text.box.set_running(False)
+        self.panel.text.box.status.setText(f"Text edit: {message}")
+
+    @Slot()
+    def _on_text_cancelled(self) -> None:
+        self._on_text_failed("cancelled before the first step")
+
     def shutdown(self) -> None:
-        self.jobs.cancel("family-inversion")
-        self.jobs.cancel("family-render")
+        for name in ("family-inversion", "family-render", "family-ganspace", "family-text"):
+            self.jobs.cancel(name)
 
 
 def load_family_job(spec: str | Path, device: str):  # noqa: ANN201
