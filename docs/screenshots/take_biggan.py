@@ -2,12 +2,16 @@
 
     Xvfb :97 -screen 0 1600x1000x24 &
     DISPLAY=:97 QT_QPA_PLATFORM=xcb python docs/screenshots/take_biggan.py [--generator FOLDER] [--class 511]
+    DISPLAY=:97 QT_QPA_PLATFORM=xcb python docs/screenshots/take_biggan.py --ganspace 0:-3@3-6 \
+        --out docs/screenshots/biggan/ganspace_class_window.png
 
 Drives the window like a user: File ▸ Open Generator Folder… (the published format, config.json +
 pytorch_model.bin; without --generator a tiny random 32-px BigGAN-deep of that format is written
 to a temp folder, since no BigGAN weights ship), opens a sample car, inverts it with SAM (the map
 measured from the Z+ error), picks a class in the class picker at a strength and grabs the screen
 into biggan/class_edit_window.png; the edited image is also exported next to it in a temp folder.
+With --ganspace K:S@A-B (as `sam-editor edit`) it then opens the GANSpace (z) tab, waits for the
+directions (found on the worker) and moves those sliders before grabbing.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--tau", type=float, default=0.02)
     ap.add_argument("--sample", default="car_street.png")
+    ap.add_argument("--ganspace", action="append", metavar="K:S@A-B", help="GANSpace on z after the class edit")
     ap.add_argument("--out", type=Path, default=HERE / "biggan" / "class_edit_window.png")
     args = ap.parse_args()
     folder = args.generator
@@ -71,9 +76,28 @@ def main() -> None:
         box.picker.list.setCurrentRow(row)
         box.picker.list.itemClicked.emit(box.picker.list.item(row))
         box.picker.strength.setValue(args.strength)
+        if args.ganspace:
+            return ganspace()
+        fam.rendered.connect(lambda: later(800, shoot))
+
+    def ganspace() -> None:
+        from sam_editor.edits.commands import parse_ganspace_arg
+
+        fam = w.family
+        gs = fam.panel.ganspace
+        fam.panel.edit_tabs.setCurrentWidget(gs)  # its first showing finds the directions on the worker
+        if not gs.components:
+            return later(300, ganspace)
+        for text in args.ganspace:
+            k, strength, (a, b) = parse_ganspace_arg(text, None, fam.session.G.num_ws)
+            gs.components[k].layers.setValue((a, b))
+            gs.components[k].strength.setValue(strength)
         fam.rendered.connect(lambda: later(800, shoot))
 
     def shoot() -> None:
+        if getattr(shoot, "done", False):
+            return
+        shoot.done = True  # type: ignore[attr-defined]
         w.canvas.set_mode("side")
         grab(app, args.out)
         out = Path(tempfile.mkdtemp()) / "edited.png"

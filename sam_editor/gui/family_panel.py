@@ -44,7 +44,7 @@ from sam_editor.session import InversionProgress, Problem
 from sam_editor.session.family_session import FamilyInversion, FamilySession, load_family_generator
 
 from .class_picker import ClassPicker
-from .family_z_edits import ZGanspaceBox, ZTextBox
+from .family_z_edits import ZGanspaceBox, ZTextBox, edit_summary
 from .inversion_panel import LOSS_NAMES, format_seconds
 from .overlay import Swatch
 from .workers import JobWorker, torch_threads_for
@@ -312,6 +312,11 @@ class FamilyPanel(QWidget):
         self.edit = self.edits[0]
         self.ganspace = next((w for w in self.edits if isinstance(w, ZGanspaceBox)), None)
         self.text = next((w for w in self.edits if isinstance(w, ZTextBox)), None)
+        self.applied = QLabel("")  # above the tabs: seen whichever tab is open
+        self.applied.setObjectName("hint")
+        self.applied.setWordWrap(True)
+        self.applied.setToolTip("Every edit the render applies, from all tabs")
+        el.addWidget(self.applied)
         el.addWidget(self.edit_tabs)
         layout.addWidget(edit_box, 1)
         self.export = QPushButton(qta.icon("mdi6.export"), "Export PNG…")
@@ -532,6 +537,8 @@ class FamilyWorkspace(QObject):
         """Render the current edit on a worker. One render at a time: a change while one runs marks
         the edit dirty and the next render starts when it ends (a slider drag on a 256-px BigGAN,
         seconds per render on a CPU, would otherwise start a thread per step)."""
+        summary = edit_summary(self.session)
+        self.panel.applied.setText(f"Applied: {summary}" if summary else "")
         if self.session.inversion is None:
             return
         if self._rendering:

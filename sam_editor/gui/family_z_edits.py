@@ -21,6 +21,22 @@ from .edit_panel import ComponentRow, TextEditBox
 TOP_K = 8  # sliders shown, as StyleGAN2's GANSpace tab (`editor.TOP_K`)
 
 
+def edit_summary(session: FamilySession) -> str:
+    """Every edit the render applies, across the tabs: 'class 7 at 0.80 · PC 0 −3.0 (stages 3–6) · “a red car” ×1'."""
+    from sam_editor.gan.biggan.classes import class_name
+
+    e, parts = session.edit, []
+    if e.to_class is not None and e.to_class != session.class_index():
+        stages = f" (stages {e.stages[0]}–{e.stages[1]})" if e.stages else ""
+        parts.append(f"{class_name(e.to_class, session.num_classes())} at {e.strength:.2f}{stages}")
+    for k, (strength, (a, b)) in sorted(e.ganspace.items()):
+        if strength:
+            parts.append(f"PC {k} {'−' if strength < 0 else '+'}{abs(strength):.1f} (stages {a}–{b})")
+    if e.text_delta is not None and e.text_strength:
+        parts.append(f"“{e.text}” ×{e.text_strength:g}")
+    return " · ".join(parts)
+
+
 class ZGanspaceBox(QWidget):
     """GANSpace on z: the directions are found once per generator on a worker (`findRequested`,
     the first time the tab is shown), with progress and Cancel; then a slider per direction."""

@@ -113,6 +113,7 @@ def test_ganspace_with_a_class_edit_acts_only_on_the_selected_segment_and_export
     reach = cv2.dilate(in_block.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     assert np.array_equal(edited[~reach], inv.reconstruction[~reach])
     assert np.abs(edited[in_block].astype(int) - inv.reconstruction[in_block]).mean() > 1
+    assert fam.panel.applied.text() == "Applied: class 7 at 1.00 · PC 1 −2.5 (stages 1–5)"  # both tabs' edits
     G = s.G
     want = G.class_delta(7)
     want[0, 1:6, : G.w_dim] += -2.5 * s.z_components.directions[1]
