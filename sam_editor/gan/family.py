@@ -89,12 +89,13 @@ class GeneratorFamily(Protocol):
     ) -> torch.Tensor: ...
 
 
-EDIT_PANELS = ("ganspace", "class")  # the window's edit panels: GANSpace/text sliders, a class picker
+EDIT_PANELS = ("ganspace", "class")  # the window's edit panels: GANSpace/text on W+; class picker + GANSpace/text on z
 
 
 def edit_panel_kind(G: object) -> str:
     """Which edit panel the window shows for G: a family declares `edit_panel` (BigGAN-deep:
-    'class', the searchable class picker with interpolation strength); StyleGAN2's is 'ganspace'."""
+    'class', the searchable class picker with interpolation strength, next to GANSpace and text on z);
+    StyleGAN2's is 'ganspace'."""
     kind = str(getattr(G, "edit_panel", "ganspace"))
     if kind not in EDIT_PANELS:
         raise ValueError(f"{getattr(G, 'family', type(G).__name__)} asks for an edit panel {kind!r}; the window has {EDIT_PANELS}")
