@@ -184,9 +184,11 @@ def test_problem_prior_weight_loss_size_and_perceptual_target(g, g_stats, fallba
     assert gaussian.lambda_prior == pytest.approx(0.8 / (6 * 16), rel=1e-12)  # strength / (rows · w_dim)
     valid = torch.zeros(1, 1, 12, 16)
     valid[..., :5, :] = 1  # rows 0…4: the half-rows 0, 1 full, half-row 2 half photo
-    p = LatentProblem(g, x, "wplus", s.replace(optimise_size=(6, 8)), None, None, {}, None, valid)
+    loud = 1.5 * x  # a target beyond [-1, 1] is taken as given (only x̂ is clamped)
+    assert float(loud.abs().max()) > 1.2
+    p = LatentProblem(g, loud, "wplus", s.replace(optimise_size=(6, 8)), None, None, {}, None, valid)
     assert p.loss_size == (6, 8)
-    torch.testing.assert_close(p.target, x.reshape(1, 3, 6, 2, 8, 2).mean(dim=(3, 5)))
+    torch.testing.assert_close(p.target, loud.reshape(1, 3, 6, 2, 8, 2).mean(dim=(3, 5)))
     assert torch.equal(p.valid[0, 0, :, 0], torch.tensor([1.0, 1.0, 0.5, 0.0, 0.0, 0.0]))
     assert LatentProblem(g, x, "wplus", PLAIN, fallback_perceptual, None, {}, None).prepared is None  # λ_lpips 0
     with_lpips = LatentProblem(g, x, "wplus", PLAIN.replace(lambda_lpips=1.0), fallback_perceptual, None, {}, None)
@@ -332,7 +334,8 @@ def test_progress_reports_offset_steps_copies_and_previews(g):
     x = _image(g, 11, n=2)
     s = PLAIN.replace(steps=3, noise_mode="none")
     masks = {4: torch.ones(1, 1, 16, 16)}
-    p = LatentProblem(g, x, "sam", s, None, None, masks, None)
+    far = g.mean_w_plus(1) + 4.0 * torch.randn(1, 6, 16, generator=torch.Generator().manual_seed(7))
+    p = LatentProblem(g, x, "sam", s, None, None, masks, far)  # a start whose image leaves [-1, 1] on both sides
     calls, running = [], [p]
     edit = torch.zeros(1, 6, 16, dtype=torch.float64)
     edit[:, 3:] = 0.7
@@ -345,6 +348,7 @@ def test_progress_reports_offset_steps_copies_and_previews(g):
                                   delta_w=edit.float(), noise_mode="none")  # fmt: skip
         shown, shown_edit, shown_zero = preview(), preview(edit), preview(torch.zeros(1, 6, 16))
         calls.append((step, total, dict(losses)))
+        assert float(now.max()) > 1 and float(now.min()) < -1 and float(edited.abs().max()) > 1
         assert shown.device.type == "cpu" and not shown.requires_grad and shown.dtype == torch.float32
         torch.testing.assert_close(shown, now.clamp(-1, 1), rtol=0, atol=0)
         torch.testing.assert_close(shown_edit, edited.clamp(-1, 1), rtol=0, atol=0)
@@ -356,7 +360,7 @@ def test_progress_reports_offset_steps_copies_and_previews(g):
     assert [(c[0], c[1]) for c in calls] == [(11, 40), (12, 40), (13, 40)]
     assert [c[2] for c in calls] == history and all("total" in h for h in history)
     calls.clear()
-    running.append(LatentProblem(g, x, "sam", s, None, None, masks, None))
+    running.append(LatentProblem(g, x, "sam", s, None, None, masks, far))
     run_latent_optimisation(running[-1], on_step, None)
     assert [(c[0], c[1]) for c in calls] == [(1, 3), (2, 3), (3, 3)]  # default: this run's own steps
 
@@ -378,6 +382,31 @@ def test_cancel_stops_before_the_next_step_and_keeps_the_best_so_far(g):
     assert history0 == [] and steps0 == [-1] and not cancelled0 and torch.equal(best0["w"], g.mean_w_plus(1))
 
 
+def test_inputs_and_parameters_follow_the_generators_device(tmp_path):
+    """torch.device('meta') stands in for a GPU (tests/test_devices.py): CPU inputs (images, the valid
+    mask, an encoder's w+ and Δf_i) must all end up on G's device, and so must the zero Δf_i."""
+    from sam_editor.perceptual import Perceptual
+
+    meta = torch.device("meta")
+    gm = make_tiny_generator(seed=3, cfg=MICRO).to(meta)
+    target = prepare_images(gm, torch.zeros(3, 12, 16, dtype=torch.float64))
+    assert target.device == meta and target.dtype == torch.float32
+    masks = {2: torch.ones(1, 1, 8, 8, device=meta), 4: torch.ones(1, 1, 16, 16, device=meta)}
+    valid = torch.ones(1, 1, 12, 16)
+    init = torch.zeros(1, 6, 16, dtype=torch.float64)
+    start = {4: torch.zeros(1, 8, 16, 16, dtype=torch.float64)}
+    p = LatentProblem(gm, target, "sam", PLAIN, None, None, masks, init, valid, start)
+    assert {t.device for t in (p.target, p.valid, p.w, p.delta_f[2], p.delta_f[4])} == {meta}
+    assert {t.dtype for t in (p.valid, p.w, p.delta_f[2], p.delta_f[4])} == {torch.float32}
+    for method in ("wplus", "w"):  # no Δf_i: L_F's zeros are made for the batch, then moved
+        total, parts = LatentProblem(gm, target, method, PLAIN, None, None, {}, init, valid).evaluate()
+        assert total.device == meta and parts["f"].device == meta and total.shape == (1,)
+    perceptual = Perceptual(hub_dir=tmp_path)
+    perceptual.register_buffer("probe", torch.zeros(1))  # where the metric's tensors live
+    moved = opt._resolve_perceptual(perceptual, PLAIN, meta)
+    assert moved is perceptual and moved.probe.device == meta
+
+
 # ---- invert ------------------------------------------------------------------------------------------
 def test_invert_names_methods_and_refuses_wrong_combinations(g):
     x = _image(g, 13)
@@ -391,6 +420,8 @@ def test_invert_names_methods_and_refuses_wrong_combinations(g):
     msg = "method 'sam' needs a latent map (dict of masks, rank map, or an object with .masks())"
     with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
         invert(g, x, "sam", settings=s)
+    with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
+        invert(g, x, settings=s)  # SAM is the default method
     msg = "method 'wplus' inverts the whole image in one space; a latent map is for 'sam'"
     with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
         invert(g, x, "WPLUS", np.zeros((12, 16), np.uint8), settings=s)
@@ -417,12 +448,23 @@ def test_invert_result_and_metadata(g, g_stats):
     assert one.phi.metadata["loss_size"] == (6, 8) and one.phi.metadata["generator_id"] is None
 
 
+def test_invert_reconstruction_is_the_clamped_render_of_phi(g):
+    x = _image(g, 25)
+    far = g.mean_w_plus(1) + 4.0 * torch.randn(1, 6, 16, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        raw = g.synthesize(far, noise_mode="none")
+    assert float(raw.max()) > 1 and float(raw.min()) < -1
+    res = invert(g, x, "wplus", settings=PLAIN.replace(steps=0, noise_mode="none"), init_w_plus=far)
+    assert torch.equal(res.reconstruction, torch.clamp(raw, min=-1, max=1))
+
+
 def test_invert_latent_maps_and_single_feature_spaces(g):
     x = _image(g, 15)
     s = PLAIN.replace(steps=2)
     ranks = np.zeros((12, 16), np.uint8)
     ranks[:, 8:] = LayerSpace.F4.rank
     sam = invert(g, x, "sam", ranks, settings=s)
+    assert sam.phi.metadata["seed"] == 0  # the default seed
     assert sam.phi.rank_map.dtype == torch.uint8 and torch.equal(sam.phi.rank_map, torch.from_numpy(ranks[None]))
     assert set(sam.phi.delta_f) == {4} and sam.phi.masks[4].shape == (1, 1, 16, 16)
     assert float(sam.phi.masks[4][0, 0, 8, 12]) == 1.0 and float(sam.phi.masks[4][0, 0, 8, 2]) == 0.0
@@ -436,6 +478,11 @@ def test_invert_latent_maps_and_single_feature_spaces(g):
     assert float(f4.phi.delta_f[4].abs().max()) > 0
     with pytest.raises(ValueError, match="F6"):
         invert(g, x, "f6", settings=s)
+    # a latent map at another size is nearest-resized to the output: each half-size pixel covers 2×2
+    half = np.zeros((6, 8), np.uint8)
+    half[1:4, 2:7] = LayerSpace.F4.rank
+    small = invert(g, x, "sam", half, settings=s)
+    assert torch.equal(small.phi.rank_map[0], torch.from_numpy(half.repeat(2, axis=0).repeat(2, axis=1)))
 
 
 def test_invert_starts_from_an_init_phi_or_w_plus_and_names_it(g):
@@ -542,6 +589,35 @@ def test_invert_sees_only_the_photo_of_a_letterboxed_image(g):
     # an all-photo mask is no mask at all
     full = invert(g, a, "wplus", settings=s, valid=np.ones((12, 16), bool))
     assert torch.equal(full.phi.w_plus, invert(g, a, "wplus", settings=s).phi.w_plus)
+
+
+def test_invert_hands_pti_everything_it_was_given(g, g_stats, fallback_perceptual):
+    """PTI runs in pti.py; invert must pass it the metric, the statistics, progress, cancel, the seed,
+    the start and the letterbox mask (its own behaviour is tested in test_inv_optimise.py)."""
+    x = _image(g, 26)
+    box = np.zeros((12, 16), bool)
+    box[2:10] = True
+    a, b = x.clone(), x.clone()
+    a[..., :2, :], b[..., :2, :] = 1.0, -1.0
+    s = PLAIN.replace(steps=2, pti_tune_steps=2, lambda_w_prior=1e-3)
+    calls = []
+    on_step = lambda step, total, losses, preview: calls.append((step, total))  # noqa: E731
+    ra = invert(g, a, "pti", settings=s, on_step=on_step, w_stats=g_stats, valid=box)
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)] and ra.generators is not None and not ra.cancelled
+    prior = float(w_prior_term(g.mean_w_plus(1)[:, :1], g_stats))  # one w row, the mean w, at step 0
+    assert ra.phi.metadata["method"] == "pti" and ra.losses[0]["w_prior"] == pytest.approx(prior, rel=1e-5)
+    rb = invert(g, b, "pti", settings=s, w_stats=g_stats, valid=box)
+    assert torch.equal(ra.reconstruction, rb.reconstruction)  # the padding is not seen (no perceptual term)
+    # the metric reaches the tuning phase (entries with phase 1)
+    s_lpips = s.replace(pti_lambda_lpips=1.0)
+    tuned = invert(g, a, "pti", settings=s_lpips, perceptual=fallback_perceptual, w_stats=g_stats)
+    assert [h["perceptual"] > 0 for h in tuned.losses if h.get("phase") == 1.0] == [True, True]
+    calls.clear()
+    stopped = invert(g, a, "pti", settings=s, on_step=on_step, should_stop=lambda: len(calls) >= 3, w_stats=g_stats)
+    assert stopped.cancelled and len(calls) == 3
+    w0 = g.mean_w_plus(1) + 0.2 * torch.randn(1, 6, 16, generator=torch.Generator().manual_seed(27))
+    pivot = invert(g, a, "pti", settings=s.replace(steps=0, pti_tune_steps=0), init_w_plus=w0, w_stats=g_stats)
+    torch.testing.assert_close(pivot.phi.w_plus, w0.mean(dim=1, keepdim=True).expand(1, 6, 16))
 
 
 def test_invert_leaves_the_callers_generator_as_it_was(g):
