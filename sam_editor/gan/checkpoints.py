@@ -324,7 +324,10 @@ def _tf_state_dict(p: dict[str, Any], cfg: GeneratorConfig, path: Path) -> tuple
         if name not in p:
             raise CheckpointError(f"{path}: TensorFlow variable {name!r} is missing (expected {EXPECTED})")
         used.add(name)
-        return np.asarray(p[name], dtype=np.float32)
+        try:
+            return np.asarray(p[name], dtype=np.float32)
+        except (TypeError, ValueError) as exc:  # a string, a dict, a ragged list …
+            raise CheckpointError(f"{path}: TensorFlow variable {name!r} is not a numeric array ({exc})") from exc
 
     sd: dict[str, Any] = {"mapping.w_avg": get("dlatent_avg")}
     for i in range(cfg.mapping_layers):

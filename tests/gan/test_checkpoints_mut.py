@@ -616,6 +616,16 @@ def test_tf_variable_errors(G, tmp_path):
     bad.state["components"]["synthesis"].state["variables"] = [
         (n, a[0] if n == "8x8/Conv1/weight" else a) for n, a in syn["variables"]]  # fmt: skip
     refusal(_dump(bad, tmp_path / "b.pkl"), "b.pkl: synthesis/8x8/Conv1/weight is not a 4-D kernel")
+    for value, why in (("abc", "could not convert string to float"), ({"a": 1}, "not 'dict'")):
+        bad = _clone(gs)
+        bad.state["components"]["synthesis"].state["variables"] = [
+            (n, value if n == "8x8/Conv1/bias" else a) for n, a in syn["variables"]
+        ]  # a ValueError / TypeError escaped before, uncaught by the session (not a CheckpointError)
+        refusal(
+            _dump(bad, tmp_path / "s.pkl"),
+            "s.pkl: TensorFlow variable 'synthesis/8x8/Conv1/bias' is not a numeric array (",
+            why,
+        )
     bad = _clone(gs)
     mp = bad.state["components"]["mapping"].state
     mp["variables"] = [*mp["variables"], ("Dense2/weight", np.zeros((16, 16), np.float32))]
