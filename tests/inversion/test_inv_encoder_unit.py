@@ -232,6 +232,7 @@ def test_onehot_map_by_hand():
     below = onehot_map(torch.tensor([[[-3, 2], [3, 0]]]), 2)  # already at size, a negative rank is W+
     assert torch.equal(below[0].argmax(0), torch.tensor([[0, 2], [3, 0]]))
     assert torch.equal(below.sum(1), torch.ones(1, 2, 2))
+    assert onehot_map(ranks, 4, device="meta").device.type == "meta"  # made where asked (the encoder's device)
     batch = onehot_map(np.stack([np.full((8, 8), 1), np.full((8, 8), 3)]), 4)
     assert batch.shape == (2, 5, 4, 4) and batch[0, 1].all() and batch[1, 3].all() and batch.sum() == 2 * 16
 
@@ -319,6 +320,29 @@ def test_encode_without_a_map_is_the_plain_w_plus_encoder(cropped):
     with torch.no_grad():
         _, delta = enc(_to_frame(G, _images(3, (28, 20), 9)), onehot_map(np.zeros((3, 32, 32), np.uint8), 32))
     assert delta[6][:, 0].all() and not delta[6][:, 1:].any()
+
+
+def test_encode_resizes_a_map_of_another_size_to_the_output(cropped):
+    """A 14×10 map for the 28×20 output: nearest ×2, i.e. each rank repeated over a 2×2 block."""
+    half = np.zeros((14, 10), np.uint8)
+    half[:, 5:] = 2
+    half[:3, :2] = 1
+    phi = encode(_hand_set(cropped, torch.zeros(8, 32)), cropped, _images(2, (28, 20), 15), half)
+    want = np.repeat(np.repeat(half, 2, 0), 2, 1)
+    assert phi.rank_map.shape == (2, 28, 20) and np.array_equal(phi.rank_map.numpy(), np.stack([want, want]))
+    assert torch.equal(phi.masks[6], lm.feature_masks(cropped, np.stack([want, want]))[6])
+
+
+def test_encode_runs_on_the_encoders_device():
+    """Generator and encoder on another device (the "meta" stand-in for a GPU), images on the CPU:
+    the map and the masks are made there too (a map left on the CPU could not be concatenated)."""
+    G = _gen(CROP).to("meta")
+    enc = SAMEncoder(EncoderConfig.for_generator(G, **SMALL)).to("meta")
+    phi = encode(enc, G, _images(2, (28, 20), 16), _crop_ranks())
+    assert phi.w_plus.device.type == "meta" and phi.w_plus.shape == (2, 8, 32)
+    assert {i: (d.device.type, tuple(d.shape)) for i, d in phi.delta_f.items()} == {
+        4: ("meta", (2, 16, 16, 16)), 6: ("meta", (2, 8, 32, 32))}  # fmt: skip
+    assert all(m.device.type == "meta" for m in phi.masks.values())
 
 
 def test_encode_keeps_only_the_spaces_the_encoder_has(gen):
