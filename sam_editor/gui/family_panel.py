@@ -388,6 +388,8 @@ class FamilyWorkspace(QObject):
         self._token = 0  # which photo a job is for
         self.inverting = False
         self.finding = False  # the GANSpace directions are being found
+        self.texting = False  # a text edit is being optimised
+        self._text_worker: JobWorker | None = None
         self._text_job: tuple[str, int] = ("", 0)  # prompt, steps run so far
 
     @property
@@ -482,6 +484,14 @@ class FamilyWorkspace(QObject):
 
     def cancel(self) -> None:
         self.jobs.cancel("family-inversion")
+
+    def busy(self) -> bool:
+        """A job the window's Cancel (Esc) stops is running."""
+        return self.inverting or self.finding or self.texting
+
+    def cancel_jobs(self) -> None:
+        for name in ("family-inversion", "family-ganspace", "family-text"):
+            self.jobs.cancel(name)
 
     def _current(self) -> bool:
         return getattr(self.sender(), "token", self._token) == self._token
@@ -607,6 +617,7 @@ class FamilyWorkspace(QObject):
         box.set_running(True)
         box.status.setText("Finding GANSpace directions in z…")
         self.jobs.start(worker)
+        self.window.update_actions()
 
     @Slot(int, int, object)
     def _on_ganspace_progress(self, done: int, total: int, _payload: object) -> None:
@@ -615,6 +626,7 @@ class FamilyWorkspace(QObject):
     def _ganspace_ended(self) -> None:
         self.finding = False
         self.panel.ganspace.set_running(False)
+        self.window.update_actions()
 
     @Slot(object)
     def _on_components(self, comps: Any) -> None:
@@ -646,9 +658,16 @@ class FamilyWorkspace(QObject):
         worker.failed.connect(self._on_text_failed)
         worker.cancelled.connect(self._on_text_cancelled)
         self._text_job = (prompt, 0)
+        self.texting = True
         box.box.set_running(True)
         box.box.status.setText(f"Finding a direction in z for “{prompt}”…")
-        self.jobs.start(worker)
+        self._text_worker = self.jobs.start(worker)
+        self.window.update_actions()
+
+    def _text_ended(self) -> None:
+        self.texting = False
+        self.panel.text.box.set_running(False)
+        self.window.update_actions()
 
     @Slot(int, int, object)
     def _on_text_progress(self, step: int, total: int, _losses: object) -> None:
@@ -658,8 +677,10 @@ class FamilyWorkspace(QObject):
 
     @Slot(object)
     def _on_text_edit(self, delta: Any) -> None:
+        if self.sender() is not self._text_worker:
+            return  # a run replaced by a newer one
         box = self.panel.text
-        box.box.set_running(False)
+        self._text_ended()
         if not self._current() or self.session.inversion is None:
             return  # found for another photo
         prompt, steps_run = self._text_job
@@ -669,7 +690,9 @@ class FamilyWorkspace(QObject):
 
     @Slot(str)
     def _on_text_failed(self, message: str) -> None:
-        self.panel.text.box.set_running(False)
+        if self.sender() is not self._text_worker:
+            return
+        self._text_ended()
         self.panel.text.box.status.setText(f"Text edit: {message}")
 
     @Slot()

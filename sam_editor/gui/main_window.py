@@ -175,7 +175,7 @@ class MainWindow(QMainWindow):
             "undo": self.undo.undo,
             "redo": self.undo.redo,
             "invert": self.inversion_panel.request_inversion,
-            "cancel": e.cancel,
+            "cancel": lambda: self.family.cancel_jobs() if self.family is not None else e.cancel(),
             "zoom_fit": self.canvas.fit,
             "zoom_100": lambda: self.canvas.set_zoom(1.0),
             "zoom_in": lambda: self.canvas.zoom_by(1.25),
@@ -793,6 +793,7 @@ class MainWindow(QMainWindow):
             a.view_reconstruction.setEnabled(inverted or self.family.inverting)
             a.view_edited.setEnabled(inverted)
             a.export.setEnabled(inverted)
+            a.cancel.setEnabled(self.family.busy())  # its inversion, GANSpace directions or text edit
         ready = has_image and (s.latent_map is not None or self.inversion_panel.current_method() != "sam")
         self.inversion_panel.set_ready(ready, "Waiting for the invertibility map" if has_image else "Open an image first")
 
