@@ -157,15 +157,15 @@ def onehot_map(
 
 def _to_frame(G: Generator, images: torch.Tensor) -> torch.Tensor:
     """Images at the generator's output size → the square synthesis frame the encoder reads
-    (a 4:3 crop is padded back to the square, as the generator renders it)."""
+    (a crop, e.g. the cars' 4:3, is padded back to the square at its place in the frame, where
+    the generator renders it)."""
     from .optimise import prepare_images
 
     x = prepare_images(G, images)
     r = G.cfg.resolution
     if tuple(x.shape[-2:]) == (r, r):
         return x
-    h, w = x.shape[-2:]
-    top, left = (r - h) // 2, (r - w) // 2
+    top, left, h, w = G.cfg.crop  # a non-square output is always the crop (top, left, h, w) of the frame
     return F.pad(x, (left, r - w - left, top, r - h - top), value=0.0)
 
 
@@ -206,13 +206,13 @@ def encode(
 
 
 def _ranks_in_frame(G: Generator, ranks: np.ndarray) -> np.ndarray:
-    """Rank maps at the output size → the square frame (padding counts as W+)."""
+    """Rank maps at the output size → the square frame, the crop at its place (padding counts as W+)."""
     r = G.cfg.resolution
     h, w = ranks.shape[-2:]
     if (h, w) == (r, r):
         return ranks
     out = np.zeros((ranks.shape[0], r, r), ranks.dtype)
-    top, left = (r - h) // 2, (r - w) // 2
+    top, left = G.cfg.crop[:2]
     out[:, top : top + h, left : left + w] = ranks
     return out
 

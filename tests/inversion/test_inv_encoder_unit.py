@@ -251,6 +251,21 @@ def test_frame_and_ranks_of_a_cropped_generator_by_hand(cropped):
     assert np.array_equal(full[:, 2:30, 6:26], ranks) and not full[:, ~inside.numpy()].any()  # padding is W+
 
 
+@pytest.mark.parametrize("crop", [CROP, (0, 12, 28, 20)])  # centred, and off-centre on both axes
+def test_frame_places_the_output_where_the_generator_renders_it(crop):
+    """The generator's output is its frame's crop rows/columns (crop_output): the frame the encoder
+    reads, and its map, must put the image there, and the Δf_i a map asks for must land on m_i."""
+    G = _gen(crop)
+    x, ranks = _images(2, (28, 20), 17), _crop_ranks()
+    frame = _to_frame(G, x)
+    assert torch.equal(G.crop_output(frame), x)
+    assert float(frame.abs().sum()) == pytest.approx(float(x.abs().sum()), rel=1e-6)  # nothing else but zeros
+    full = torch.from_numpy(_ranks_in_frame(G, ranks)[:, None])
+    assert torch.equal(G.crop_output(full)[:, 0], torch.from_numpy(ranks)) and int(full.sum()) == int(ranks.sum())
+    phi = encode(_hand_set(G, torch.zeros(8, 32)), G, x, ranks)  # Δf6[:, 2] = the F6 part of the map
+    torch.testing.assert_close(phi.delta_f[6][:, 2], phi.masks[6][:, 0], atol=1e-5, rtol=0)
+
+
 def test_frame_of_a_square_generator_is_the_image(gen):
     x = _images(1, (32, 32), 6)
     assert torch.equal(_to_frame(gen, x), x)
