@@ -79,7 +79,7 @@ def test_cache_is_keyed_by_weights_and_reused(tiny_G, tmp_path):
     c = gs.load_or_compute(tiny_G, key="my-generator", cache_dir=tmp_path / "c", n_samples=400, n_components=8)
     assert c.key == "my-generator" and (tmp_path / "c").is_dir()
     # A corrupt cache file is recomputed, not fatal.
-    path = gs.cache_path(weights, a.key, 800, 8, 0)
+    path = gs.cache_path(weights, a.key, 800, 8, 0, precision=a.precision)  # 'auto' resolved: bf16 with AMX
     path.write_bytes(b"garbage")
     calls.clear()
     gs.load_or_compute(tiny_G, weights_path=weights, n_samples=800, n_components=8, batch_size=400, on_step=count)
@@ -248,9 +248,10 @@ def test_a_cached_file_is_used_only_when_everything_matches(tiny_G, tmp_path):
         assert run(**kw).num_components == min(kw["n_components"], tiny_G.w_dim)
         assert bool(calls) == recomputed, kw
     # a file under the right name whose contents are another generator's: recomputed
-    path = gs.cache_path(None, "m", 400, 4, 0, tmp_path)
+    path = gs.cache_path(None, "m", 400, 4, 0, tmp_path, gs.resolve_precision("auto"))
     other = gs.GanspaceComponents.load_npz(path)
-    gs.GanspaceComponents(other.components, other.stdev, other.mean, 400, key="other", seed=0).save_npz(path)
+    gs.GanspaceComponents(other.components, other.stdev, other.mean, 400, key="other", seed=0,
+                          precision=other.precision).save_npz(path)  # fmt: skip
     calls.clear()
     assert run(n_samples=400, n_components=4, seed=0).key == "m" and calls
     with pytest.raises(ValueError, match="give weights_path"):
