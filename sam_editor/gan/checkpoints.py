@@ -133,13 +133,20 @@ def convert_checkpoint(path: str | Path, *, crop: str | tuple | None = "auto", k
     """Read a non-native file into a `Converted` (config + state dict), without building G."""
     path = Path(path)
     kind = kind or sniff_format(path)
-    if kind == "pickle":
-        data = read_network_pickle(path)
-        conv = _convert_pickle_data(data, path)
-    elif kind == "torch":
-        conv = _convert_rosinality(_torch_load(path), path)
-    else:
-        raise CheckpointError(f"{path}: already a SAM Editor generator; load it with native.load_generator")
+    try:
+        if kind == "pickle":
+            data = read_network_pickle(path)
+            conv = _convert_pickle_data(data, path)
+        elif kind == "torch":
+            conv = _convert_rosinality(_torch_load(path), path)
+        else:
+            raise CheckpointError(f"{path}: already a SAM Editor generator; load it with native.load_generator")
+    except CheckpointError:
+        raise
+    except (IndexError, ValueError, TypeError, RuntimeError) as exc:  # e.g. a 1-D noise map indexed [0, 0]
+        raise CheckpointError(
+            f"{path}: a weight has an unexpected shape or type ({type(exc).__name__}: {exc}) (expected {EXPECTED})"
+        ) from exc
     return _apply_crop(conv, path, crop)
 
 
