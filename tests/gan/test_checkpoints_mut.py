@@ -688,7 +688,7 @@ def test_ada_config_from_init_kwargs(G, tmp_path, fake_modules):  # noqa: F811
     assert checkpoints._convert_ada(g, Path("a.pkl")).cfg.w_avg_beta == 0.9
     # what stylegan2-ada-pytorch leaves to its defaults: 512-wide, 8 mapping layers, 32768/512 channels, lrmul 0.01
     g = _ada_g(G, tmp_path)
-    g.state["_init_kwargs"] = {"img_resolution": 16, "img_channels": 3}
+    g.state["_init_kwargs"] = {"img_resolution": 16}  # img_channels too: 3
     cfg = checkpoints._convert_ada(g, Path("a.pkl")).cfg
     assert cfg == GeneratorConfig(resolution=16, z_dim=512, w_dim=512, mapping_layers=8, channel_base=32768,
                                   channel_max=512, mapping_lr_multiplier=0.01, conv_clamp=None, w_avg_beta=0.995)  # fmt: skip
@@ -730,6 +730,7 @@ def test_ada_options_we_reproduce(G, inputs, tmp_path, fake_modules):  # noqa: F
     H, meta = load_generator_any(_dump_ada(g, tmp_path / "ok.pkl"))
     assert_same_network(G, H, inputs)
     assert meta["init_kwargs"]["synthesis_kwargs"]["architecture"] == "skip"
+    assert meta["source_format"] == "stylegan2-ada-pickle" and meta["source_file"] == "ok.pkl"
     assert "resample_filter" not in meta["init_kwargs"]["synthesis_kwargs"]  # a tuple: not a plain value
     g = _ada_g(G, tmp_path)
     g.state["_init_kwargs"] = {k: v for k, v in g.init_kwargs.items() if k != "img_resolution"}
@@ -754,8 +755,9 @@ def test_stylegan3_detection():
 
 def test_collect_state_rules():
     t = torch.ones(2)
-    tree = _po(params={"w": t, "gone": None}, buffers={"b": t * 2, "tmp": t * 3}, _non_persistent_buffers_set={"tmp"},
-               modules={"sub": _po(params={"x": t * 4}, modules={"deeper": _po(buffers={"y": t * 5})}), "empty": None})  # fmt: skip
+    # skipped entries come first, so that a skip that ended the loop would lose the rest
+    tree = _po(params={"gone": None, "w": t}, buffers={"tmp": t * 3, "b": t * 2}, _non_persistent_buffers_set={"tmp"},
+               modules={"empty": None, "sub": _po(params={"x": t * 4}, modules={"deeper": _po(buffers={"y": t * 5})})})  # fmt: skip
     got = checkpoints._collect_state(tree, Path("f"))
     assert {k: v[0].item() for k, v in got.items()} == {"w": 1, "b": 2, "sub.x": 4, "sub.deeper.y": 5}
     no_set = _po(buffers={"b": t}, _non_persistent_buffers_set=None)
@@ -823,6 +825,8 @@ def test_rosinality_bare_state_dict_and_dtypes(G, inputs, tmp_path):  # noqa: F8
     assert all(v.dtype == torch.float32 for v in H.state_dict().values() if v.is_floating_point())
     assert meta["source_format"] == "rosinality" and meta["source_file"] == "bare.pt"
     assert meta["mapping_lr_multiplier_assumed"] == 0.01 and meta["w_avg_estimated"] is True
+    conv = convert_checkpoint(path)  # the converted weights themselves, before any load_state_dict cast
+    assert {v.dtype for v in conv.state_dict.values()} == {torch.float32}
 
 
 def test_rosinality_latent_avg_forms(G, tmp_path):
@@ -883,6 +887,7 @@ def test_rosinality_refusals(G, tmp_path):
     GeneratorConfig(resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=32768, channel_max=8),  # all at max
     GeneratorConfig(resolution=16, z_dim=8, w_dim=8, mapping_layers=3, channel_base=64, channel_max=16),  # max at 4 px only
     GeneratorConfig(resolution=32, z_dim=8, w_dim=8, mapping_layers=2, channel_base=128, channel_max=16),
+    GeneratorConfig(resolution=8, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=16, img_channels=1),
 ])  # fmt: skip
 def test_rosinality_configs_come_back(cfg, tmp_path):
     torch.manual_seed(0)
@@ -906,6 +911,8 @@ def test_channel_layouts():
     assert f(odd, Path("f")) == (192, 48)
     odd2 = {4: 40, 8: 40, 16: 20}  # base 320: only the 16-px block says so
     assert f(odd2, Path("f")) == (320, 40)
+    floor = {4: 40, 8: 40, 16: 20, 32: 10, 64: 5, 128: 2}  # 320 // 128 = 2 channels (not 2.5)
+    assert f(floor, Path("f")) == (320, 40)
     with pytest.raises(CheckpointError, match=r"^f: channel layout \{4: 8, 8: 16\} is not a StyleGAN2"):
         f({4: 8, 8: 16}, Path("f"))
 
@@ -918,3 +925,76 @@ def test_rosinality_hostile_and_damaged_torch_files(tmp_path):
     torch.save({"g_ema": {"style.1.weight": torch.zeros(64, 64)}}, write, _use_new_zipfile_serialization=False)
     write.write_bytes(write.read_bytes()[:-40])
     refusal(write, "is not a readable generator", f"(expected {EXPECTED})")
+
+
+def test_broken_weights_name_the_file(G, tmp_path, fake_modules):  # noqa: F811
+    """A bad entry deep inside a file: the message still names the file the user picked."""
+    g = _ada_g(G, tmp_path)
+    g.modules["mapping"].state["_parameters"] = {**g.modules["mapping"].state["_parameters"], "x": [1.0]}
+    refusal(_dump_ada(g, tmp_path / "ada.pkl"), "ada.pkl: mapping.x is not a tensor")
+    ck = _rosinality_ckpt(G, tmp_path)
+    del ck["latent_avg"]  # w_avg is then estimated first, with a generator built from the weights
+    ck["g_ema"]["style.2.bias"] = torch.zeros(5)
+    torch.save(ck, tmp_path / "ros.pt")
+    refusal(
+        tmp_path / "ros.pt",
+        "ros.pt: weights do not fit a StyleGAN2 generator (wrong shape: mapping.fc1.bias (5,)≠(16,))",
+    )
+
+
+def test_rosinality_g_ema_wins_and_odd_objects_are_refused(G, inputs, tmp_path):  # noqa: F811
+    ck = _rosinality_ckpt(G, tmp_path)
+    path = tmp_path / "r.pt"
+    torch.save({**ck, "style.1.weight": torch.zeros(3)}, path)  # a stray top-level key: g_ema is still the generator
+    assert_same_network(G, load_generator_any(path)[0], inputs)
+    for obj, found in ((torch.zeros(3), "Tensor"), (7, "int")):
+        torch.save(obj, path)
+        refusal(path, f"not a rosinality StyleGAN2 checkpoint (found {found};")
+
+
+def test_tf_config_refusals_name_the_file(G, tmp_path):
+    path = tmp_path / "odd.pkl"
+    write_tf_pickle(G, path, resolution=48)
+    refusal(path, "odd.pkl: unsupported TensorFlow generator options (resolution must be a power of two")
+
+
+def test_tf_noise_strength_stored_as_a_vector(G, inputs, tmp_path):  # noqa: F811
+    """Some exports keep noise_strength as shape (1,) rather than TF's scalar: read as the same scalar."""
+    gs = _fake_from_stub(_tf_gs(G, tmp_path))
+    syn = gs.state["components"]["synthesis"].state
+    syn["variables"] = [(n, np.reshape(a, (1,)) if n.endswith("noise_strength") else a) for n, a in syn["variables"]]
+    assert_same_network(G, load_generator_any(_dump(gs, tmp_path / "v.pkl"))[0], inputs, atol=1e-5)
+
+
+@pytest.mark.parametrize("name,value,why", [
+    ("noise1", np.zeros(3, np.float32), "IndexError"),  # a noise map of one dimension, indexed [0, 0]
+    ("4x4/Const/const", np.float32(1), "IndexError"),
+    ("8x8/Conv1/noise_strength", np.zeros(2, np.float32), "ValueError: cannot reshape"),
+])  # fmt: skip
+def test_tf_weights_of_odd_shapes(G, tmp_path, name, value, why):
+    """These escaped as bare IndexError/ValueError (an IndexError crashed the session) before."""
+    gs = _fake_from_stub(_tf_gs(G, tmp_path))
+    syn = gs.state["components"]["synthesis"].state
+    syn["variables"] = [(n, value if n == name else a) for n, a in syn["variables"]]
+    refusal(
+        _dump(gs, tmp_path / "odd.pkl"),
+        "odd.pkl: a weight has an unexpected shape or type (",
+        why,
+        f"(expected {EXPECTED})",
+    )
+
+
+@pytest.mark.parametrize("key,value,why", [
+    ("latent_avg", torch.zeros(17), "RuntimeError"),  # 17 values for w_dim 16
+    ("noises.noise_1", torch.zeros(3), "IndexError"),
+    ("input.input", torch.tensor(1.0), "IndexError"),
+    ("convs.1.noise.weight", torch.zeros(2), "RuntimeError"),
+])  # fmt: skip
+def test_rosinality_weights_of_odd_shapes(G, tmp_path, key, value, why):
+    ck = _rosinality_ckpt(G, tmp_path)
+    if key == "latent_avg":
+        ck["latent_avg"] = value
+    else:
+        ck["g_ema"][key] = value
+    torch.save(ck, tmp_path / "odd.pt")
+    refusal(tmp_path / "odd.pt", "odd.pt: a weight has an unexpected shape or type (", why)
