@@ -27,7 +27,8 @@ def _by_hand(G, z):
     x = z.double() / z.double().square().mean(dim=1, keepdim=True).add(1e-8).sqrt()
     for i in range(G.mapping.num_layers):
         fc = getattr(G.mapping, f"fc{i}")
-        y = x @ (fc.weight.double() * (0.01 / fc.weight.shape[1] ** 0.5)).T + fc.bias.double() * 0.01
+        y = x @ (fc.weight.double() * (0.01 / fc.weight.shape[1] ** 0.5)).T
+        y = y if fc.bias is None else y + fc.bias.double() * 0.01
         x = torch.where(y > 0, y, 0.2 * y) * 2**0.5 if fc.activation == "lrelu" else y
     return x
 
@@ -42,6 +43,8 @@ def test_folded_mapping_is_the_mapping(tiny_G):
     torch.testing.assert_close(w.double(), expected, rtol=1e-5, atol=1e-5)
     # A linear layer folds without lrelu and without the √2 gain.
     G.mapping.fc1.activation = "linear"
+    torch.testing.assert_close(gs.map_folded(z, gs.folded_mapping(G, torch.float32)).double(), _by_hand(G, z), rtol=1e-5, atol=1e-5)
+    G.mapping.fc1.bias = None  # a layer without bias folds with b = 0
     torch.testing.assert_close(gs.map_folded(z, gs.folded_mapping(G, torch.float32)).double(), _by_hand(G, z), rtol=1e-5, atol=1e-5)
     G.mapping.fc0.activation = "tanh"
     with pytest.raises(ValueError, match="fc0: cannot fold activation 'tanh'"):
@@ -99,6 +102,8 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_has_amx_bf16(monkeypatch)
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": False, "avx512_bf16": True})
     assert not gs.bfloat16_is_fast() and gs.resolve_precision("auto") == "float32"
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {})  # a torch that does not say: float32
+    assert not gs.bfloat16_is_fast() and gs.resolve_precision("auto") == "float32"
+    monkeypatch.delattr(torch.cpu, "get_capabilities")  # an older torch without the call: float32
     assert not gs.bfloat16_is_fast() and gs.resolve_precision("auto") == "float32"
     assert gs.resolve_precision("bfloat16") == "bfloat16" and gs.resolve_precision("float32") == "float32"
     with pytest.raises(ValueError, match="precision must be 'auto' or one of"):
@@ -188,3 +193,19 @@ def test_the_edit_command_passes_its_pca_precision(tiny_G, monkeypatch):
         assert seen[-1] == expected
     with pytest.raises(SystemExit):
         parser.parse_args(["edit", "phi.pt", "--out", "x.png", "--pca-precision", "float16"])
+
+
+def test_settled_compares_only_the_rows_both_estimates_have():
+    q, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((8, 8)))
+    assert gs.settled(q.T[:2], q.T, top=8, cos=0.999)  # 2 rows against 8: the first 2 agree
+    assert gs.settled(q.T, q.T[:2], top=8, cos=0.999)
+
+
+def test_default_batch_is_4096_samples(tiny_G, tmp_path):
+    """Progress comes once per batch: with the default batch, 5000 samples report 4096 then 5000."""
+    steps = []
+    gs.compute_components(tiny_G, n_samples=5000, n_components=4, on_step=lambda d, *_: steps.append(d))
+    assert steps == [0, 4096, 5000]
+    steps.clear()
+    gs.load_or_compute(tiny_G, key="b", cache_dir=tmp_path, n_samples=5000, n_components=4, on_step=lambda d, *_: steps.append(d))
+    assert steps == [0, 4096, 5000]
