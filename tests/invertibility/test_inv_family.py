@@ -205,3 +205,68 @@ def test_the_window_session_uses_the_predictor_without_a_prelude(trained):
     inv = session.invert_job("sam", 3, MSE_TAU.default, lambda s, t, p: phases.append(p.phase), lambda: False)
     assert "predicted invertibility" in inv.map_note and set(phases) == {""}  # no 'measuring the map' phase
     assert inv.steps_run == 3 and "F2" in session.latent_map
+
+
+# ---- the map's and the loader's details, without a trained predictor -------------------------------
+@pytest.fixture(scope="module")
+def tiny_G():
+    from sam_editor.gan.biggan.generator import ClassConditionedBigGAN
+
+    return ClassConditionedBigGAN.for_class(random_biggan(seed=0), CLASS)
+
+
+def test_each_image_keeps_its_own_photo_box(tiny_G):
+    """Two letterboxed images, one shared segmentation: image 0's photo is the bottom 24 rows, image
+    1's the right 20 columns; a segment's mean counts only its photo pixels, whatever the padding holds."""
+    labels = np.zeros((1, 32, 32), np.int64)
+    labels[..., 16:, :] = 1  # top half 0, bottom half 1
+    errors = np.full((2, 2, 32, 32), 0.01, np.float32)
+    errors[0, 0, :8] = 1.0  # image 0: padding rows 0–7 would put segment 0 above τ
+    errors[1, 0, :, :12] = 1.0  # image 1: padding columns 0–11 would put both segments above τ
+    valid = torch.ones(2, 1, 32, 32)
+    valid[0, :, :8] = 0
+    valid[1, :, :, :12] = 0
+    masks, means = latent_map_from_errors(tiny_G, errors, labels, 0.02, valid)
+    assert not masks["F2"].any()
+    np.testing.assert_allclose(means[0][:, 0], [0.01, 0.01], rtol=1e-5)
+    np.testing.assert_allclose(means[1][:, 0], [0.01, 0.01], rtol=1e-5)
+    errors[1, 0, 16:, 12:] = 0.05  # the photo part of segment 1 in image 1 above τ: only it goes to F2
+    masks, _ = latent_map_from_errors(tiny_G, errors, labels, 0.02, valid)
+    f2 = masks["F2"][:, 0].numpy()
+    assert not f2[0].any() and f2[1, 16:].all() and not f2[1, :16].any()
+    with pytest.raises(ValueError, match="segments \\(1, 16, 16\\) do not fit the error maps \\(2, 2, 32, 32\\)"):
+        latent_map_from_errors(tiny_G, errors, labels[:, :16, :16], 0.02)
+
+
+def test_predicted_errors_see_the_image_as_eight_bit_rgb(tiny_G, tmp_path):
+    """S_l runs on the uint8 RGB it was trained on: the same maps as `predict` on `tensor_to_rgb8`."""
+    from sam_editor.invertibility.predictor import predict
+
+    torch.manual_seed(0)
+    model = TinyInvertibilityNet(4, (32, 32), ("Z+", "F2")).eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    expected = np.stack([predict(model, tensor_to_rgb8(im)) for im in x])
+    np.testing.assert_array_equal(predicted_errors(model, x), expected)
+
+
+def test_squared_error_map_is_the_channel_mean_on_the_clamped_image():
+    from sam_editor.invertibility.family import squared_error_map
+
+    x = torch.tensor([1.5, -1.5, 0.0]).view(1, 3, 1, 1)  # out of range pixels count as ±1
+    x_hat = torch.tensor([1.0, -0.5, 0.3]).view(1, 3, 1, 1)
+    assert squared_error_map(x, x_hat).shape == (1, 1, 1, 1)
+    assert float(squared_error_map(x, x_hat)) == pytest.approx((0 + 0.25 + 0.09) / 3)
+
+
+def test_family_predictor_loads_to_the_device_asked_and_names_an_unnamed_generator(tiny_G, tmp_path):
+    from sam_editor.invertibility.family import predictor_meta
+
+    meta = predictor_meta(tiny_G)  # no generator name
+    path = save_predictor(TinyInvertibilityNet(4, (32, 32), ("Z+", "F2")), tmp_path / "p.pt", meta)
+    model = load_family_predictor(path, tiny_G, device="meta")
+    assert next(model.parameters()).device.type == "meta"
+    with pytest.raises(ValueError, match="trained for another biggan-deep generator \\(unnamed\\)"):
+        load_family_predictor(path, tiny_G.__class__.for_class(random_biggan(seed=11), CLASS))
+    bad = save_predictor(TinyInvertibilityNet(4, (32, 32), ("Z+", "F2")), tmp_path / "q.pt", {**meta, "family": "x"})
+    with pytest.raises(ValueError, match="q.pt was not trained for a biggan-deep generator \\(it records family 'x'\\)"):
+        load_family_predictor(bad, tiny_G)
