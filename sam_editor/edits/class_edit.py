@@ -99,14 +99,12 @@ def is_class_edit(args: argparse.Namespace) -> bool:
 
 
 def ganspace_delta(G, args: argparse.Namespace) -> torch.Tensor:
-    """Σ of the --ganspace K:S[@A-B] edits as δz (1, num_ws, z_dim); components of the bound class
-    computed on the spot (seconds at 256 px), nothing cached yet."""
+    """Σ of the --ganspace K:S[@A-B] edits (at least one) as δz (1, num_ws, z_dim); components of the
+    bound class computed on the spot (6-7 s for the published gen_z on one busy core), nothing cached."""
     from ..util import StepBar
     from .commands import parse_ganspace_arg
     from .ganspace_z import DEFAULT_COMPONENTS, DEFAULT_SAMPLES, z_components
 
-    if not args.ganspace:
-        return torch.zeros(1, G.num_ws, G.w_dim, device=G.mean_w_plus(1).device)
     specs = [parse_ganspace_arg(text, args.layers, G.num_ws) for text in args.ganspace]
     with StepBar("GANSpace on z", unit="z") as bar:
         comps = z_components(G, args.n_samples or DEFAULT_SAMPLES, args.components or DEFAULT_COMPONENTS,
@@ -151,7 +149,7 @@ def run_class_edit(args: argparse.Namespace) -> int:
             delta_f, masks = hold_outside(G, delta_f, masks, region)
             area = float(region.mean())
         stages = parse_stages(args.class_stages, G.num_ws)
-        z_edits = [ganspace_delta(G, args)]
+        z_edits = [ganspace_delta(G, args)] if args.ganspace else []
         if args.text:  # StyleCLIP through the family interface: δz optimised on the inverted class
             z_edits.append(_text_delta_w(G, (w_plus, delta_f, masks), args.text, args, area))
         delta = family_edit_delta(G, to, args.class_strength, stages, z_edits)

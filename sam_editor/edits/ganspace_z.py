@@ -19,6 +19,7 @@ from collections.abc import Iterable
 import torch
 
 from ..util import OnStep, ShouldStop
+from .ganspace import _sign_convention
 
 DEFAULT_SAMPLES = 2048  # GANSpace used 10⁶ w for StyleGAN; h is 32 768 wide at 256 px (2048 × 32 768 floats = 268 MB)
 DEFAULT_COMPONENTS = 20
@@ -27,7 +28,8 @@ CHUNK = 512
 
 @dataclasses.dataclass(frozen=True)
 class ZComponents:
-    """directions: unit u_k (K, z_dim); h_std: σ of each principal coordinate of h (K,), descending."""
+    """directions: unit u_k (K, z_dim), each with its largest-|·| entry positive (as W's GANSpace);
+    h_std: σ of each principal coordinate of h (K,), descending."""
 
     directions: torch.Tensor
     h_std: torch.Tensor
@@ -76,11 +78,14 @@ def z_components(
     h = torch.cat(hs)
     h = h - h.mean(dim=0)
     k = min(n_components, n_samples - 1, h.shape[1])
-    _, s, v = torch.svd_lowrank(h, q=k + 8, niter=4)
+    with torch.random.fork_rng(devices=[]):  # svd_lowrank draws its sketch from the global RNG:
+        torch.manual_seed(seed)  # seeded, the same command gives the same directions every run
+        _, s, v = torch.svd_lowrank(h, q=k + 8, niter=4)
     v, s = v[:, :k], s[:k]
     x = (h @ v).double()  # (N, K) principal coordinates
     u = torch.linalg.lstsq(x, z.double().cpu()).solution  # (K, z_dim): X U ≈ Z
     u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    u = torch.from_numpy(_sign_convention(u.numpy()))  # an SVD's signs are arbitrary: fixed as W's GANSpace fixes them
     std = s / (n_samples - 1) ** 0.5
     idx = int(G.class_vector[0].argmax()) if G.class_vector.shape[0] == 1 else None
     return ZComponents(u.float().to(z.device), std.float(), n_samples, idx)

@@ -164,6 +164,11 @@ def test_ganspace_on_z_finds_the_first_layers_principal_directions():
     assert torch.allclose(d[0, 1], 2.0 * comps.directions[0]) and float(d[0, [0, 3, 4, 5, 6]].abs().max()) == 0.0
     with pytest.raises(ValueError, match="component 5 is not one of the 3"):
         comps.delta(5, 1.0, range(0, 7), Gs.num_ws)
+    torch.manual_seed(123)  # the global RNG elsewhere: the same call gives the same directions
+    again = z_components(Gs, n_samples=1024, n_components=3)
+    assert torch.equal(again.directions, comps.directions) and torch.equal(again.h_std, comps.h_std)
+    top = comps.directions.abs().argmax(dim=1)
+    assert bool((comps.directions[torch.arange(3), top] > 0).all())  # the sign convention of W's GANSpace
 
 
 def test_z_component_delta_by_hand_and_its_refusals():
@@ -236,6 +241,12 @@ def test_cli_ganspace_on_a_biggan_phi(tmp_path, files, capsys):
                      "--out", str(b)]) == 0  # fmt: skip
     ia, ib = cv2.imread(str(a)).astype(int), cv2.imread(str(b)).astype(int)
     assert np.abs(ia - ib).max() > 10
+    c, d = tmp_path / "c.png", tmp_path / "d.png"  # --layers is the default range of a --ganspace without @A-B
+    for extra, path in ((["--ganspace", "0:3", "--layers", "3-6"], c), (["--ganspace", "0:3@3-6"], d)):
+        assert cli.main(["edit", str(out / "car_phi.pt"), *extra, "--n-samples", "256", "--components", "4",
+                         "--out", str(path)]) == 0  # fmt: skip
+    ic, i_d = cv2.imread(str(c)).astype(int), cv2.imread(str(d)).astype(int)
+    assert np.array_equal(ic, i_d) and not np.array_equal(ic, ia)
     assert cli.main(["edit", str(out / "car_phi.pt"), "--preset", "suv", "--out", str(a)]) == 2
     assert "presets and official directions are StyleGAN2's" in capsys.readouterr().err
 
