@@ -270,3 +270,20 @@ def test_family_predictor_loads_to_the_device_asked_and_names_an_unnamed_generat
     bad = save_predictor(TinyInvertibilityNet(4, (32, 32), ("Z+", "F2")), tmp_path / "q.pt", {**meta, "family": "x"})
     with pytest.raises(ValueError, match="q.pt was not trained for a biggan-deep generator \\(it records family 'x'\\)"):
         load_family_predictor(bad, tiny_G)
+
+
+def test_targets_name_their_spaces_and_training_refuses_a_mix(tmp_path):
+    from sam_editor.gan.family import LatentSpaceInfo
+    from sam_editor.invertibility.data import target_done, target_spaces, write_target
+    from sam_editor.invertibility.train import train_predictor
+
+    image = np.zeros((8, 8, 3), np.uint8)
+    family = (LatentSpaceInfo("Z+", None), LatentSpaceInfo("F2", 2))
+    write_target(tmp_path, "a.png", image, np.zeros((2, 8, 8), np.float16), family)
+    assert target_spaces(tmp_path / "a.npz") == ("Z+", "F2")
+    assert target_done(tmp_path, "a.png", family) and not target_done(tmp_path, "a.png")  # StyleGAN2's: redo
+    with pytest.raises(ValueError, match="5 error maps for the 2 spaces Z\\+, F2"):
+        write_target(tmp_path, "b.png", image, np.zeros((5, 8, 8), np.float16), family)
+    write_target(tmp_path, "b.png", image, np.zeros((5, 8, 8), np.float16))  # StyleGAN2's five
+    with pytest.raises(ValueError, match="made for different spaces"):
+        train_predictor(tmp_path, tmp_path / "p.pt", 1)
