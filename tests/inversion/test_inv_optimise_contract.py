@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import time
 
 import numpy as np
 import pytest
@@ -88,6 +89,8 @@ def test_photo_weights_is_the_letterbox_mask_or_none_when_all_photo():
     soft[1, 0, 0, 0] = 1.0
     out = photo_weights(soft, shape, cpu)
     assert out.dtype == torch.float32 and out.shape == (2, 1, 12, 16) and torch.equal(out, soft.float())
+    predicted = torch.full((1, 1, 12, 16), 0.25, requires_grad=True)  # e.g. a soft mask with autograd history
+    assert torch.equal(photo_weights(predicted, shape, cpu), predicted.detach())
     faint = torch.full((12, 16), 1e-3)
     assert torch.equal(photo_weights(faint, shape, cpu), faint.reshape(1, 1, 12, 16))  # faint, yet photo
     one_row = torch.zeros(1, 12, 16)
@@ -96,7 +99,7 @@ def test_photo_weights_is_the_letterbox_mask_or_none_when_all_photo():
     with pytest.raises(ValueError, match="^the valid mask excludes every pixel$"):
         photo_weights(np.zeros((12, 16), bool), shape, cpu)
     for bad in [(12, 15), (11, 16), (2, 12, 16), (1, 2, 12, 16), (3, 1, 12, 16)]:
-        expected = f"valid mask {(1,) * (4 - len(bad)) + bad} does not fit images (2, 3, 12, 16)"
+        expected = f"valid mask {(1,) * max(0, 4 - len(bad)) + bad} does not fit images (2, 3, 12, 16)"
         with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
             photo_weights(torch.ones(bad), shape, cpu)
 
@@ -328,6 +331,11 @@ def test_a_steady_descent_ends_on_the_parameters_after_the_last_update(g):
     totals = [float(t) for t, _ in seen]
     assert len(totals) == 6 and all(b < a for a, b in zip(totals, totals[1:], strict=False)), totals  # loss decreases
     assert best_steps == [5] and torch.equal(best["w"], p.w.detach())  # the final evaluation counts
+    one = LatentProblem(g, x, "wplus", s.replace(steps=1), None, None, {}, None)
+    seen_one = _watch(one)
+    best1, _, steps1, _ = run_latent_optimisation(one, None, None)
+    assert len(seen_one) == 2 and float(seen_one[1][0]) < float(seen_one[0][0])  # even after a single step
+    assert steps1 == [1] and torch.equal(best1["w"], one.w.detach())
 
 
 def test_progress_reports_offset_steps_copies_and_previews(g):
@@ -430,7 +438,10 @@ def test_invert_names_methods_and_refuses_wrong_combinations(g):
 def test_invert_result_and_metadata(g, g_stats):
     x = _image(g, 14, n=2)
     s = PLAIN.replace(steps=3, lambda_w_prior=1e-3, optimise_size=(6, 8))
+    t0 = time.perf_counter()
     res = invert(g, x, "wplus", settings=s, seed=5, w_stats=g_stats, generator_id="micro-id")
+    elapsed = time.perf_counter() - t0
+    assert 0 < res.seconds <= elapsed  # the call's own wall time
     meta = res.phi.metadata
     assert meta == {"method": "wplus", "init": "mean_w", "steps": 3, "seed": 5, "generator_id": "micro-id",
                     "perceptual": None, "settings": dataclasses.asdict(s), "steps_run": 3,
@@ -506,6 +517,7 @@ def test_invert_computes_prior_statistics_only_when_needed(g, g_stats, monkeypat
     asked = []
 
     def fake_stats(G, generator_id=None, samples=5000, **kw):
+        assert G is g  # the statistics of this generator
         asked.append((generator_id, samples))
         return g_stats
 
