@@ -94,7 +94,7 @@ def photo_weights(valid: torch.Tensor | np.ndarray | None, shape: torch.Size, de
     v = torch.as_tensor(np.asarray(valid) if isinstance(valid, np.ndarray) else valid).to(device, torch.float32)
     while v.ndim < 4:
         v = v.unsqueeze(0)
-    if tuple(v.shape[-2:]) != tuple(shape[-2:]) or v.shape[1] != 1 or v.shape[0] not in (1, shape[0]):
+    if v.ndim != 4 or tuple(v.shape[-2:]) != tuple(shape[-2:]) or v.shape[1] != 1 or v.shape[0] not in (1, shape[0]):
         raise ValueError(f"valid mask {tuple(v.shape)} does not fit images {tuple(shape)}")
     if bool((v >= 1).all()):
         return None

@@ -98,7 +98,7 @@ def test_photo_weights_is_the_letterbox_mask_or_none_when_all_photo():
     assert photo_weights(one_row, shape, cpu).shape == (1, 1, 12, 16)  # (1, H, W) gets its batch axis
     with pytest.raises(ValueError, match="^the valid mask excludes every pixel$"):
         photo_weights(np.zeros((12, 16), bool), shape, cpu)
-    for bad in [(12, 15), (11, 16), (2, 12, 16), (1, 2, 12, 16), (3, 1, 12, 16)]:
+    for bad in [(12, 15), (11, 16), (2, 12, 16), (1, 2, 12, 16), (3, 1, 12, 16), (1, 1, 1, 12, 16)]:
         expected = f"valid mask {(1,) * max(0, 4 - len(bad)) + bad} does not fit images (2, 3, 12, 16)"
         with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
             photo_weights(torch.ones(bad), shape, cpu)
