@@ -193,6 +193,8 @@ def test_problem_prior_weight_loss_size_and_perceptual_target(g, g_stats, fallba
     assert p.loss_size == (6, 8)
     torch.testing.assert_close(p.target, loud.reshape(1, 3, 6, 2, 8, 2).mean(dim=(3, 5)))
     assert torch.equal(p.valid[0, 0, :, 0], torch.tensor([1.0, 1.0, 0.5, 0.0, 0.0, 0.0]))
+    as_bool = LatentProblem(g, loud, "wplus", s.replace(optimise_size=(6, 8)), None, None, {}, None, valid.bool())
+    assert as_bool.valid.dtype == torch.float32 and torch.equal(as_bool.valid, p.valid)  # a bool mask is weights
     assert LatentProblem(g, x, "wplus", PLAIN, fallback_perceptual, None, {}, None).prepared is None  # λ_lpips 0
     with_lpips = LatentProblem(g, x, "wplus", PLAIN.replace(lambda_lpips=1.0), fallback_perceptual, None, {}, None)
     assert with_lpips.prepared is not None
