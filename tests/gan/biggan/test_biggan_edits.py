@@ -237,6 +237,7 @@ def test_cli_ganspace_on_a_biggan_phi(tmp_path, files, capsys):
     # no --generator and no --class: the φ's metadata routes it to the BigGAN edit
     assert cli.main(["edit", str(out / "car_phi.pt"), "--ganspace", "0:3", "--n-samples", "256", "--components", "4",
                      "--out", str(a)]) == 0, capsys.readouterr().err  # fmt: skip
+    assert "GANSpace on z:" in capsys.readouterr().err  # the PCA's progress bar, named
     assert cli.main(["edit", str(out / "car_phi.pt"), "--ganspace", "0:0", "--n-samples", "256", "--components", "4",
                      "--out", str(b)]) == 0  # fmt: skip
     ia, ib = cv2.imread(str(a)).astype(int), cv2.imread(str(b)).astype(int)
