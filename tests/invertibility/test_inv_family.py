@@ -287,3 +287,20 @@ def test_targets_name_their_spaces_and_training_refuses_a_mix(tmp_path):
     write_target(tmp_path, "b.png", image, np.zeros((5, 8, 8), np.float16))  # StyleGAN2's five
     with pytest.raises(ValueError, match="made for different spaces"):
         train_predictor(tmp_path, tmp_path / "p.pt", 1)
+
+
+def test_the_measured_error_is_the_rows_space_inversion_on_the_photo(tiny_G):
+    """rows_space_error: a Z+ inversion (no Δf) of the letterboxed photo, weighted like the map's
+    inversion, and its squared error against the photo clamped to [-1, 1], 0 in the padding."""
+    fast = InversionSettings(steps=3, lr=0.05, lambda_lpips=0.0, optimise_size=None)
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(2)) * 3 - 1.5  # some pixels beyond ±1
+    valid = torch.ones(1, 1, 32, 32)
+    valid[..., :, :10] = 0
+    err, res = rows_space_error(tiny_G, x[0], fast, valid=valid)  # one (3, H, W) image is fine
+    direct = invert_family(tiny_G, x, "z+", settings=fast, valid=valid)
+    assert res.phi.delta_f == {} and res.phi.metadata["method"] == "z+"
+    assert res.phi.metadata["steps_run"] == len(res.losses) == 3
+    assert torch.equal(res.reconstruction, direct.reconstruction)  # the padding was left out of the fit too
+    expected = (direct.reconstruction - x.clamp(-1, 1)).pow(2).mean(dim=1, keepdim=True) * valid
+    assert err.shape == (1, 1, 32, 32) and torch.allclose(err, expected)
+    assert float(res.reconstruction.abs().max()) <= 1.0
