@@ -237,7 +237,8 @@ def test_cli_ganspace_on_a_biggan_phi(tmp_path, files, capsys):
     # no --generator and no --class: the φ's metadata routes it to the BigGAN edit
     assert cli.main(["edit", str(out / "car_phi.pt"), "--ganspace", "0:3", "--n-samples", "256", "--components", "4",
                      "--out", str(a)]) == 0, capsys.readouterr().err  # fmt: skip
-    assert "GANSpace on z:" in capsys.readouterr().err  # the PCA's progress bar, named
+    err = capsys.readouterr().err
+    assert "GANSpace on z:" in err and "z/s]" in err  # the PCA's progress bar, named, counting z
     assert cli.main(["edit", str(out / "car_phi.pt"), "--ganspace", "0:0", "--n-samples", "256", "--components", "4",
                      "--out", str(b)]) == 0  # fmt: skip
     ia, ib = cv2.imread(str(a)).astype(int), cv2.imread(str(b)).astype(int)
@@ -245,7 +246,20 @@ def test_cli_ganspace_on_a_biggan_phi(tmp_path, files, capsys):
     c, d = tmp_path / "c.png", tmp_path / "d.png"  # --layers is the default range of a --ganspace without @A-B
     for extra, path in ((["--ganspace", "0:3", "--layers", "3-6"], c), (["--ganspace", "0:3@3-6"], d)):
         assert cli.main(["edit", str(out / "car_phi.pt"), *extra, "--n-samples", "256", "--components", "4",
-                         "--out", str(path)]) == 0  # fmt: skip
+                         "--pca-seed", "1", "--out", str(path)]) == 0  # fmt: skip
+    # by hand: the directions of 256 samples, seed 1; s·u_0 on stages 3–6 of z; the gated render
+    from sam_editor.edits.ganspace_z import z_components
+    from sam_editor.gan.biggan.generator import load_conditioned
+    from sam_editor.inversion.images import tensor_to_rgb8
+
+    phi = Phi.load(out / "car_phi.pt")
+    Gl, _ = load_conditioned(str(folder), int(phi.metadata["class_index"]), float(phi.metadata["truncation"]))
+    u = z_components(Gl, 256, 4, seed=1).directions
+    dz = torch.zeros(1, Gl.num_ws, Gl.w_dim)
+    dz[0, 3:7] = 3.0 * u[0]
+    with torch.no_grad():
+        want = tensor_to_rgb8(Gl.synthesize(phi.w_plus.float(), phi.delta_f, phi.masks, delta_w=dz).clamp(-1, 1))
+    assert np.array_equal(cv2.cvtColor(cv2.imread(str(d)), cv2.COLOR_BGR2RGB), want)
     ic, i_d = cv2.imread(str(c)).astype(int), cv2.imread(str(d)).astype(int)
     assert np.array_equal(ic, i_d) and not np.array_equal(ic, ia)
     assert cli.main(["edit", str(out / "car_phi.pt"), "--preset", "suv", "--out", str(a)]) == 2
