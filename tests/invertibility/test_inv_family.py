@@ -304,3 +304,13 @@ def test_the_measured_error_is_the_rows_space_inversion_on_the_photo(tiny_G):
     expected = (direct.reconstruction - x.clamp(-1, 1)).pow(2).mean(dim=1, keepdim=True) * valid
     assert err.shape == (1, 1, 32, 32) and torch.allclose(err, expected)
     assert float(res.reconstruction.abs().max()) <= 1.0
+
+
+def test_invert_family_weighs_the_prior_as_asked_and_says_what_is_missing(tiny_G):
+    fast = InversionSettings(steps=3, lr=0.2, lambda_lpips=0.0, optimise_size=None)
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(4)) * 2 - 1
+    free = invert_family(tiny_G, x, "z+", settings=fast, lambda_prior=0.0)
+    held = invert_family(tiny_G, x, "z+", settings=fast, lambda_prior=1e4)  # the prior pins z to its mode
+    assert float(tiny_G.latent_prior(held.phi.w_plus)) < 0.5 * float(tiny_G.latent_prior(free.phi.w_plus))
+    with pytest.raises(ValueError, match="^method 'sam' needs a latent map$"):
+        invert_family(tiny_G, x, "sam", settings=fast)
