@@ -5,10 +5,13 @@ demo predictor cannot tell them."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
-from sam_editor.invertibility.predictor import TinyInvertibilityNet
+from sam_editor.invertibility.predictor import TinyInvertibilityNet, load_predictor
+
+from .test_inv_predictor import official_checkpoint  # noqa: F401  (a fixture)
 
 
 def _convs(module: nn.Module) -> list[tuple[int, int, int, int, int]]:
@@ -28,3 +31,19 @@ def test_the_tiny_backbone_by_hand():
     s4 = net.down2(net.stem(x))
     assert s4.shape == (1, 32, 16, 12) and net.down3(s4).shape == (1, 64, 8, 6)  # 1/4, then 1/8
     assert net(x).shape == (1, len(net.space_names), 64, 48)
+
+
+def test_official_predictors_refused_with_their_reasons(official_checkpoint, tmp_path):  # noqa: F811
+    """An official file for a generator of other spaces names both; a broken one names its inner error."""
+    path, ckpt = official_checkpoint
+    with pytest.raises(ValueError) as err:
+        load_predictor(path, spaces=("Z+", "F2"))
+    assert str(err.value) == (
+        "invertibility_cars_sg2.pt is an official StyleGAN2 predictor (spaces W+, F4, F6, F8, F10); "
+        "this generator inverts in Z+, F2"
+    )
+    broken = dict(ckpt, sd_base={k: v[..., :1] if v.ndim == 4 else v for k, v in ckpt["sd_base"].items()})
+    bad = tmp_path / "broken.pt"
+    torch.save(broken, bad)
+    with pytest.raises(ValueError, match=r"^broken\.pt: not a usable official SAM predictor \(RuntimeError: "):
+        load_predictor(bad)
