@@ -128,6 +128,25 @@ def results(module: str, workdir: Path, pattern: str | None = None) -> dict[str,
             if pattern is None or fnmatch.fnmatch(name, pattern)}
 
 
+def exit_codes(module: str, workdir: Path) -> dict[str, int | None]:
+    return json.loads((workdir / "mutants" / (module + ".meta")).read_text("utf-8"))["exit_code_by_key"]
+
+
+def keep_verdicts(module: str, workdir: Path, before: dict[str, int | None]) -> None:
+    """After a --survivors run: mutmut may forget the verdicts of mutants it was not asked to rerun
+    (seen when the tests changed: the killed ones came back 'not checked'). Tests are only added
+    between the runs, so a mutant killed before is still killed: restore its exit code."""
+    from mutmut.stats import status_by_exit_code
+
+    path = workdir / "mutants" / (module + ".meta")
+    meta = json.loads(path.read_text("utf-8"))
+    codes = meta["exit_code_by_key"]
+    for name, code in before.items():
+        if name in codes and codes[name] is None and status_by_exit_code[code] in KILLED:
+            codes[name] = code
+    path.write_text(json.dumps(meta, indent=4), "utf-8")
+
+
 def diff_of(mutant: str, module: str, workdir: Path) -> str:
     from mutmut.configuration import reset_config
     from mutmut.mutation.diff_apply import get_diff_for_mutant
@@ -206,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.report_only:
             print(f"== {module}: copying the repo to {workdir}", flush=True)
             names: list[str] = []
+            verdicts: dict[str, int | None] = {}
             if args.survivors:
+                verdicts = exit_codes(module, workdir)
                 pattern = sample_pattern(module, args.sample)
                 names = [n for n, st in results(module, workdir, pattern).items() if st not in KILLED]
                 if not names:
@@ -219,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
             pattern = sample_pattern(module, args.sample)
             rc = run_mutmut(workdir, sys.executable, args.max_children, log, names or ([pattern] if pattern else []))
             seconds = time.monotonic() - start
+            if verdicts:
+                keep_verdicts(module, workdir, verdicts)
             if rc != 0:
                 print(log.read_text("utf-8", errors="replace")[-4000:])
                 print(f"== {module}: mutmut failed (exit {rc}), see {log}")

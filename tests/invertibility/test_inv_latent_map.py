@@ -421,3 +421,23 @@ def test_consecutive_labels_are_kept_as_the_segmenter_numbered_them() -> None:
     lmap = LatentMap.from_predictions(errors, labels)
     np.testing.assert_array_equal(lmap.labels, labels)
     np.testing.assert_allclose(lmap.segment_errors[:, 0], [0.0, 0.1, 0.2])
+
+
+def test_legend_labels_sit_at_their_place_with_thin_strokes():
+    """Each label is drawn 1 px thick at scale 0.42, starting 4 px right of the row's swatch cell
+    (x = row_height + 4) on the baseline row_height − 7 below the row's top: the same label drawn
+    alone at that place on a white canvas is found, pixel for pixel, in the legend (a label moved
+    by one pixel, drawn 2 px thick, or with cv2.LINE_AA taken as its thickness is not)."""
+    import cv2
+
+    for row_height, width in ((22, 190), (30, 250)):
+        img = legend_image(row_height=row_height, width=width)
+        for i, (text, _) in enumerate(legend_entries()):
+            y0 = 2 + i * row_height
+            alone = np.full((row_height, width, 3), 255, np.uint8)
+            cv2.putText(alone, text, (row_height + 4, row_height - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.42,
+                        (0, 0, 0), thickness=1, lineType=cv2.LINE_AA)  # fmt: skip
+            cols = slice(row_height, width)  # right of the swatch
+            np.testing.assert_array_equal(img[y0 : y0 + row_height, cols], alone[:, cols], err_msg=text)
+            ink = alone[:, cols].min(axis=2) < 128
+            assert ink.any() and ink.sum() < 0.25 * ink.size  # a thin label, not a blot
