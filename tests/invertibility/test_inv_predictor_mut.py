@@ -1,15 +1,28 @@
-"""TinyInvertibilityNet's backbone as its docstring describes it (issue 36, mutation testing of
-invertibility/predictor.py): stride-2 convs to 1/8 resolution, then two dilated convs (2, 4) that keep
-the size — strides and dilations do not change the weights' shapes, so the strict loading of the shipped
-demo predictor cannot tell them."""
+"""Predictor layouts and resizes pinned by hand (issue 36, mutation testing of invertibility/predictor.py).
+
+TinyInvertibilityNet's backbone as its docstring describes it: stride-2 convs to 1/8 resolution, then two
+dilated convs (2, 4) that keep the size — strides and dilations do not change the weights' shapes, so the
+strict loading of the shipped demo predictor cannot tell them. The same holds for the official DeepLabV3+
+layout (layer3's dilation, the constructors' defaults that the loader passes explicitly) and for the
+align_corners of its two bilinear upsamplings, so those are written out here with hand-computed values."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from sam_editor.invertibility.predictor import TinyInvertibilityNet, load_predictor
+from sam_editor.invertibility.predictor import (
+    _ASPP,
+    DeepLabV3PlusBase,
+    OfficialHead,
+    OfficialSAMPredictor,
+    TinyInvertibilityNet,
+    _Decoder,
+    load_predictor,
+    preprocess,
+)
 
 from .test_inv_predictor import official_checkpoint  # noqa: F401  (a fixture)
 
@@ -47,3 +60,90 @@ def test_official_predictors_refused_with_their_reasons(official_checkpoint, tmp
     torch.save(broken, bad)
     with pytest.raises(ValueError, match=r"^broken\.pt: not a usable official SAM predictor \(RuntimeError: "):
         load_predictor(bad)
+
+
+def test_preprocess_at_equal_pixel_counts_is_bilinear():
+    """Only a smaller pixel count is a shrink (INTER_AREA): 3×9 → 9×3 keeps 27 pixels, so it is bilinear.
+
+    Every row is the same, so the height (3 → 9) only repeats rows; the width 9 → 3 samples the
+    source at (j + 0.5)·3 − 0.5 = 1, 4, 7 exactly (half-pixel centres): 30, 90, 150 (an area
+    average of each triple, or OpenCV's area path for this mixed scale, gives other values)."""
+    row = np.array([0, 30, 0, 0, 90, 0, 0, 150, 0], np.uint8)
+    image = np.stack([np.tile(row, (3, 1)), np.tile(row // 3, (3, 1)), np.zeros((3, 9), np.uint8)], -1)  # (3, 9, 3)
+    x = preprocess(image, (9, 3))
+    assert x.shape == (1, 3, 9, 3)
+    expected = torch.tensor([[30.0, 90.0, 150.0], [10.0, 30.0, 50.0], [0.0, 0.0, 0.0]]) / 127.5 - 1  # (3 ch, 3 cols)
+    torch.testing.assert_close(x[0], expected[:, None, :].expand(3, 9, 3))
+
+
+def test_the_official_layout_by_hand():
+    """The official DeepLabV3+ base (8 outputs) and its heads (8 → 4 → 1) as the module docstring gives
+    them: ResNet-101 at output stride 16 — strides 2 (conv1), 2 (maxpool), 1, 2, 2, 1 (layer1…4),
+    no dilation before layer4, multi-grid (2, 4, 8) there (built on the meta device: no weights)."""
+    with torch.device("meta"):
+        base, head, model, aspp = DeepLabV3PlusBase(), OfficialHead(), OfficialSAMPredictor(), _ASPP()
+    assert base.decoder.last_conv[-1].out_channels == 8
+    # ASPP reads layer4's 512·4 = 2048 channels: four branches and the image pooling, 5·256 → 256
+    branches = [aspp.aspp1, aspp.aspp2, aspp.aspp3, aspp.aspp4]
+    assert [(b.atrous_conv.in_channels, b.atrous_conv.dilation[0]) for b in branches] == [
+        (2048, 1), (2048, 6), (2048, 12), (2048, 18)]  # fmt: skip
+    assert aspp.global_avg_pool[1].in_channels == 2048 and aspp.conv1.in_channels == 1280
+    assert [m.in_channels for m in head.m if isinstance(m, nn.ConvTranspose2d)] == [8, 4]
+    for m in (base, model.base):
+        bb = m.backbone
+        assert [len(bb.layer1), len(bb.layer2), len(bb.layer3), len(bb.layer4)] == [3, 4, 23, 3]
+        for layer, stride, dilations in ((bb.layer1, 1, [1] * 3), (bb.layer2, 2, [1] * 4),
+                                         (bb.layer3, 2, [1] * 23), (bb.layer4, 1, [2, 4, 8])):  # fmt: skip
+            assert [b.conv2.stride[0] for b in layer] == [stride] + [1] * (len(layer) - 1)
+            assert [(b.conv2.dilation[0], b.conv2.padding[0]) for b in layer] == [(d, d) for d in dilations]
+        assert m.decoder.last_conv[-1].out_channels == 8
+    for h in model.heads.values():
+        assert type(h) is OfficialHead
+        assert [(c.in_channels, c.out_channels) for c in h.m if isinstance(c, nn.ConvTranspose2d)] == [(8, 4), (4, 1)]
+    assert list(model.heads) == ["W_PLUS", "F4", "F6", "F8", "F10"]  # LayerSpace order
+
+
+class _Fixed(nn.Module):
+    """A stand-in part: records what it is given and returns a fixed result."""
+
+    def __init__(self, result: object) -> None:
+        super().__init__()
+        self.result, self.seen = result, None
+
+    def forward(self, *args: torch.Tensor) -> object:
+        self.seen = args
+        return self.result
+
+
+def test_the_base_upsamples_its_output_with_aligned_corners():
+    """DeepLabV3PlusBase resizes the decoder's 1/4-size maps to the input size with align_corners=True:
+    2 → 4 samples the source at 0, 1/3, 2/3, 1, so the row (0, 3) becomes (0, 1, 2, 3), the
+    column (0, 6) becomes (0, 2, 4, 6) (half-pixel centres: 0, 0.75, 2.25, 3)."""
+    with torch.device("meta"):
+        base = DeepLabV3PlusBase(blocks=(1, 1, 1))
+    deep, low, feats = torch.zeros(1, 2048, 1, 1), torch.zeros(1, 256, 2, 2), torch.zeros(1, 256, 1, 1)
+    y = torch.tensor([[0.0, 3.0], [6.0, 9.0]]).expand(1, 8, 2, 2)  # (1, 8, 2, 2), every map the same
+    base.backbone, base.aspp, base.decoder = _Fixed((deep, low)), _Fixed(feats), _Fixed(y)
+    out = base(torch.zeros(1, 3, 4, 4))
+    assert base.aspp.seen[0] is deep and base.decoder.seen[0] is feats and base.decoder.seen[1] is low
+    r = torch.tensor([0.0, 1.0, 2.0, 3.0])
+    expected = 2 * r[:, None] + r[None, :]  # bilinear of a bilinear function: exact, (4, 4)
+    assert out.shape == (1, 8, 4, 4)
+    torch.testing.assert_close(out[0], expected.expand(8, 4, 4))
+
+
+def test_the_decoder_upsamples_with_aligned_corners():
+    """The decoder resizes ASPP's 1/16 features to the 1/4 low-level size with align_corners=True
+    (the official DeepLab's): 2 → 4 puts the samples at 0, 1/3, 2/3, 1 of the source grid, so the
+    row (0, 3) becomes (0, 1, 2, 3) — half-pixel centres would give (0, 0.75, 2.25, 3)."""
+    dec = _Decoder(8).eval()
+    dec.last_conv = nn.Identity()  # look at the concatenation [upsampled x, low-level projection]
+    x = torch.zeros(1, 256, 2, 2)
+    x[:, :, :, 1] = 3.0  # each row is (0, 3); every channel the same
+    x[:, 7] *= 2  # channel 7: (0, 6)
+    with torch.no_grad():
+        y = dec(x, torch.randn(1, 256, 4, 4))
+    assert y.shape == (1, 256 + 48, 4, 4)
+    row = torch.tensor([0.0, 1.0, 2.0, 3.0])
+    torch.testing.assert_close(y[0, 0], row.expand(4, 4))
+    torch.testing.assert_close(y[0, 7], 2 * row.expand(4, 4))
