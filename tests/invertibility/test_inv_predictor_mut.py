@@ -20,6 +20,7 @@ from sam_editor.invertibility.predictor import (
     OfficialSAMPredictor,
     TinyInvertibilityNet,
     _Decoder,
+    load_official_predictor,
     load_predictor,
     preprocess,
 )
@@ -58,8 +59,24 @@ def test_official_predictors_refused_with_their_reasons(official_checkpoint, tmp
     broken = dict(ckpt, sd_base={k: v[..., :1] if v.ndim == 4 else v for k, v in ckpt["sd_base"].items()})
     bad = tmp_path / "broken.pt"
     torch.save(broken, bad)
-    with pytest.raises(ValueError, match=r"^broken\.pt: not a usable official SAM predictor \(RuntimeError: "):
-        load_predictor(bad)
+    with pytest.raises(ValueError, match=r"^broken\.pt: not a usable official SAM predictor \(RuntimeError: "
+                       r"Error\(s\) in loading state_dict for DeepLabV3PlusBase"):  # fmt: skip
+        load_predictor(bad)  # the inner error's own words: which part of the network did not fit
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a PyTorch file")
+    with pytest.raises(
+        ValueError, match=r"^“junk\.pt” is not a readable predictor \(damaged, or not a PyTorch file\)$"
+    ):
+        load_predictor(junk)
+    with pytest.raises(ValueError, match=r"^“junk\.pt” is not a readable predictor "):
+        load_official_predictor(junk)
+
+
+def test_a_tiny_net_needs_one_head_per_distinct_space():
+    for spaces in ((), ("F4", "W+", "F4")):
+        with pytest.raises(ValueError, match=r"^a predictor needs one head per distinct space, got \["):
+            TinyInvertibilityNet(4, (16, 16), spaces)
+    assert TinyInvertibilityNet(4, (16, 16), ("Z+", "F2")).space_names == ("Z+", "F2")
 
 
 def test_preprocess_at_equal_pixel_counts_is_bilinear():
@@ -130,6 +147,21 @@ def test_the_base_upsamples_its_output_with_aligned_corners():
     expected = 2 * r[:, None] + r[None, :]  # bilinear of a bilinear function: exact, (4, 4)
     assert out.shape == (1, 8, 4, 4)
     torch.testing.assert_close(out[0], expected.expand(8, 4, 4))
+
+
+def test_the_tiny_backbone_upsamples_with_half_pixel_centres():
+    """TinyInvertibilityNet brings its 1/8 features to the 1/4 skip's size with align_corners=False:
+    2 → 4 samples the source at −0.25 (clamped to 0), 0.25, 0.75, 1.25 (clamped to 1), so the row
+    (0, 4) becomes (0, 1, 3, 4) (aligned corners: 0, 4/3, 8/3, 4)."""
+    net = TinyInvertibilityNet(4, (16, 16))  # width 4: s4 has 8 channels, s8 16
+    s4 = torch.full((1, 8, 4, 4), 7.0)
+    s8 = torch.tensor([0.0, 4.0]).expand(1, 16, 2, 2).clone()  # every row (0, 4)
+    net.stem, net.down2, net.down3 = nn.Identity(), _Fixed(s4), _Fixed(s8)
+    net.context, net.fuse = _Fixed(torch.ones(1, 16, 1, 1)), nn.Identity()  # context adds 1 everywhere
+    f = net.features(torch.zeros(1, 3, 16, 16))
+    assert f.shape == (1, 16 + 8, 4, 4) and net.down3.seen[0] is s4 and net.context.seen[0] is s8
+    torch.testing.assert_close(f[0, :16], torch.tensor([1.0, 2.0, 4.0, 5.0]).expand(16, 4, 4))
+    torch.testing.assert_close(f[0, 16:], s4[0])
 
 
 def test_the_decoder_upsamples_with_aligned_corners():
