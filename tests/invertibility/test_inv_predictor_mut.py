@@ -8,6 +8,8 @@ align_corners of its two bilinear upsamplings, so those are written out here wit
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -23,6 +25,7 @@ from sam_editor.invertibility.predictor import (
     load_official_predictor,
     load_predictor,
     preprocess,
+    save_predictor,
 )
 
 from .test_inv_predictor import official_checkpoint  # noqa: F401  (a fixture)
@@ -50,9 +53,9 @@ def test_the_tiny_backbone_by_hand():
 def test_official_predictors_refused_with_their_reasons(official_checkpoint, tmp_path):  # noqa: F811
     """An official file for a generator of other spaces names both; a broken one names its inner error."""
     path, ckpt = official_checkpoint
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ValueError) as first:
         load_predictor(path, spaces=("Z+", "F2"))
-    assert str(err.value) == (
+    assert str(first.value) == (
         "invertibility_cars_sg2.pt is an official StyleGAN2 predictor (spaces W+, F4, F6, F8, F10); "
         "this generator inverts in Z+, F2"
     )
@@ -60,8 +63,14 @@ def test_official_predictors_refused_with_their_reasons(official_checkpoint, tmp
     bad = tmp_path / "broken.pt"
     torch.save(broken, bad)
     with pytest.raises(ValueError, match=r"^broken\.pt: not a usable official SAM predictor \(RuntimeError: "
-                       r"Error\(s\) in loading state_dict for DeepLabV3PlusBase"):  # fmt: skip
+                       r"Error\(s\) in loading state_dict for DeepLabV3PlusBase") as err:  # fmt: skip
         load_predictor(bad)  # the inner error's own words: which part of the network did not fit
+    inner = str(err.value).split("(RuntimeError: ", 1)[1]
+    assert inner.endswith(")") and len(inner) == 200 + 1  # torch's message is longer: its first 200 characters
+    loose = dict(ckpt, F8={k: v for k, v in ckpt["F8"].items() if k != "m.1.running_var"})
+    torch.save(loose, bad)
+    with pytest.raises(ValueError, match=r'Missing key\(s\) in state_dict: "m\.1\.running_var"'):
+        load_predictor(bad)  # heads load strictly too
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a PyTorch file")
     with pytest.raises(
@@ -108,6 +117,8 @@ def test_the_official_layout_by_hand():
     assert [m.in_channels for m in head.m if isinstance(m, nn.ConvTranspose2d)] == [8, 4]
     for m in (base, model.base):
         bb = m.backbone
+        assert (bb.conv1.kernel_size, bb.conv1.stride, bb.conv1.padding) == ((7, 7), (2, 2), (3, 3))
+        assert (bb.maxpool.kernel_size, bb.maxpool.stride, bb.maxpool.padding) == (3, 2, 1)
         assert [len(bb.layer1), len(bb.layer2), len(bb.layer3), len(bb.layer4)] == [3, 4, 23, 3]
         for layer, stride, dilations in ((bb.layer1, 1, [1] * 3), (bb.layer2, 2, [1] * 4),
                                          (bb.layer3, 2, [1] * 23), (bb.layer4, 1, [2, 4, 8])):  # fmt: skip
@@ -118,6 +129,13 @@ def test_the_official_layout_by_hand():
         assert type(h) is OfficialHead
         assert [(c.in_channels, c.out_channels) for c in h.m if isinstance(c, nn.ConvTranspose2d)] == [(8, 4), (4, 1)]
     assert list(model.heads) == ["W_PLUS", "F4", "F6", "F8", "F10"]  # LayerSpace order
+    with torch.device("meta"):
+        small = OfficialSAMPredictor(blocks=(1, 2, 1))  # the block counts reach the ResNet
+    assert [len(small.base.backbone.layer1), len(small.base.backbone.layer2), len(small.base.backbone.layer3)] == [
+        1,
+        2,
+        1,
+    ]
 
 
 class _Fixed(nn.Module):
@@ -162,6 +180,26 @@ def test_the_tiny_backbone_upsamples_with_half_pixel_centres():
     assert f.shape == (1, 16 + 8, 4, 4) and net.down3.seen[0] is s4 and net.context.seen[0] is s8
     torch.testing.assert_close(f[0, :16], torch.tensor([1.0, 2.0, 4.0, 5.0]).expand(16, 4, 4))
     torch.testing.assert_close(f[0, 16:], s4[0])
+
+
+def test_the_tiny_net_upsamples_its_maps_with_half_pixel_centres():
+    """The heads' 1/4-size maps go to the input size with align_corners=False, then softplus:
+    a row (0, 4) at 2 → 4 becomes (0, 1, 3, 4) before softplus(v) = log(1 + e^v)."""
+    net = TinyInvertibilityNet(4, (16, 16), ("Z+",))
+    maps = torch.tensor([0.0, 4.0]).expand(1, 1, 2, 2).clone()  # (1, 1, 2, 2): every row (0, 4)
+    net.features = lambda x: maps  # the backbone's output, fixed
+    net.heads = nn.ModuleList([nn.Identity()])
+    out = net(torch.zeros(1, 3, 4, 4))
+    expected = torch.tensor([math.log(1 + math.exp(v)) for v in (0.0, 1.0, 3.0, 4.0)])
+    torch.testing.assert_close(out[0, 0], expected.expand(4, 4))
+
+
+def test_save_refuses_other_networks_and_the_decoder_keeps_its_size(tmp_path):
+    with pytest.raises(TypeError, match=r"^only TinyInvertibilityNet is saved in the sam_editor format$"):
+        save_predictor(OfficialHead(), tmp_path / "x.pt")
+    dec = _Decoder(8).eval()  # both 3×3 convs are padded: the 1/4 size is kept
+    with torch.no_grad():
+        assert dec(torch.zeros(1, 256, 2, 2), torch.zeros(1, 256, 8, 6)).shape == (1, 8, 8, 6)
 
 
 def test_the_decoder_upsamples_with_aligned_corners():
