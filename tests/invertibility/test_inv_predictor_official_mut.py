@@ -164,3 +164,16 @@ def test_load_official_predictor_names_the_file_a_predictor(tmp_path) -> None:
     bad.write_bytes(b"not a torch file at all")
     with pytest.raises(UnreadableFile, match="is not a readable predictor "):
         load_official_predictor(bad)
+
+
+def test_aspp_image_pooling_is_broadcast_exactly() -> None:
+    """Upsampling the 1×1 image-pooling map with align_corners=True (as the official code) is an exact
+    broadcast; align_corners=False mixes v·w + v·(1-w) and leaves 1-ulp ripples in the ASPP input."""
+    torch.manual_seed(2)
+    aspp = _ASPP(16).eval()
+    x = torch.randn(1, 16, 6, 5)
+    with torch.no_grad():
+        pooled = aspp.global_avg_pool(x).expand(-1, -1, 6, 5)
+        y = torch.cat([aspp.aspp1(x), aspp.aspp2(x), aspp.aspp3(x), aspp.aspp4(x), pooled], 1)
+        expected = F.relu(aspp.bn1(aspp.conv1(y)))
+        assert torch.equal(aspp(x), expected)
