@@ -81,6 +81,15 @@ def test_official_predictors_refused_with_their_reasons(official_checkpoint, tmp
         load_official_predictor(junk)
 
 
+def test_the_official_loader_names_a_missing_base_and_a_tiny_net_may_keep_the_image_size():
+    with torch.device("meta"):
+        model = OfficialSAMPredictor()
+    with pytest.raises(KeyError, match="^\"not an official SAM invertibility checkpoint: no 'sd_base' entry\"$"):
+        model.load_official_state({"W+": {}})
+    tiny = TinyInvertibilityNet(4, None)  # input_size None: predict() keeps the image's own size
+    assert tiny.input_size is None and tiny.config() == {"width": 4, "input_size": None}
+
+
 def test_a_tiny_net_needs_one_head_per_distinct_space():
     for spaces in ((), ("F4", "W+", "F4")):
         with pytest.raises(ValueError, match=r"^a predictor needs one head per distinct space, got \["):
