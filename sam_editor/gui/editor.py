@@ -28,9 +28,20 @@ from .commands import SetEditRegion, SetEdits, SetOverrides, SetTau, close_mergi
 from .workers import Jobs, JobWorker, RenderWorker, torch_threads_for
 
 if TYPE_CHECKING:
+    from .canvas import ImageCanvas
     from .main_window import MainWindow
 
 TOP_K = 8  # GANSpace components shown as sliders
+
+
+def show_session(c: ImageCanvas, s: Session) -> None:
+    """The StyleGAN2 session's frame, photo box, source, reconstruction and edit on canvas `c`."""
+    h, w = s.frame_size
+    c.set_frame(h, w)
+    c.set_photo_box(None if s.placement is None else s.placement.box)
+    c.set_image("source", s.display_source())
+    c.set_image("reconstruction", None if s.inversion is None else s.inversion.reconstruction)
+    c.set_image("edited", s.result_image("edited"))
 
 
 class Editor(QObject):
@@ -85,17 +96,11 @@ class Editor(QObject):
         self._shown_id = self._render_id  # renders still in flight belong to the previous state
         for name in ("inversion", "styleclip", "latent_map"):
             self.jobs.cancel(name)
-        c = self.w.canvas
-        h, w = s.frame_size
-        c.set_frame(h, w)
-        c.set_photo_box(None if s.placement is None else s.placement.box)
-        c.set_image("source", s.display_source())
-        c.set_image("reconstruction", None if s.inversion is None else s.inversion.reconstruction)
-        c.set_image("edited", s.result_image("edited"))
+        show_session(self.w.canvas, s)
         self.hover, self.selection = None, []
         self.w.map_panel.set_edit_region(len(s.edit_region))
         self.w.set_view("source" if s.inversion is None else "side")
-        c.fit()
+        self.w.canvas.fit()
         self._refresh_latent_map()
         self._refresh_edits()
         if s.latent_map is None:

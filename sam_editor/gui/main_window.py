@@ -47,7 +47,7 @@ from sam_editor.session import (
 from .actions import build_actions
 from .canvas import ImageCanvas
 from .edit_panel import EditPanel
-from .editor import Editor
+from .editor import Editor, show_session
 from .inversion_panel import InversionPanel
 from .map_panel import MapPanel
 from .menu_keys import MenuKeys
@@ -632,12 +632,7 @@ class MainWindow(QMainWindow):
                 c.set_image(name, None)
             c.set_overlay(None, 0.0, False)
             return
-        h, w = s.frame_size
-        c.set_frame(h, w)
-        c.set_photo_box(None if s.placement is None else s.placement.box)
-        c.set_image("source", s.display_source())
-        c.set_image("reconstruction", None if s.inversion is None else s.inversion.reconstruction)
-        c.set_image("edited", s.result_image("edited"))
+        show_session(c, s)
         self.set_view("source" if s.inversion is None else "side")
         s.events.emit("latent_map")  # the editor redraws the map's overlay
 
