@@ -228,8 +228,13 @@ def _run_pool(task, todo, workers, threads, retries, collect, should_stop, repor
                         report.stopped, queue = True, []
                         break
                     it = queue.pop(0)
+                    try:  # a worker may die between the last wait and this submit: the pool is broken then
+                        fut = pool.submit(_call, task, it.payload, threads)
+                    except cf.process.BrokenProcessPool:
+                        queue.insert(0, it)  # never ran: not an attempt; a fresh pool takes it
+                        break
                     attempts[it.key] += 1
-                    running[pool.submit(_call, task, it.payload, threads)] = it
+                    running[fut] = it
                 if not running:
                     break
                 finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
